@@ -1,0 +1,48 @@
+"""symopt: formulas in, exact derivatives and compiled solvers out.
+
+>>> import symopt as so
+>>> p = so.Problem("(1 - x)**2 + 100*(y - x**2)**2")
+>>> res = so.minimize(p, x0={"x": -1.2, "y": 1.0}, method="newton")
+>>> res.success
+True
+
+Nothing is compiled at import: kernels compile (or load from the disk cache) on
+:func:`compile` or the first :func:`minimize`; each solver compiles once per install.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (
+    CompileError,
+    FormulaError,
+    InputError,
+    MissingDependencyError,
+    ProblemError,
+    ShapeError,
+    SymoptError,
+)
+from .kernels import Kernels, compile
+from .minimize import METHODS, minimize
+from .parsing import parse_formula
+from .problem import Problem
+from .result import OptimizeResult
+
+__all__ = [
+    "__version__",
+    "Problem",
+    "minimize",
+    "compile",
+    "Kernels",
+    "OptimizeResult",
+    "METHODS",
+    "parse_formula",
+    "SymoptError",
+    "FormulaError",
+    "ProblemError",
+    "InputError",
+    "ShapeError",
+    "CompileError",
+    "MissingDependencyError",
+]

@@ -1,0 +1,74 @@
+"""The kernel ABI: the one contract between generated kernels and compiled solvers.
+
+Every kernel symopt generates has one of the signatures below, and every solver takes
+its kernels as first-class functions of these types.  A solver never knows how a kernel
+was made; codegen never knows which solver will call it.
+
+Arguments shared by all kernels:
+
+``x``    float64[::1]      the variables, in the problem's variable order
+``p``    float64[::1]      the parameters, in the problem's parameter order (may be empty)
+``data`` float64[:, ::1]   data columns, shape (n_columns, n_rows) (may be (0, 0))
+
+Outputs are written into preallocated, C-contiguous arrays; kernels never allocate.
+Only the upper triangle of a Hessian is *computed*; kernels write both triangles.
+"""
+
+from __future__ import annotations
+
+from numba import types
+
+f8 = types.float64
+i8 = types.int64
+vec = types.Array(f8, 1, "C")
+mat = types.Array(f8, 2, "C")
+ivec = types.Array(i8, 1, "C")
+
+#: f = value(x, p, data)
+value_sig = f8(vec, vec, mat)
+#: grad(x, p, data, g_out)
+grad_sig = types.void(vec, vec, mat, vec)
+#: f = value_grad(x, p, data, g_out)
+value_grad_sig = f8(vec, vec, mat, vec)
+#: f = value_grad_hess(x, p, data, g_out, H_out)
+value_grad_hess_sig = f8(vec, vec, mat, vec, mat)
+
+ValueFn = types.FunctionType(value_sig)
+GradFn = types.FunctionType(grad_sig)
+ValueGradFn = types.FunctionType(value_grad_sig)
+ValueGradHessFn = types.FunctionType(value_grad_hess_sig)
+
+# --------------------------------------------------------------------------------------
+# Solver calling convention (scalar minimisation).  Every method has the signature
+#
+#   f = solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out)
+#
+# x      in: the start; out: the final iterate
+# opts   float64[N_OPTS], laid out by the OPT_* indices below
+# info   int64[N_INFO], written by the solver, laid out by the INFO_* indices
+# hist   float64[max_iter + 1, 2 + n] to record (f, ||g||_inf, x) per iteration,
+#        or float64[0, 0] to record nothing; row 0 is the start
+# g_out  the gradient at the final iterate
+# H_out  the Hessian at the final iterate (Newton) or the inverse-Hessian
+#        approximation (BFGS); untouched by methods that have neither
+# --------------------------------------------------------------------------------------
+
+solver_sig = f8(ValueFn, ValueGradFn, ValueGradHessFn, vec, vec, mat, vec, ivec, mat, vec, mat)
+
+OPT_GTOL = 0        # stop when ||g||_inf <= gtol
+OPT_FTOL = 1        # stop when |f_prev - f| <= ftol * max(|f_prev|, |f|, tiny)
+OPT_XTOL = 2        # stop when ||step||_inf <= xtol * (xtol + ||x||_inf)
+OPT_MAX_ITER = 3    # iteration limit
+OPT_STEP = 4        # gradient descent: fixed step length if > 0, else backtracking
+OPT_C1 = 5          # Armijo (sufficient decrease) constant
+OPT_C2 = 6          # curvature constant (strong Wolfe)
+OPT_MAX_LS = 7      # maximum trial steps per line search
+N_OPTS = 8
+
+INFO_STATUS = 0
+INFO_NIT = 1
+INFO_NFEV = 2       # evaluations of f (any kernel that returns f counts one)
+INFO_NJEV = 3       # evaluations of the gradient
+INFO_NHEV = 4       # evaluations of the Hessian
+INFO_NHIST = 5      # rows of hist written
+N_INFO = 8

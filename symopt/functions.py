@@ -1,0 +1,292 @@
+"""The function vocabulary of symopt formulas.
+
+Two SymPy functions that SymPy lacks, :class:`sigmoid` and :class:`softplus`, and
+the whitelist that :mod:`symopt.parsing` admits in formula text:
+
+``ALLOWED_FUNCTIONS``
+    name as written in a formula -> SymPy callable.
+``FUNCTION_ARITY``
+    name -> the number of positional arguments the function takes.
+``ALLOWED_CONSTANTS``
+    name -> SymPy constant (``pi``, ``e``, ``E``).
+
+Every function in the whitelist is differentiable where it is defined, its SymPy
+derivative is built from functions of the same vocabulary (or elementary
+operations, or ``sign`` for ``abs``), and each one has a counterpart in Python's
+:mod:`math` module, so generated kernels can evaluate it.  ``min``/``max`` are left
+out on purpose: their derivatives are ``Heaviside`` step functions, and a smooth
+optimiser is the wrong tool for them.  ``cbrt`` is left out because SymPy's
+``cbrt(x)`` is the principal (complex) cube root, not the real one a user expects
+for negative ``x``.
+
+``log1p`` and ``expm1`` are :mod:`sympy.codegen.cfunctions`'s, which differentiate
+correctly and which code printers know by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import mpmath
+import sympy
+from sympy.codegen.cfunctions import expm1, log1p
+from sympy.core.expr import Expr
+from sympy.core.function import ArgumentIndexError, Function
+
+__all__ = [
+    "sigmoid",
+    "softplus",
+    "ALLOWED_FUNCTIONS",
+    "FUNCTION_ARITY",
+    "ALLOWED_CONSTANTS",
+]
+
+
+# ---------------------------------------------------------------------------
+# Numerically stable evaluation, in mpmath (for evalf) and in NumPy (for lambdify)
+# ---------------------------------------------------------------------------
+
+
+def _mp_sigmoid(z: Any) -> Any:
+    """``1/(1 + exp(-z))`` in mpmath, never forming ``exp`` of a large positive number."""
+    if isinstance(z, mpmath.mpf):
+        if z >= 0:
+            return 1 / (1 + mpmath.exp(-z))
+        e = mpmath.exp(z)
+        return e / (1 + e)
+    return 1 / (1 + mpmath.exp(-z))
+
+
+def _mp_softplus(z: Any) -> Any:
+    """``log(1 + exp(z))`` in mpmath: ``z + log1p(exp(-z))`` for positive real ``z``."""
+    if isinstance(z, mpmath.mpf) and z > 0:
+        return z + mpmath.log1p(mpmath.exp(-z))
+    return mpmath.log1p(mpmath.exp(z))
+
+
+def _np_sigmoid(z: Any) -> Any:
+    import numpy as np
+
+    z = np.asarray(z)
+    if np.iscomplexobj(z):
+        return 1 / (1 + np.exp(-z))
+    z = z.astype(float)
+    e = np.exp(-np.abs(z))
+    out = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return out[()] if out.ndim == 0 else out
+
+
+def _np_softplus(z: Any) -> Any:
+    import numpy as np
+
+    z = np.asarray(z)
+    if np.iscomplexobj(z):
+        return np.log1p(np.exp(z))
+    out = np.logaddexp(0.0, z.astype(float))
+    return out[()] if np.ndim(out) == 0 else out
+
+
+class _StableUnary(Function):
+    """Shared machinery of :class:`sigmoid` and :class:`softplus`."""
+
+    nargs = 1
+    _mp_impl: Callable[[Any], Any]
+    _np_impl: Callable[[Any], Any]
+
+    def _eval_evalf(self, prec: int) -> Expr | None:
+        # Purely symbolic arguments stay as they are (as SymPy's own exp(x) does).
+        try:
+            z = self.args[0]._to_mpmath(prec + 10, allow_ints=False)
+        except (ValueError, TypeError):
+            return None
+        with mpmath.workprec(prec + 10):
+            value = type(self)._mp_impl(z)
+        return Expr._from_mpmath(value, prec)
+
+    def _eval_conjugate(self) -> Expr:
+        return self.func(self.args[0].conjugate())
+
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        name = r"\operatorname{%s}" % type(self).__name__
+        if exp is not None:
+            name += "^{%s}" % exp
+        return r"%s{\left(%s \right)}" % (name, printer._print(self.args[0]))
+
+    @classmethod
+    def _imp_(cls, z: Any) -> Any:
+        # Used by sympy.lambdify (it looks up ``_imp_`` on the function class), so a
+        # lambdified formula gets the stable form for numbers and NumPy arrays, while
+        # symbolic and mpmath arguments keep their own arithmetic.
+        if isinstance(z, sympy.Basic):
+            return cls(z)
+        if isinstance(z, (mpmath.mpf, mpmath.mpc)):
+            return cls._mp_impl(z)
+        return cls._np_impl(z)
+
+
+class sigmoid(_StableUnary):
+    r"""The logistic function, ``sigmoid(z) = 1/(1 + exp(-z))``.
+
+    Its derivative is ``sigmoid(z)*(1 - sigmoid(z))``; it is positive and finite for
+    real ``z``; ``sigmoid(0) = 1/2``.  Numerical evaluation is stable for arguments
+    of any size, and ``rewrite(sympy.exp)`` gives the defining formula.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from symopt.functions import sigmoid
+    >>> z = sympy.Symbol("z", real=True)
+    >>> sigmoid(0)
+    1/2
+    >>> sigmoid(z).diff(z)
+    (1 - sigmoid(z))*sigmoid(z)
+    >>> sigmoid(z).rewrite(sympy.exp)
+    1/(1 + exp(-z))
+    >>> sigmoid(-1000).evalf(5)
+    5.0760e-435
+    >>> sympy.latex(sigmoid(z))
+    '\\operatorname{sigmoid}{\\left(z \\right)}'
+    """
+
+    _mp_impl = staticmethod(_mp_sigmoid)
+    _np_impl = staticmethod(_np_sigmoid)
+
+    @classmethod
+    def eval(cls, z: Expr) -> Expr | None:
+        if z.is_zero:
+            return sympy.S.Half
+        if z is sympy.S.Infinity:
+            return sympy.S.One
+        if z is sympy.S.NegativeInfinity:
+            return sympy.S.Zero
+        if z is sympy.S.NaN:
+            return sympy.S.NaN
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        if argindex != 1:
+            raise ArgumentIndexError(self, argindex)
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, z: Expr, **kwargs: Any) -> Expr:
+        return 1 / (1 + sympy.exp(-z))
+
+    def _eval_rewrite_as_tanh(self, z: Expr, **kwargs: Any) -> Expr:
+        return (1 + sympy.tanh(z / 2)) / 2
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None
+
+    def _eval_is_finite(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None
+
+    def _eval_is_extended_positive(self) -> bool | None:
+        return True if self.args[0].is_real else None
+
+
+class softplus(_StableUnary):
+    r"""The softplus function, ``softplus(z) = log(1 + exp(z))``.
+
+    Its derivative is ``sigmoid(z)``; it is positive for real ``z``;
+    ``softplus(0) = log(2)``.  Numerical evaluation is stable for arguments of any
+    size (``softplus(1000)`` is ``1000``, not an overflow), and
+    ``rewrite(sympy.exp)`` gives the defining formula.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from symopt.functions import softplus
+    >>> z = sympy.Symbol("z", real=True)
+    >>> softplus(0)
+    log(2)
+    >>> softplus(z).diff(z)
+    sigmoid(z)
+    >>> softplus(z).rewrite(sympy.exp)
+    log(exp(z) + 1)
+    >>> softplus(1000).evalf()
+    1000.00000000000
+    >>> sympy.latex(softplus(z))
+    '\\operatorname{softplus}{\\left(z \\right)}'
+    """
+
+    _mp_impl = staticmethod(_mp_softplus)
+    _np_impl = staticmethod(_np_softplus)
+
+    @classmethod
+    def eval(cls, z: Expr) -> Expr | None:
+        if z.is_zero:
+            return sympy.log(2)
+        if z is sympy.S.Infinity:
+            return sympy.S.Infinity
+        if z is sympy.S.NegativeInfinity:
+            return sympy.S.Zero
+        if z is sympy.S.NaN:
+            return sympy.S.NaN
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Expr:
+        if argindex != 1:
+            raise ArgumentIndexError(self, argindex)
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, z: Expr, **kwargs: Any) -> Expr:
+        return sympy.log(1 + sympy.exp(z))
+
+    _eval_rewrite_as_log = _eval_rewrite_as_exp
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None
+
+    def _eval_is_finite(self) -> bool | None:
+        return True if self.args[0].is_real else None
+
+    def _eval_is_extended_positive(self) -> bool | None:
+        return True if self.args[0].is_extended_real else None
+
+
+# ---------------------------------------------------------------------------
+# The whitelist
+# ---------------------------------------------------------------------------
+
+#: Functions a formula may call: name as written -> SymPy callable.  ``abs`` and
+#: SymPy's spelling ``Abs`` both mean :class:`sympy.Abs` (so ``str()`` of a SymPy
+#: expression parses back).  Treat as read-only.
+ALLOWED_FUNCTIONS: dict[str, Callable[..., Expr]] = {
+    "exp": sympy.exp,
+    "expm1": expm1,
+    "log": sympy.log,
+    "log1p": log1p,
+    "sqrt": sympy.sqrt,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "asin": sympy.asin,
+    "acos": sympy.acos,
+    "atan": sympy.atan,
+    "atan2": sympy.atan2,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+    "asinh": sympy.asinh,
+    "acosh": sympy.acosh,
+    "atanh": sympy.atanh,
+    "erf": sympy.erf,
+    "erfc": sympy.erfc,
+    "abs": sympy.Abs,
+    "Abs": sympy.Abs,
+    "sigmoid": sigmoid,
+    "softplus": softplus,
+}
+
+#: Number of positional arguments each allowed function takes.
+FUNCTION_ARITY: dict[str, int] = {name: 1 for name in ALLOWED_FUNCTIONS}
+FUNCTION_ARITY["atan2"] = 2  # atan2(y, x)
+
+#: Named constants: name -> SymPy constant.  A name declared as a variable (passed
+#: in ``local_symbols``) takes precedence over a constant of the same name.
+ALLOWED_CONSTANTS: dict[str, Expr] = {
+    "pi": sympy.pi,
+    "e": sympy.E,
+    "E": sympy.E,
+}

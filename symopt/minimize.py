@@ -1,0 +1,177 @@
+"""minimize(problem, x0, ...): validate, bind kernels, call a compiled solver, build the result."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import abi
+from .errors import InputError
+from .kernels import _EMPTY_DATA, compile
+from .problem import Problem
+from .result import OptimizeResult
+
+__all__ = ["minimize", "METHODS"]
+
+#: method name -> (canonical name, what it needs)
+_ALIASES = {
+    "gd": "gd", "gradient_descent": "gd", "gradient-descent": "gd", "steepest_descent": "gd",
+    "newton": "newton",
+    "bfgs": "bfgs",
+}
+METHODS = ("gd", "newton", "bfgs")
+_NO_HIST = np.empty((0, 0))
+
+
+def _canonical_method(method: str) -> str:
+    try:
+        return _ALIASES[method.lower()]
+    except (KeyError, AttributeError):
+        raise InputError(
+            f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
+        ) from None
+
+
+def _check_tolerance(name: str, value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise InputError(f"{name} must be finite and >= 0, got {value!r}")
+    return value
+
+
+@lru_cache(maxsize=256)
+def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray, int]:
+    from .solvers import DEFAULTS
+
+    defaults = DEFAULTS[method]
+    opts = np.zeros(abi.N_OPTS)
+    opts[abi.OPT_GTOL] = defaults["gtol"] if gtol is None else _check_tolerance("gtol", gtol)
+    opts[abi.OPT_FTOL] = defaults["ftol"] if ftol is None else _check_tolerance("ftol", ftol)
+    opts[abi.OPT_XTOL] = defaults["xtol"] if xtol is None else _check_tolerance("xtol", xtol)
+    if max_iter is None:
+        max_iter = defaults["max_iter"]
+    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
+        raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+    opts[abi.OPT_MAX_ITER] = int(max_iter)
+    if step is not None:
+        if method != "gd":
+            raise InputError(f"step= sets the fixed step length of gradient descent; method {method!r} takes no step")
+        step = _check_tolerance("step", step)
+        if step == 0.0:
+            raise InputError("step must be > 0")
+    opts[abi.OPT_STEP] = step or 0.0
+    opts[abi.OPT_C1] = defaults["c1"]
+    opts[abi.OPT_C2] = defaults["c2"]
+    opts[abi.OPT_MAX_LS] = defaults["max_ls"]
+    return opts, int(max_iter)
+
+
+def minimize(
+    problem: Problem | str,
+    x0: Mapping[str, float] | Sequence[float] | np.ndarray | float,
+    method: str = "newton",
+    params: Mapping[str, float] | Sequence[float] | None = None,
+    *,
+    tol: float | None = None,
+    gtol: float | None = None,
+    ftol: float | None = None,
+    xtol: float | None = None,
+    max_iter: int | None = None,
+    step: float | None = None,
+    history: bool = False,
+) -> OptimizeResult:
+    """Minimise a problem's loss with a compiled solver.
+
+    Parameters
+    ----------
+    problem : Problem or str
+        The problem (formula text is turned into a :class:`Problem`).
+    x0 : mapping, sequence or float
+        The start: ``{"x": -1.2, "y": 1.0}`` or values in variable order.
+    method : {"newton", "bfgs", "gd"}
+        Newton with Hessian modification and backtracking (default: exact Hessians
+        are what symopt gives you), BFGS with a strong-Wolfe line search, or gradient
+        descent (Armijo backtracking, or a fixed ``step``).
+    params : mapping or sequence, optional
+        Values of the problem's parameters.
+    tol : float, optional
+        Same as ``gtol`` (scipy's name).
+    gtol, ftol, xtol : float, optional
+        Stop when the gradient's infinity norm is at most ``gtol``; when the
+        relative decrease of the loss is at most ``ftol``; when the step is at most
+        ``xtol`` relative to ``x``.
+    max_iter : int, optional
+        Iteration limit.
+    step : float, optional
+        Gradient descent only: a fixed step length instead of backtracking.
+    history : bool
+        Record ``f``, the gradient norm and the iterate at every iteration into
+        ``result.history``.
+
+    Returns
+    -------
+    OptimizeResult
+        Never raises for numerical trouble: ``status``, ``success`` and
+        ``message`` say how the solve ended.
+
+    Examples
+    --------
+    >>> import symopt as so
+    >>> res = so.minimize("(1 - x)**2 + 100*(y - x**2)**2", x0={"x": -1.2, "y": 1.0})
+    >>> res.success, [round(v, 8) for v in res.x]
+    (True, [1.0, 1.0])
+    """
+    if not isinstance(problem, Problem):
+        problem = Problem(problem)
+    method = _canonical_method(method)
+    if tol is not None and gtol is None:
+        gtol = tol
+    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
+    x = problem._x_array(x0)
+    if x is x0:
+        x = x.copy()
+    p = problem._param_array(params)
+    kernels = compile(problem)
+    solve = kernels.bound_solver(method)
+    n = x.shape[0]
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    hist = np.empty((max_iter + 1, 2 + n)) if history else _NO_HIST
+    g = np.empty(n)
+    H = np.zeros((n, n))
+    fun = solve(x, p, _EMPTY_DATA, opts, info, hist, g, H)
+    return _result(problem, method, x, fun, g, H, info, hist)
+
+
+def _result(problem: Problem, method: str, x, fun, g, H, info, hist) -> OptimizeResult:
+    from .solvers import status
+
+    code = int(info[abi.INFO_STATUS])
+    res = OptimizeResult(
+        x=x,
+        fun=float(fun),
+        jac=g,
+        nit=int(info[abi.INFO_NIT]),
+        nfev=int(info[abi.INFO_NFEV]),
+        njev=int(info[abi.INFO_NJEV]),
+        nhev=int(info[abi.INFO_NHEV]),
+        status=code,
+        message=status.message(code),
+        success=status.is_success(code),
+        method=method,
+    )
+    if method == "newton":
+        res["hess"] = H
+    elif method == "bfgs":
+        res["hess_inv"] = H
+    res["x_dict"] = dict(zip(problem.variable_names, x.tolist()))
+    if hist.shape[0]:
+        rows = int(info[abi.INFO_NHIST])
+        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy(),
+                          "x": hist[:rows, 2:].copy()}
+    return res

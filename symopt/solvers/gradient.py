@@ -1,0 +1,73 @@
+"""Gradient descent: step along ``-g``, the direction in which f falls fastest.
+
+With ``opts[OPT_STEP] > 0`` every step is ``x <- x - step * g`` (halved only if it
+lands on NaN/Inf).  Otherwise the step length comes from Armijo backtracking; its first
+trial is twice the last accepted step (capped), so the search can grow the step again
+after the valley it had to shrink for, and the first trial of all moves ``x`` by at most
+1 in each coordinate.  Convergence is linear, and slow when the Hessian is badly
+conditioned: prefer Newton or BFGS; gradient descent is the baseline.
+
+Importing this module compiles the solver (or loads it from Numba's on-disk cache).
+Uses ``value`` and ``value_grad``; ``value_grad_hess`` is never called and ``H_out``
+is not touched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import abi
+from ._common import arguments_valid, end_iteration, finish, read_options, start
+from .linalg import dot
+from .linesearch import LS_OK, backtracking, failure_status, fixed_step
+from .status import CONTINUE
+
+__all__ = ["solve"]
+
+#: Upper bound of the first trial step of the backtracking search.
+ALPHA_MAX = 1e10
+
+
+@njit(abi.solver_sig, cache=True, nogil=True)
+def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, False):
+        return np.nan
+    gtol, ftol, xtol, max_iter, step, c1, _, max_ls = read_options(opts)
+    n = x.shape[0]
+    no_hessian = np.empty((0, 0))
+
+    # updated every iteration: x (in place), f and the gradient g at x, its norm
+    g = g_out
+    f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
+                             info, hist, gtol, max_iter)
+    nit = 0
+    # first trial step of the next search: at first, a step of at most 1 per coordinate;
+    # then twice the step accepted last
+    trial_step = min(1.0, 1.0 / gnorm) if gnorm > 0.0 else 1.0
+    # work arrays
+    direction = np.empty(n)
+    x_trial = np.empty(n)
+    g_trial = np.empty(n)
+
+    while status == CONTINUE:
+        for i in range(n):
+            direction[i] = -g[i]
+        if step > 0.0:
+            alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, step, max_ls,
+                                              x_trial, g_trial, info)
+        else:
+            alpha, f_trial, flag = backtracking(
+                1, value, value_grad, value_grad_hess, x, p, data, f, -dot(g, g), direction,
+                trial_step, c1, max_ls, x_trial, g_trial, no_hessian, info)
+        if flag != LS_OK:
+            status = failure_status(flag)
+            break
+        trial_step = min(2.0 * alpha, ALPHA_MAX)
+        nit += 1
+        f_prev, f = f, f_trial
+        gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
+                                      gtol, ftol, xtol, max_iter)
+    finish(info, status, nit)
+    return f

@@ -1,0 +1,192 @@
+"""Line searches: how far to go along a descent direction ``d`` from ``x``.
+
+Each search looks at ``phi(alpha) = f(x + alpha d)``, whose slope at zero is
+``phi'(0) = g . d < 0``, and returns ``(alpha, f_new, flag)``.  On ``LS_OK`` the
+accepted point is in ``x_trial`` and its gradient (and Hessian, order 2) in
+``g_trial``/``H_trial``; otherwise the flag says why no step was accepted.  Searches
+never raise and make at most ``max_ls`` trials.  A trial where f or the gradient is NaN
+or Inf (a step out of the function's domain, an overflow) is treated as "too far": the
+step shrinks towards the last good one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._common import derivatives_finite, evaluate, evaluate_grad, evaluate_value, point_finite
+from .linalg import diff_norm_inf, dot, norm_inf, step_to
+from .status import LINE_SEARCH_FAILED, NAN_ENCOUNTERED
+
+LS_OK = 0
+#: Some trial values were finite, but none decreased f sufficiently.
+LS_NO_DECREASE = 1
+#: Every trial gave NaN or Inf.
+LS_NONFINITE = 2
+
+#: Factor applied to the step after a NaN/Inf trial.
+BACKOFF = 0.5
+#: Backtracking keeps the interpolated step within [SHRINK_MIN, SHRINK_MAX] * alpha.
+SHRINK_MIN = 0.1
+SHRINK_MAX = 0.5
+#: Strong Wolfe: growth factor of the step while no bracket is known.
+EXPAND = 4.0
+#: Strong Wolfe: an interpolated step must lie this fraction inside the bracket.
+ZOOM_MARGIN = 0.1
+
+EPS = np.finfo(np.float64).eps
+
+
+@njit
+def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_trial, info):
+    """Take the step ``alpha`` as given, whatever f does there; only if f or the gradient
+    is not finite, halve it (up to ``max_ls`` evaluations in all)."""
+    for _ in range(max_ls):
+        step_to(x, alpha, direction, x_trial)
+        f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        if point_finite(f_trial, g_trial):
+            return alpha, f_trial, LS_OK
+        alpha *= BACKOFF
+    return alpha, np.nan, LS_NONFINITE
+
+
+@njit
+def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
+                 alpha, c1, max_ls, x_trial, g_trial, H_trial, info):
+    """Armijo backtracking (Nocedal & Wright, Alg. 3.1 with interpolation, sec. 3.5).
+
+    Accept the first trial step with sufficient decrease,
+    ``f(x + alpha d) <= f + c1 alpha g.d``; otherwise replace ``alpha`` by the minimiser
+    of the quadratic that matches ``f``, the slope ``g.d`` and the rejected value, kept
+    within ``[0.1, 0.5] alpha`` so the search neither stalls nor collapses.  Trial points
+    use the value-only kernel; the derivatives (``order`` 1: gradient, 2: and Hessian)
+    are computed once, at the accepted point, and if they are not finite the step keeps
+    shrinking.  Stops early when the step no longer changes ``x`` in floating point.
+    """
+    saw_finite = False
+    for _ in range(max_ls):
+        step_to(x, alpha, direction, x_trial)
+        if diff_norm_inf(x_trial, x) == 0.0:
+            break
+        f_trial = evaluate_value(value, x_trial, p, data, info)
+        if not math.isfinite(f_trial):
+            alpha *= BACKOFF
+            continue
+        saw_finite = True
+        if f_trial <= f + c1 * alpha * slope:
+            f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial, H_trial, info)
+            if derivatives_finite(order, f_trial, g_trial, H_trial):
+                return alpha, f_trial, LS_OK
+            alpha *= BACKOFF
+            continue
+        # f_trial - f - slope*alpha > 0 here, since the Armijo test failed and c1 < 1
+        curvature = f_trial - f - slope * alpha
+        alpha_quadratic = -slope * alpha * alpha / (2.0 * curvature)
+        if not alpha_quadratic >= SHRINK_MIN * alpha:  # also catches NaN
+            alpha_quadratic = SHRINK_MIN * alpha
+        alpha = min(alpha_quadratic, SHRINK_MAX * alpha)
+    return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
+
+
+@njit
+def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
+    """A trial step inside the bracket [a_lo, a_hi] (in either order).
+
+    The minimiser of the cubic matching f and slope at both ends (N&W eq. 3.59), else of
+    the quadratic matching f and slope at ``a_lo`` and f at ``a_hi``; if that falls
+    outside the middle 80% of the bracket, or ``a_hi`` gave NaN/Inf, the midpoint.
+    """
+    width = a_hi - a_lo
+    midpoint = a_lo + 0.5 * width
+    if not hi_finite:
+        return midpoint
+    d1 = s_lo + s_hi - 3.0 * (f_lo - f_hi) / (a_lo - a_hi)
+    radicand = d1 * d1 - s_lo * s_hi
+    if radicand >= 0.0:
+        d2 = math.copysign(math.sqrt(radicand), width)
+        trial = a_hi - width * (s_hi + d2 - d1) / (s_hi - s_lo + 2.0 * d2)
+    else:
+        trial = a_lo - 0.5 * s_lo * width * width / (f_hi - f_lo - s_lo * width)
+    # within the bracket, at least ZOOM_MARGIN of its width from either end
+    offset = (trial - a_lo) / width
+    if not (ZOOM_MARGIN <= offset <= 1.0 - ZOOM_MARGIN):  # also catches NaN
+        return midpoint
+    return trial
+
+
+@njit
+def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
+                 max_ls, x_trial, g_trial, info):
+    """A step satisfying the strong Wolfe conditions (N&W Alg. 3.5 and 3.6):
+
+        f(x + alpha d) <= f + c1 alpha g.d          (sufficient decrease)
+        |g(x + alpha d) . d| <= c2 |g.d|            (the slope has flattened enough)
+
+    The search keeps a bracket.  Its low end ``lo`` is the best step so far satisfying
+    sufficient decrease (at first 0).  While no high end is known, the step grows by
+    ``EXPAND``.  A trial that fails sufficient decrease, or is no better than ``lo``,
+    becomes the high end; a trial that decreases f enough but where f still slopes down
+    towards the high end becomes the new low end ("zoom").  Inside a bracket, the next
+    trial is interpolated from both ends.  NaN/Inf at a trial makes it the high end, and
+    the next trial bisects.
+
+    The curvature condition is what lets BFGS keep its matrix positive definite.  When
+    ``max_ls`` trials do not meet it but the low end is above 0, the low end is returned
+    (f decreased sufficiently there); the BFGS update then checks the curvature itself.
+    """
+    dnorm = norm_inf(direction)
+    xnorm = norm_inf(x)
+    # low end: best step known with sufficient decrease; f and slope there
+    a_lo = 0.0
+    f_lo = f
+    s_lo = slope
+    # high end, once bracketed: f and slope there, and whether they were finite
+    bracketed = False
+    a_hi = np.inf
+    f_hi = np.inf
+    s_hi = np.inf
+    hi_finite = False
+    saw_finite = False
+    for _ in range(max_ls):
+        if bracketed:
+            if abs(a_hi - a_lo) * dnorm <= EPS * xnorm or a_hi == a_lo:
+                break  # the bracket no longer separates points in floating point
+            alpha = _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite)
+        step_to(x, alpha, direction, x_trial)
+        f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        if not point_finite(f_trial, g_trial):
+            bracketed = True
+            a_hi, f_hi, s_hi, hi_finite = alpha, np.nan, np.nan, False
+            continue
+        saw_finite = True
+        s_trial = dot(g_trial, direction)
+        if f_trial > f + c1 * alpha * slope or f_trial >= f_lo:
+            bracketed = True
+            a_hi, f_hi, s_hi, hi_finite = alpha, f_trial, s_trial, True
+            continue
+        if abs(s_trial) <= -c2 * slope:
+            return alpha, f_trial, LS_OK
+        # sufficient decrease but still steep: alpha becomes the low end; if f rises
+        # from alpha towards the old high end (or beyond alpha when unbracketed), the
+        # old low end becomes the high end
+        towards_hi = (a_hi - a_lo) if bracketed else 1.0
+        if s_trial * towards_hi >= 0.0:
+            bracketed = True
+            a_hi, f_hi, s_hi, hi_finite = a_lo, f_lo, s_lo, True
+        a_lo, f_lo, s_lo = alpha, f_trial, s_trial
+        if not bracketed:
+            alpha *= EXPAND
+    if a_lo > 0.0:
+        # settle for sufficient decrease: recompute the gradient at the low end
+        step_to(x, a_lo, direction, x_trial)
+        f_lo = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        return a_lo, f_lo, LS_OK
+    return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
+
+
+@njit
+def failure_status(flag):
+    """The solver status for a line search that accepted no step."""
+    return NAN_ENCOUNTERED if flag == LS_NONFINITE else LINE_SEARCH_FAILED

@@ -1,0 +1,106 @@
+"""How a solve ended: one table of status codes, their names and their messages.
+
+The codes are plain module-level integers, so compiled solvers use them as constants;
+the table and the helpers below are plain Python for building the result.  Codes below
+:data:`FIRST_FAILURE` are successes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONTINUE",
+    "SUCCESS_GTOL",
+    "SUCCESS_FTOL",
+    "SUCCESS_XTOL",
+    "MAX_ITER",
+    "LINE_SEARCH_FAILED",
+    "NAN_ENCOUNTERED",
+    "HESSIAN_NOT_PD",
+    "INVALID_INPUT",
+    "TABLE",
+    "message",
+    "name",
+    "is_success",
+]
+
+#: Internal: the termination test's answer "not finished, iterate again".  Never reported.
+CONTINUE = -1
+
+SUCCESS_GTOL = 0
+SUCCESS_FTOL = 1
+SUCCESS_XTOL = 2
+MAX_ITER = 3
+LINE_SEARCH_FAILED = 4
+NAN_ENCOUNTERED = 5
+HESSIAN_NOT_PD = 6
+INVALID_INPUT = 7
+
+FIRST_FAILURE = MAX_ITER
+
+#: code -> (NAME, message, success)
+TABLE: dict[int, tuple[str, str, bool]] = {
+    SUCCESS_GTOL: (
+        "SUCCESS_GTOL",
+        "Optimization terminated successfully: the gradient norm is below gtol.",
+        True,
+    ),
+    SUCCESS_FTOL: (
+        "SUCCESS_FTOL",
+        "Optimization terminated successfully: the relative reduction of f is below ftol.",
+        True,
+    ),
+    SUCCESS_XTOL: (
+        "SUCCESS_XTOL",
+        "Optimization terminated successfully: the step is below xtol relative to x.",
+        True,
+    ),
+    MAX_ITER: (
+        "MAX_ITER",
+        "The iteration limit max_iter was reached before convergence.",
+        False,
+    ),
+    LINE_SEARCH_FAILED: (
+        "LINE_SEARCH_FAILED",
+        "The line search could not find a step that decreases f sufficiently "
+        "(the gradient may be inaccurate, or f is at the limit of its precision).",
+        False,
+    ),
+    NAN_ENCOUNTERED: (
+        "NAN_ENCOUNTERED",
+        "f or its gradient was NaN or Inf and the solver could not step back to finite values.",
+        False,
+    ),
+    HESSIAN_NOT_PD: (
+        "HESSIAN_NOT_PD",
+        "The Hessian could not be made positive definite by adding a multiple of the "
+        "identity (it may contain NaN or Inf).",
+        False,
+    ),
+    INVALID_INPUT: (
+        "INVALID_INPUT",
+        "The arrays passed to the solver have inconsistent sizes; nothing was computed.",
+        False,
+    ),
+}
+
+
+def _row(code: int) -> tuple[str, str, bool]:
+    try:
+        return TABLE[int(code)]
+    except (KeyError, TypeError, ValueError):
+        return ("UNKNOWN", f"Unknown solver status {code!r}.", False)
+
+
+def message(code: int) -> str:
+    """The sentence describing status ``code``."""
+    return _row(code)[1]
+
+
+def name(code: int) -> str:
+    """The constant's name for status ``code``, e.g. ``"SUCCESS_GTOL"``."""
+    return _row(code)[0]
+
+
+def is_success(code: int) -> bool:
+    """Whether status ``code`` means the solver converged."""
+    return _row(code)[2]
