@@ -24,7 +24,7 @@ from .errors import (
     SymoptError,
 )
 from .kernels import Kernels, compile
-from .minimize import METHODS, minimize
+from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
 from .problem import Problem
 from .result import OptimizeResult
@@ -33,6 +33,7 @@ __all__ = [
     "__version__",
     "Problem",
     "minimize",
+    "solver_options",
     "compile",
     "Kernels",
     "OptimizeResult",

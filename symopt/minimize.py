@@ -11,10 +11,11 @@ import numpy as np
 from . import abi
 from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
-from .problem import Problem
+from .problem import Problem, check_finite_values
+from .solvers import status as _status
 from .result import OptimizeResult
 
-__all__ = ["minimize", "METHODS"]
+__all__ = ["minimize", "solver_options", "METHODS"]
 
 #: method name -> (canonical name, what it needs)
 _ALIASES = {
@@ -24,6 +25,7 @@ _ALIASES = {
 }
 METHODS = ("gd", "newton", "bfgs")
 _NO_HIST = np.empty((0, 0))
+_BAD_START = (_status.NAN_ENCOUNTERED, _status.INVALID_INPUT)
 
 
 def _canonical_method(method: str) -> str:
@@ -70,6 +72,24 @@ def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray,
     opts[abi.OPT_C2] = defaults["c2"]
     opts[abi.OPT_MAX_LS] = defaults["max_ls"]
     return opts, int(max_iter)
+
+
+def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: float | None = None,
+                   xtol: float | None = None, max_iter: int | None = None,
+                   step: float | None = None) -> np.ndarray:
+    """The options array a compiled solver takes (layout: the ``OPT_*`` indices of
+    :mod:`symopt.abi`), filled with the method's defaults and any overrides.
+
+    For calling a solver from your own ``@numba.njit`` code; pass it as an argument
+    (a global array would be frozen read-only into the compiled code).
+
+    Examples
+    --------
+    >>> from symopt import abi, solver_options
+    >>> float(solver_options("newton", gtol=1e-10)[abi.OPT_GTOL])
+    1e-10
+    """
+    return _options(_canonical_method(method), gtol, ftol, xtol, max_iter, step)[0].copy()
 
 
 def minimize(
@@ -133,10 +153,8 @@ def minimize(
     if tol is not None and gtol is None:
         gtol = tol
     opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
-    x = problem._x_array(x0)
-    if x is x0:
-        x = x.copy()
-    p = problem._param_array(params)
+    x = problem._x_array(x0, check_finite=False)
+    p = problem._param_array(params, check_finite=False)
     kernels = compile(problem)
     solve = kernels.bound_solver(method)
     n = x.shape[0]
@@ -145,24 +163,27 @@ def minimize(
     g = np.empty(n)
     H = np.zeros((n, n))
     fun = solve(x, p, _EMPTY_DATA, opts, info, hist, g, H)
-    return _result(problem, method, x, fun, g, H, info, hist)
+    counts = info.tolist()
+    if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
+        # a non-finite start is the caller's mistake, not a numerical event: say so
+        check_finite_values(x, problem.variable_names, "x0")
+        check_finite_values(p, problem.parameter_names, "params")
+    return _result(problem, method, x, fun, g, H, counts, hist)
 
 
-def _result(problem: Problem, method: str, x, fun, g, H, info, hist) -> OptimizeResult:
-    from .solvers import status
-
-    code = int(info[abi.INFO_STATUS])
+def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> OptimizeResult:
+    code = counts[abi.INFO_STATUS]
     res = OptimizeResult(
         x=x,
         fun=float(fun),
         jac=g,
-        nit=int(info[abi.INFO_NIT]),
-        nfev=int(info[abi.INFO_NFEV]),
-        njev=int(info[abi.INFO_NJEV]),
-        nhev=int(info[abi.INFO_NHEV]),
+        nit=counts[abi.INFO_NIT],
+        nfev=counts[abi.INFO_NFEV],
+        njev=counts[abi.INFO_NJEV],
+        nhev=counts[abi.INFO_NHEV],
         status=code,
-        message=status.message(code),
-        success=status.is_success(code),
+        message=_status.message(code),
+        success=_status.is_success(code),
         method=method,
     )
     if method == "newton":
@@ -171,7 +192,7 @@ def _result(problem: Problem, method: str, x, fun, g, H, info, hist) -> Optimize
         res["hess_inv"] = H
     res["x_dict"] = dict(zip(problem.variable_names, x.tolist()))
     if hist.shape[0]:
-        rows = int(info[abi.INFO_NHIST])
+        rows = counts[abi.INFO_NHIST]
         res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy(),
                           "x": hist[:rows, 2:].copy()}
     return res

@@ -68,8 +68,6 @@ MAX_NAMES: int = 100_000
 
 NameSpec = Union[str, sympy.Symbol, Iterable[Union[str, sympy.Symbol]]]
 
-_LOG10_2 = math.log10(2)
-
 # Hints for names people reach for that are spelled differently here.
 _FUNCTION_HINTS: dict[str, str] = {
     "ln": "log is the natural logarithm: write log(x)",
@@ -152,6 +150,10 @@ _ADDITIVE = (ast.Add, ast.Sub)
 _MULTIPLICATIVE = (ast.Mult, ast.Div)
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 _BAD_VALUES = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.NegativeInfinity)
+
+# Exact roots (x**(p/q), q > 1) of rationals: most digits per number, and in all.
+_MAX_ROOT_DIGITS = 100
+_ROOT_DIGITS_BUDGET = 2000
 
 # Characters the bracket scan looks at.
 _SCAN_RE = re.compile(r"[()\[\]{}#'\"\x00]")
@@ -389,7 +391,7 @@ def parse_formula(
     Examples
     --------
     >>> parse_formula("(1 - x)**2 + 100*(y - x**2)**2")
-    100*(-x**2 + y)**2 + (1 - x)**2
+    (1 - x)**2 + 100*(-x**2 + y)**2
     >>> parse_formula("1/2 + softplus(w*t)")
     softplus(t*w) + 1/2
     >>> parse_formula("x ^ 2")
@@ -527,6 +529,7 @@ class _FormulaTree:
         for line in self.lines[:-1]:
             self.line_starts.append(self.line_starts[-1] + len(line) + 1)
         self.ascii = source.isascii()
+        self._byte_tables: dict[int, list[int]] = {}
         try:
             self.root: ast.expr = ast.parse(source, mode="eval").body
         except SyntaxError as exc:
@@ -543,9 +546,22 @@ class _FormulaTree:
 
     def offset(self, lineno: int, col_bytes: int) -> int:
         """Offset in the original text of (line, UTF-8 byte column) of the source."""
-        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
-        col = col_bytes if self.ascii else len(line.encode("utf-8")[:col_bytes].decode("utf-8", "ignore"))
-        return self._clamp(self.line_starts[min(max(lineno, 1), len(self.line_starts)) - 1] + col)
+        index = min(max(lineno, 1), len(self.lines)) - 1
+        col = col_bytes if self.ascii else self._char_column(index, col_bytes)
+        return self._clamp(self.line_starts[index] + col)
+
+    def _char_column(self, index: int, col_bytes: int) -> int:
+        # ast columns count UTF-8 bytes; map them to characters through a per-line
+        # table built once, so that many lookups on a long line stay linear overall.
+        table = self._byte_tables.get(index)
+        if table is None:
+            table = []
+            for k, ch in enumerate(self.lines[index]):
+                code = ord(ch)
+                table.extend([k] * (1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4))
+            table.append(len(self.lines[index]))
+            self._byte_tables[index] = table
+        return table[min(max(col_bytes, 0), len(table) - 1)]
 
     def _clamp(self, source_offset: int) -> int:
         return min(max(source_offset - 1, 0), len(self.text))
@@ -588,6 +604,7 @@ class _Builder:
         self.text = tree.text
         self.local = local
         self.symbols: dict[str, sympy.Expr] = {}
+        self.root_digits = 0.0  # digits of the numbers whose exact roots were taken
 
     def fail(self, message: str, offset: int | None) -> NoReturn:
         _fail(message, self.text, offset)
@@ -668,6 +685,8 @@ class _Builder:
             if isinstance(child, ast.expr):
                 children.append((child, depth + 1))
         message = _REJECTED_NODES.get(type(node), f"{type(node).__name__} is not allowed in a formula")
+        if isinstance(node, ast.Tuple) and not node.elts:
+            message = "empty parentheses '()' are not allowed in a formula"
         return start, message
 
     def check_constant(self, node: ast.Constant, start: int) -> tuple[int, str] | None:
@@ -679,7 +698,7 @@ class _Builder:
         if isinstance(value, complex):
             return start, f"imaginary numbers ({self.tree.segment(node)!r}) are not allowed: a loss is real"
         if isinstance(value, int):
-            if value.bit_length() * _LOG10_2 > MAX_NUMBER_DIGITS:
+            if _digits(value) > MAX_NUMBER_DIGITS:
                 return start, (
                     f"the number has more than {MAX_NUMBER_DIGITS} digits "
                     "(symopt.parsing.MAX_NUMBER_DIGITS)"
@@ -749,6 +768,8 @@ class _Builder:
             close = difflib.get_close_matches(name, sorted(ALLOWED_FUNCTIONS), n=3, cutoff=0.6)
             if close:
                 message += f"; did you mean {' or '.join(map(repr, close))}?"
+            else:
+                message += f" (to multiply, write {name}*(...))"
         return message + f"; allowed functions are: {', '.join(sorted(ALLOWED_FUNCTIONS))}"
 
     def operator_offset(self, node: ast.BinOp, symbol: str) -> int:
@@ -787,6 +808,8 @@ class _Builder:
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             args = [self.convert(arg) for arg in node.args]
+            if node.func.id == "sqrt":
+                self.charge_roots(args[0], node)
             result = ALLOWED_FUNCTIONS[node.func.id](*args)
             self.check_value(result, node)
             return result
@@ -871,6 +894,8 @@ class _Builder:
                     weight += _digits(max(abs(factor.base.p), factor.base.q)) * abs(
                         float(Fraction(int(factor.exp.p), int(factor.exp.q)))
                     )
+            if exponent.q != 1:
+                self.charge_roots(base, node)
             if weight > 0:
                 try:
                     size = weight * abs(float(Fraction(int(exponent.p), int(exponent.q))))
@@ -882,6 +907,21 @@ class _Builder:
         result = sympy.Pow(base, exponent)
         self.check_value(result, node)
         return result
+
+    def charge_roots(self, base: sympy.Expr, node: ast.expr) -> None:
+        """Exact roots of big numbers are slow in SymPy (it factors them): bound them."""
+        for factor in sympy.Mul.make_args(base):
+            number = factor.base if factor.is_Pow else factor
+            if number.is_Rational:
+                digits = _digits(max(abs(number.p), number.q))
+                self.root_digits += digits
+                if digits > _MAX_ROOT_DIGITS or self.root_digits > _ROOT_DIGITS_BUDGET:
+                    self.fail(
+                        f"exact roots of numbers this large are not supported (more than "
+                        f"{_MAX_ROOT_DIGITS} digits, or {_ROOT_DIGITS_BUDGET} in all); "
+                        "write the number as a decimal, such as 1e150",
+                        self.tree.start(node),
+                    )
 
     def check_size(self, digits: float, node: ast.BinOp) -> None:
         if digits > MAX_NUMBER_DIGITS:
@@ -913,8 +953,10 @@ def _group(op: ast.operator) -> str | None:
 def _digits(n: int) -> float:
     """Approximate number of decimal digits of a (large) integer, cheaply."""
     n = abs(int(n))
-    return 0.0 if n <= 1 else n.bit_length() * _LOG10_2
+    return 0.0 if n <= 1 else math.log10(n)
 
 
 def _format_digits(digits: float) -> str:
-    return "infinitely many" if math.isinf(digits) else f"{digits:.3g}"
+    if math.isinf(digits):
+        return "infinitely many"
+    return f"{math.ceil(digits)}" if digits < 1e6 else f"{digits:.3g}"

@@ -8,7 +8,6 @@ one compilation serves every value).  Its exact derivatives come from
 
 from __future__ import annotations
 
-import math
 import re
 from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence, Union
@@ -174,11 +173,14 @@ class Problem:
         return self.derivatives.hessian
 
     # --- binding values ------------------------------------------------------------------------
-    def _x_array(self, x0: Any, what: str = "x0") -> np.ndarray:
-        """Validated float64 array of the variables, from a mapping, sequence or scalar."""
-        return _values_array(x0, self.variable_names, self._variable_index, what, "variable")
+    def _x_array(self, x0: Any, what: str = "x0", check_finite: bool = True) -> np.ndarray:
+        """Validated float64 array (a new one) of the variables, from a mapping, sequence
+        or scalar.  ``check_finite=False`` skips the NaN/Inf check (``minimize`` does it
+        only when the solver reports a non-finite start, to keep solves fast)."""
+        return _values_array(x0, self.variable_names, self._variable_index, what, "variable",
+                             check_finite)
 
-    def _param_array(self, params: Any) -> np.ndarray:
+    def _param_array(self, params: Any, check_finite: bool = True) -> np.ndarray:
         if not self.parameter_names:
             if params:
                 raise InputError(
@@ -190,7 +192,8 @@ class Problem:
                 f"this problem has parameters {list(self.parameter_names)}: give their values, "
                 f"e.g. params={{{', '.join(repr(n) + ': 1.0' for n in self.parameter_names)}}}"
             )
-        return _values_array(params, self.parameter_names, self._parameter_index, "params", "parameter")
+        return _values_array(params, self.parameter_names, self._parameter_index, "params",
+                             "parameter", check_finite)
 
     # --- display -------------------------------------------------------------------------------
     def _signature_text(self) -> str:
@@ -233,7 +236,7 @@ _NO_PARAMS = np.empty(0)
 
 
 def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], what: str,
-                  kind: str) -> np.ndarray:
+                  kind: str, check_finite: bool = True) -> np.ndarray:
     n = len(names)
     if isinstance(values, Mapping):
         keys = [str(k) for k in values]
@@ -264,10 +267,20 @@ def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], w
                 f"{what} has shape {out.shape}, expected ({n},): one value for each of {list(names)}"
             )
         out = np.ascontiguousarray(out)
-    if not np.all(np.isfinite(out)):
-        bad = [names[i] for i in np.flatnonzero(~np.isfinite(out))]
-        raise InputError(f"{what} is not finite for {', '.join(map(repr, bad))}: {out.tolist()}")
+    if check_finite:
+        check_finite_values(out, names, what)
     return out
+
+
+def check_finite_values(values: np.ndarray, names: Sequence[str], what: str) -> None:
+    """Raise InputError naming the entries of ``values`` that are NaN or infinite."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = [names[i] for i in np.flatnonzero(~finite)]
+        raise InputError(
+            f"{what} is not finite for {', '.join(map(repr, bad))}: {values.tolist()}; "
+            "give finite numbers"
+        )
 
 
 def _float(value: Any, where: str) -> float:

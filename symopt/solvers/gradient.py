@@ -54,15 +54,16 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
     while status == CONTINUE:
         for i in range(n):
             direction[i] = -g[i]
+        slope = -dot(g, g)
         if step > 0.0:
             alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, step, max_ls,
                                               x_trial, g_trial, info)
         else:
             alpha, f_trial, flag = backtracking(
-                1, value, value_grad, value_grad_hess, x, p, data, f, -dot(g, g), direction,
+                1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
                 trial_step, c1, max_ls, x_trial, g_trial, no_hessian, info)
         if flag != LS_OK:
-            status = failure_status(flag)
+            status = failure_status(flag, f, -trial_step * slope)
             break
         trial_step = min(2.0 * alpha, ALPHA_MAX)
         nit += 1

@@ -7,6 +7,14 @@ accepted point is in ``x_trial`` and its gradient (and Hessian, order 2) in
 never raise and make at most ``max_ls`` trials.  A trial where f or the gradient is NaN
 or Inf (a step out of the function's domain, an overflow) is treated as "too far": the
 step shrinks towards the last good one.
+
+Comparisons of f allow for its rounding errors, ``F_ROUNDOFF_RTOL * |f|``: close to a
+minimum the decrease a good step brings can be smaller than them, and a search that
+insisted on seeing it would shrink the step to nothing (or fail) just when the
+direction, computed from derivatives that are still accurate, is best.  Accepting a
+step whose f is the same within rounding lets Newton and BFGS take their last, most
+accurate steps; ``F_ROUNDOFF_RTOL`` is small enough that far from the minimum it never
+changes a decision.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from numba import njit
 
 from ._common import derivatives_finite, evaluate, evaluate_grad, evaluate_value, point_finite
 from .linalg import diff_norm_inf, dot, norm_inf, step_to
-from .status import LINE_SEARCH_FAILED, NAN_ENCOUNTERED
+from .status import LINE_SEARCH_FAILED, NAN_ENCOUNTERED, SUCCESS_FTOL
 
 LS_OK = 0
 #: Some trial values were finite, but none decreased f sufficiently.
@@ -37,6 +45,9 @@ EXPAND = 4.0
 ZOOM_MARGIN = 0.1
 
 EPS = np.finfo(np.float64).eps
+#: Relative size of the rounding errors in a computed f (about a thousand ulps, to
+#: allow for cancellation between the terms of a sum).
+F_ROUNDOFF_RTOL = 1e3 * EPS
 
 
 @njit
@@ -65,6 +76,7 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
     are computed once, at the accepted point, and if they are not finite the step keeps
     shrinking.  Stops early when the step no longer changes ``x`` in floating point.
     """
+    f_noise = F_ROUNDOFF_RTOL * abs(f)
     saw_finite = False
     for _ in range(max_ls):
         step_to(x, alpha, direction, x_trial)
@@ -75,7 +87,7 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
             alpha *= BACKOFF
             continue
         saw_finite = True
-        if f_trial <= f + c1 * alpha * slope:
+        if f_trial <= f + f_noise + c1 * alpha * slope:
             f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial, H_trial, info)
             if derivatives_finite(order, f_trial, g_trial, H_trial):
                 return alpha, f_trial, LS_OK
@@ -138,6 +150,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
     """
     dnorm = norm_inf(direction)
     xnorm = norm_inf(x)
+    f_noise = F_ROUNDOFF_RTOL * abs(f)
     # low end: best step known with sufficient decrease; f and slope there
     a_lo = 0.0
     f_lo = f
@@ -162,7 +175,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
             continue
         saw_finite = True
         s_trial = dot(g_trial, direction)
-        if f_trial > f + c1 * alpha * slope or f_trial >= f_lo:
+        if f_trial > f + f_noise + c1 * alpha * slope or f_trial > f_lo + f_noise:
             bracketed = True
             a_hi, f_hi, s_hi, hi_finite = alpha, f_trial, s_trial, True
             continue
@@ -187,6 +200,24 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
 
 
 @njit
-def failure_status(flag):
-    """The solver status for a line search that accepted no step."""
-    return NAN_ENCOUNTERED if flag == LS_NONFINITE else LINE_SEARCH_FAILED
+def at_roundoff_floor(f, predicted_decrease):
+    """Whether the decrease of f a search could hope for is below f's rounding errors.
+
+    ``predicted_decrease`` is the first-order estimate ``alpha_0 |g.d|`` for the search's
+    first trial step.  When it is below ``F_ROUNDOFF_RTOL * |f|`` no comparison of f
+    values can confirm a decrease, so a failed search there means the iterate is as
+    good as f can tell: converged to working precision, not stuck.
+    """
+    return predicted_decrease <= F_ROUNDOFF_RTOL * abs(f)
+
+
+@njit
+def failure_status(flag, f, predicted_decrease):
+    """The solver status after a line search that accepted no step: ``NAN_ENCOUNTERED``
+    if every trial was NaN/Inf, ``SUCCESS_FTOL`` if f is at the limit of its precision
+    (see :func:`at_roundoff_floor`), else ``LINE_SEARCH_FAILED``."""
+    if flag == LS_NONFINITE:
+        return NAN_ENCOUNTERED
+    if at_roundoff_floor(f, predicted_decrease):
+        return SUCCESS_FTOL
+    return LINE_SEARCH_FAILED

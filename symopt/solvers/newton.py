@@ -104,7 +104,7 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
             2, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
             1.0, c1, max_ls, x_trial, g_trial, H_trial, info)
         if flag != LS_OK:
-            status = failure_status(flag)
+            status = failure_status(flag, f, -slope)
             break
         nit += 1
         f_prev, f = f, f_trial

@@ -28,7 +28,7 @@ from numba import njit
 from .. import abi
 from ._common import arguments_valid, descent_slope, end_iteration, finish, read_options, start
 from .linalg import dot, matvec, norm2, set_scaled_identity
-from .linesearch import LS_OK, failure_status, strong_wolfe
+from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
 
 __all__ = ["solve"]
@@ -98,8 +98,8 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
         alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
                                             first_trial, c1, c2, max_ls, x_trial, g_trial, info)
         if flag != LS_OK:
-            if M_is_identity:
-                status = failure_status(flag)
+            if M_is_identity or at_roundoff_floor(f, -first_trial * slope):
+                status = failure_status(flag, f, -first_trial * slope)
                 break
             set_scaled_identity(M, 1.0)  # retry once along -g
             M_is_identity = True

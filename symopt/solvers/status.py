@@ -46,7 +46,8 @@ TABLE: dict[int, tuple[str, str, bool]] = {
     ),
     SUCCESS_FTOL: (
         "SUCCESS_FTOL",
-        "Optimization terminated successfully: the relative reduction of f is below ftol.",
+        "Optimization terminated successfully: the relative reduction of f is below ftol "
+        "(or below the rounding errors of f).",
         True,
     ),
     SUCCESS_XTOL: (
