@@ -72,3 +72,7 @@ INFO_NJEV = 3       # evaluations of the gradient
 INFO_NHEV = 4       # evaluations of the Hessian
 INFO_NHIST = 5      # rows of hist written
 N_INFO = 8
+
+# The same, with the kernels given as addresses (integers) of their compiled functions:
+# the signature of the per-method entry points in :mod:`symopt._binding`.
+entry_sig = f8(types.intp, types.intp, types.intp, vec, vec, mat, vec, ivec, mat, vec, mat)

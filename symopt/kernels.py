@@ -8,14 +8,14 @@ dispatchers for use inside a user's own ``@numba.njit`` code.
 
 from __future__ import annotations
 
-import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numba
 import numpy as np
 
-from . import cache
+from . import abi, cache
+from ._binding import jit_address
 from .codegen import scalar_kernels_source
 from .errors import CompileError
 
@@ -57,8 +57,6 @@ class Kernels:
         self.value_grad_kernel = module.value_grad
         self.value_grad_hess_kernel = module.value_grad_hess
         self.n = len(problem.variables)
-        self._bound: dict[str, Callable] = {}
-        self._bind_lock = threading.Lock()
 
     # --- Python-facing calls -------------------------------------------------------------
     def _args(self, x, params) -> tuple[np.ndarray, np.ndarray]:
@@ -96,20 +94,18 @@ class Kernels:
         return float(f), g, H
 
     # --- binding to compiled solvers -------------------------------------------------------
-    def bound_solver(self, method: str) -> Callable:
-        """A small ``@njit`` function running ``method`` on these kernels.
-
-        Its arguments are those of :data:`symopt.abi.solver_sig` without the three
-        kernels: ``f = bound(x, p, data, opts, info, hist, g_out, H_out)``.  The
-        kernels are bound at compile time, so calls from Python cost microseconds.
-        """
-        bound = self._bound.get(method)
-        if bound is None:
-            with self._bind_lock:
-                bound = self._bound.get(method)
-                if bound is None:
-                    bound = self._bound[method] = _bind(method, self)
-        return bound
+    @property
+    def addresses(self) -> tuple[int, int, int]:
+        """Machine-code addresses of the value, value+gradient and value+gradient+Hessian
+        kernels: what the compiled entry points of :mod:`symopt._binding` take."""
+        addresses = self.__dict__.get("_addresses")
+        if addresses is None:
+            addresses = self.__dict__["_addresses"] = (
+                jit_address(self.value_kernel, abi.value_sig),
+                jit_address(self.value_grad_kernel, abi.value_grad_sig),
+                jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig),
+            )
+        return addresses
 
     @property
     def source_path(self) -> str:
@@ -118,24 +114,6 @@ class Kernels:
 
     def __repr__(self) -> str:
         return f"<symopt.Kernels for {self.problem.formula!r}, n={self.n}, file={self.source_path}>"
-
-
-def _bind(method: str, kernels: Kernels) -> Callable:
-    from .solvers import get_solver
-
-    solver = get_solver(method)
-    value = kernels.value_kernel
-    value_grad = kernels.value_grad_kernel
-    value_grad_hess = kernels.value_grad_hess_kernel
-
-    # The dispatchers are compile-time constants of this closure, so Numba converts
-    # them to first-class functions once, when it compiles `bound`.  (Not cacheable
-    # on disk: the kernels' addresses are baked in; compiling it takes ~0.2 s.)
-    @numba.njit(nogil=True)
-    def bound(x, p, data, opts, info, hist, g_out, H_out):
-        return solver(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out)
-
-    return bound
 
 
 _compiled: dict[str, Kernels] = {}

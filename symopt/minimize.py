@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import abi
+from ._binding import entry_point
 from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
 from .problem import Problem, check_finite_values
@@ -156,13 +157,14 @@ def minimize(
     x = problem._x_array(x0, check_finite=False)
     p = problem._param_array(params, check_finite=False)
     kernels = compile(problem)
-    solve = kernels.bound_solver(method)
+    value, value_grad, value_grad_hess = kernels.addresses
+    entry = entry_point(method)
     n = x.shape[0]
     info = np.zeros(abi.N_INFO, dtype=np.int64)
     hist = np.empty((max_iter + 1, 2 + n)) if history else _NO_HIST
     g = np.empty(n)
     H = np.zeros((n, n))
-    fun = solve(x, p, _EMPTY_DATA, opts, info, hist, g, H)
+    fun = entry(value, value_grad, value_grad_hess, x, p, _EMPTY_DATA, opts, info, hist, g, H)
     counts = info.tolist()
     if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
         # a non-finite start is the caller's mistake, not a numerical event: say so

@@ -14,9 +14,10 @@ Data constants that MGH define by a formula (``t_i = i/29``, Biggs' ``y_i``,
 the Gulf ``y_i`` ...) are written as the correctly rounded double of the exact
 value (computed with mpmath), in positional decimal notation.
 
-``fmin`` is the minimum value MGH list first for the problem (to the digits the
-paper prints); ``other_minima`` holds the further local-minimum values the paper
-lists.  ``xmin`` is a minimiser where the paper gives one; where the paper gives
+``fmin`` is the smallest minimum value MGH list for the problem (to the digits
+the paper prints, which are truncated, e.g. ``48.9842...``); ``other_minima``
+holds the further local-minimum values MGH list (plus, for trigonometric_10, the
+widely reported local minimum 2.79506e-5, flagged in its notes).  ``xmin`` is a minimiser where the paper gives one; where the paper gives
 only leading digits (``0.2578...``) the stored point is that minimiser refined
 to double precision, and where the paper gives a set of minimisers (linear rank
 1 problems, Box 3-D) one member of the set is stored; ``notes`` says which.
@@ -193,8 +194,8 @@ def _powell_badly_scaled():
     return _mk(
         "powell_badly_scaled", 3,
         ["10000*x1*x2 - 1", "exp(-x1) + exp(-x2) - 1.0001"],
-        2, (0.0, 1.0), 0.0, (1.0981593296997149e-05, 9.106146739867318),
-        notes="MGH give xmin = (1.098...e-5, 9.106...); stored xmin refined to double precision.",
+        2, (0.0, 1.0), 0.0, (1.0981593296998175e-05, 9.106146739866524),
+        notes="MGH give xmin = (1.098...e-5, 9.106...); stored xmin refined to double precision (mpmath root of r = 0).",
     )
 
 
@@ -216,8 +217,8 @@ def _jennrich_sampson(m=10):
     res = [f"{2 + 2 * i} - (exp({i}*x1) + exp({i}*x2))" for i in range(1, m + 1)]
     return _mk(
         "jennrich_sampson", 6, res, 2, (0.3, 0.4), 124.362,
-        (0.25782521321500883, 0.25782521321500883),
-        notes="m=10. MGH: f=124.362... at x1=x2=0.2578... (m=10); stored xmin refined.",
+        (0.2578252136703641, 0.2578252136703641),
+        notes="m=10. MGH: f=124.362... at x1=x2=0.2578... (m=10); stored xmin refined to double precision (mpmath).",
     )
 
 
@@ -246,7 +247,8 @@ def _bard():
         res.append(f"{_num(y[i - 1])} - (x1 + {u}/({v}*x2 + {w}*x3))")
     return _mk(
         "bard", 8, res, 3, (1.0, 1.0, 1.0), 8.21487e-3, None, other_minima=(17.4286,),
-        notes="MGH: f=8.21487...e-3; f=17.4286... at (0.8406..., -inf, -inf).",
+        notes="MGH: f=8.21487...e-3; f=17.4286... at (0.8406..., -inf, -inf) (a limit, "
+        "not attained: F(0.8406, -1e8, -1e8) = 17.42869).",
     )
 
 
@@ -320,7 +322,8 @@ def _kowalik_osborne():
     return _mk(
         "kowalik_osborne", 15, res, 4, (0.25, 0.39, 0.415, 0.39), 3.07505e-4, None,
         other_minima=(1.02734e-3,),
-        notes="MGH: f=3.07505...e-4; f=1.02734...e-3 at (+inf, -14.07..., -inf, -inf).",
+        notes="MGH: f=3.07505...e-4; f=1.02734...e-3 at (+inf, -14.07..., -inf, -inf) (a limit, "
+        "not attained).",
     )
 
 
@@ -358,7 +361,9 @@ def _biggs_exp6(m=13):
     return _mk(
         "biggs_exp6", 18, res, 6, (1.0, 2.0, 1.0, 1.0, 1.0, 1.0), 0.0,
         (1.0, 10.0, 1.0, 5.0, 4.0, 3.0), other_minima=(5.65565e-3,),
-        notes="m=13. MGH: f=5.65565...e-3 if m=13; f=0 at (1, 10, 1, 5, 4, 3).",
+        notes="m=13. MGH: f=5.65565...e-3 if m=13; f=0 at (1, 10, 1, 5, 4, 3). scipy lm from x0 "
+        "reaches f=0; the 5.65565e-3 local minimum (F=5.6556499e-3, at x1 = x2 = 1.71142...) is "
+        "reached from some other starts (MGH's 5.65565 is rounded, not truncated, here).",
     )
 
 
@@ -458,8 +463,8 @@ def _trigonometric(n):
     return _mk(
         f"trigonometric_{n}", 26, res, n, (1 / n,) * n, 0.0, None,
         other_minima=(2.79506e-5,) if n == 10 else (),
-        notes="MGH: f=0. For n=10 solvers started at x0 commonly stop at the local minimum "
-        "f=2.79506...e-5 (value from the later literature, not printed in MGH)." if n == 10
+        notes="MGH: f=0. For n=10, scipy lm/trf from x0 stop at the local minimum "
+        "f=2.79506...e-5 (2.7950561e-5; a value reported in later literature, not one MGH list)." if n == 10
         else "MGH: f=0.",
     )
 
@@ -472,7 +477,8 @@ def _brown_almost_linear(n):
         f"brown_almost_linear_{n}", 27, res, n, (0.5,) * n, 0.0, (1.0,) * n,
         other_minima=(1.0,),
         notes="MGH: f=0 at (a, ..., a, a**(1-n)) with n a**n - (n+1) a**(n-1) + 1 = 0 "
-        "(a=1 is a root; xmin stores (1, ..., 1)); f=1 at (0, ..., 0, n+1).",
+        "(a=1 is a root; xmin stores (1, ..., 1)); f=1 at (0, ..., 0, n+1). scipy lm from x0 "
+        "reaches f=0 with an exact Jacobian but f=1 with its finite-difference Jacobian.",
     )
 
 
