@@ -118,12 +118,6 @@ class Problem:
                     f"its symbols are {sorted(free)}"
                 )
         if wrt_names:
-            for name in wrt_names:
-                if name not in free:
-                    raise ProblemError(
-                        f"variable {name!r} does not appear in the loss {formula!r}; "
-                        f"its symbols are {sorted(free)}"
-                    )
             unknown = sorted(set(free) - set(wrt_names) - set(param_names))
             if unknown:
                 raise ProblemError(
@@ -131,11 +125,12 @@ class Problem:
                     f"(wrt={wrt_names}) nor a parameter (params={param_names}); "
                     "add it to one of them"
                 )
-            variables = tuple(free[name] for name in wrt_names)
+            # a listed variable the loss does not use is allowed (its gradient entry is 0)
+            variables = tuple(free.get(name) or local[name] for name in wrt_names)
         else:
             variables = tuple(sorted((s for name, s in free.items() if name not in param_names),
                                      key=natural_key))
-        if not variables:
+        if not any(v in expr.free_symbols for v in variables):
             raise ProblemError(
                 f"the loss {formula!r} depends on no variable: there is nothing to minimise"
                 + (f" (its symbols {param_names} are all parameters)" if param_names else "")

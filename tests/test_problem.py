@@ -93,9 +93,20 @@ def test_symbol_that_is_neither_variable_nor_parameter_is_an_error():
         so.Problem("a*x**2 + c", wrt="x", params="a")
 
 
-def test_variable_or_parameter_not_in_the_loss_is_an_error():
-    with pytest.raises(so.ProblemError, match="variable 'z' does not appear"):
-        so.Problem("x**2", wrt="x z")
+def test_listed_variable_the_loss_does_not_use_has_zero_derivatives():
+    p = so.Problem("x**2", wrt="x z")
+    assert p.variable_names == ("x", "z")
+    assert list(p.gradient) == [2 * p.variables[0], 0]
+    res = so.minimize(p, [1.0, 5.0])
+    assert res.success and res.x == pytest.approx([0.0, 5.0], abs=1e-8)
+
+
+def test_loss_using_none_of_the_listed_variables_is_an_error():
+    with pytest.raises(so.ProblemError, match="depends on no variable"):
+        so.Problem("a**2", wrt="x", params="a")
+
+
+def test_parameter_not_in_the_loss_is_an_error():
     with pytest.raises(so.ProblemError, match="parameter 'bb' does not appear"):
         so.Problem("a*x**2", params="a bb")
 
