@@ -13,7 +13,8 @@ the whitelist that :mod:`symopt.parsing` admits in formula text:
 Every function in the whitelist is differentiable where it is defined, its SymPy
 derivative is built from functions of the same vocabulary (or elementary
 operations, or ``sign`` for ``abs``), and each one has a counterpart in Python's
-:mod:`math` module, so generated kernels can evaluate it.  ``min``/``max`` are left
+:mod:`math` module (``sigmoid`` and ``softplus``: a small stable helper), so
+generated kernels can evaluate it.  ``min``/``max`` are left
 out on purpose: their derivatives are ``Heaviside`` step functions, and a smooth
 optimiser is the wrong tool for them.  ``cbrt`` is left out because SymPy's
 ``cbrt(x)`` is the principal (complex) cube root, not the real one a user expects

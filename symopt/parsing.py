@@ -32,7 +32,7 @@ import math
 import re
 import unicodedata
 from fractions import Fraction
-from typing import Iterable, Mapping, NoReturn, Union
+from typing import Callable, Iterable, Mapping, NoReturn, Union
 
 import sympy
 
@@ -810,7 +810,7 @@ class _Builder:
             args = [self.convert(arg) for arg in node.args]
             if node.func.id == "sqrt":
                 self.charge_roots(args[0], node)
-            result = ALLOWED_FUNCTIONS[node.func.id](*args)
+            result = self.apply(node, ALLOWED_FUNCTIONS[node.func.id], *args)
             self.check_value(result, node)
             return result
         raise AssertionError(f"unvalidated node {type(node).__name__}")  # pragma: no cover
@@ -851,7 +851,9 @@ class _Builder:
                     denominators.add(coeff.q)
         size = max(numerators, default=0) + sum(map(_digits, denominators)) + math.log10(len(terms))
         self.check_size(size, node)
-        return sympy.Add(*terms)
+        result = self.apply(node, sympy.Add, *terms)
+        self.check_value(result, node)
+        return result
 
     def product(self, node: ast.BinOp) -> sympy.Expr:
         factors = []
@@ -861,7 +863,7 @@ class _Builder:
             if isinstance(op, ast.Div):
                 if factor.is_zero:
                     self.fail("division by zero", self.operator_offset_of(node, operand))
-                factor = sympy.Pow(factor, -1)
+                factor = self.apply(node, sympy.Pow, factor, -1)
             coeff = factor.as_coeff_Mul()[0]
             if coeff.is_Rational:
                 size += _digits(coeff.p) + _digits(coeff.q)
@@ -869,7 +871,9 @@ class _Builder:
                 size += _digits(factor.exp.p) + _digits(factor.exp.q)
             factors.append(factor)
         self.check_size(size, node)
-        return sympy.Mul(*factors)
+        result = self.apply(node, sympy.Mul, *factors)
+        self.check_value(result, node)
+        return result
 
     def operator_offset_of(self, chain_root: ast.BinOp, operand: ast.expr) -> int:
         current: ast.expr = chain_root
@@ -904,9 +908,22 @@ class _Builder:
                 self.check_size(size, node)
         if exponent.is_zero is False and base.is_zero and exponent.is_negative:
             self.fail("division by zero (zero to a negative power)", self.operator_offset(node, "**"))
-        result = sympy.Pow(base, exponent)
+        result = self.apply(node, sympy.Pow, base, exponent)
         self.check_value(result, node)
         return result
+
+    def apply(self, node: ast.expr, operation: Callable[..., sympy.Expr], *args: object) -> sympy.Expr:
+        """``operation(*args)``; SymPy's numerical failures become a FormulaError at ``node``."""
+        try:
+            return operation(*args)
+        except (ArithmeticError, MemoryError, RecursionError, TypeError, ValueError) as exc:
+            # e.g. cosh(cosh(cosh(1000.0))): mpmath cannot evaluate numbers that large;
+            # or a SymPy evaluation that trips over a NaN.  Untrusted text must not
+            # escape as anything but a FormulaError.
+            self.fail(
+                f"this part of the formula cannot be evaluated ({type(exc).__name__}: {exc})",
+                self.tree.start(node),
+            )
 
     def charge_roots(self, base: sympy.Expr, node: ast.expr) -> None:
         """Exact roots of big numbers are slow in SymPy (it factors them): bound them."""
@@ -938,6 +955,12 @@ class _Builder:
         if value.is_number and value.has(sympy.I):
             self.fail(
                 f"this part of the formula is complex ({value}); a loss must be real",
+                self.tree.start(node),
+            )
+        number = value.as_coeff_Mul()[0] if value.is_Mul else value.as_coeff_Add()[0] if value.is_Add else value
+        if number.is_Float and math.isinf(float(number)):
+            self.fail(
+                "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),
             )
 
