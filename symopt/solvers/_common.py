@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..abi import (
     INFO_NFEV,
@@ -31,7 +30,8 @@ from ..abi import (
     OPT_STEP,
     OPT_XTOL,
 )
-from .linalg import all_finite, diff_norm_inf, dot, norm_inf
+from ._jit import helper
+from .linalg import all_finite, copy_vector, diff_norm_inf, dot, norm_inf
 from .status import (
     CONTINUE,
     INVALID_INPUT,
@@ -52,7 +52,7 @@ MAX_LS_LIMIT = 10_000
 # --- arguments and options ----------------------------------------------------------------
 
 
-@njit
+@helper
 def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix):
     """Whether the arrays have consistent sizes (Numba does not bounds-check, so a
     wrong size would corrupt memory instead of raising).  Writes the status when it can."""
@@ -71,12 +71,12 @@ def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix):
     return valid
 
 
-@njit
+@helper
 def _non_negative(value):
     return value if value >= 0.0 else 0.0  # NaN -> 0
 
 
-@njit
+@helper
 def _count(value, lowest, highest):
     if not value >= lowest:  # NaN -> lowest
         return lowest
@@ -85,7 +85,7 @@ def _count(value, lowest, highest):
     return int(value)
 
 
-@njit
+@helper
 def read_options(opts):
     """The options array as named values, made safe: negative or NaN tolerances become
     0, counts are clipped to sane ranges, line-search constants outside
@@ -114,40 +114,54 @@ def read_options(opts):
 # --- counted kernel calls -----------------------------------------------------------------
 
 
-@njit
+# A kernel that raises (a hand-written one dividing by zero under Python's error model,
+# say) counts as returning NaN: the solver backs off, or reports NAN_ENCOUNTERED, and the
+# exception never reaches the caller.
+
+
+@helper
 def evaluate_value(value, x, p, data, info):
     """``f(x)``, counted as one function evaluation."""
     info[INFO_NFEV] += 1
-    return value(x, p, data)
+    try:
+        return value(x, p, data)
+    except Exception:  # noqa: BLE001 - see above
+        return np.nan
 
 
-@njit
+@helper
 def evaluate_grad(value_grad, x, p, data, g, info):
     """``f(x)`` with its gradient written into ``g``; counted."""
     info[INFO_NFEV] += 1
     info[INFO_NJEV] += 1
-    return value_grad(x, p, data, g)
+    try:
+        return value_grad(x, p, data, g)
+    except Exception:  # noqa: BLE001
+        return np.nan
 
 
-@njit
+@helper
 def evaluate(order, value_grad, value_grad_hess, x, p, data, g, H, info):
     """``f(x)`` with its gradient into ``g`` (order 1), and its Hessian into ``H``
     (order 2); counted.  ``H`` is not touched for order 1."""
-    if order == 2:
-        info[INFO_NFEV] += 1
-        info[INFO_NJEV] += 1
-        info[INFO_NHEV] += 1
+    if order != 2:
+        return evaluate_grad(value_grad, x, p, data, g, info)
+    info[INFO_NFEV] += 1
+    info[INFO_NJEV] += 1
+    info[INFO_NHEV] += 1
+    try:
         return value_grad_hess(x, p, data, g, H)
-    return evaluate_grad(value_grad, x, p, data, g, info)
+    except Exception:  # noqa: BLE001
+        return np.nan
 
 
-@njit
+@helper
 def point_finite(f, g):
     """Whether f and every entry of the gradient are finite."""
     return math.isfinite(f) and all_finite(g)
 
 
-@njit
+@helper
 def derivatives_finite(order, f, g, H):
     """Whether f, the gradient and (order 2) the Hessian are all finite."""
     if not point_finite(f, g):
@@ -159,7 +173,7 @@ def derivatives_finite(order, f, g, H):
     return True
 
 
-@njit
+@helper
 def descent_slope(g, direction):
     """The slope ``g.d`` of f along ``direction``.  If it is not negative (a direction
     spoiled by roundoff in an ill-conditioned solve), ``direction`` is replaced by the
@@ -175,7 +189,7 @@ def descent_slope(g, direction):
 # --- termination and history --------------------------------------------------------------
 
 
-@njit
+@helper
 def check_termination(nit, f_prev, f, gnorm, step_norm, x_norm, gtol, ftol, xtol, max_iter):
     """The one stopping test of every solver: a status code, or ``CONTINUE``.
 
@@ -197,7 +211,7 @@ def check_termination(nit, f_prev, f, gnorm, step_norm, x_norm, gtol, ftol, xtol
     return CONTINUE
 
 
-@njit
+@helper
 def record_history(hist, row, f, gnorm, x, info):
     """Write history row ``row`` = (f, ||g||_inf, x...) if ``hist`` has room for it
     (x only when ``hist`` has ``2 + n`` columns) and count it in ``info``."""
@@ -215,7 +229,7 @@ def record_history(hist, row, f, gnorm, x, info):
 # --- start and end of a solve, end of an iteration ---------------------------------------
 
 
-@njit
+@helper
 def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol, max_iter):
     """Evaluate the start point and decide whether there is anything to do.
 
@@ -234,13 +248,13 @@ def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol
     return f, gnorm, status
 
 
-@njit
+@helper
 def end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info, gtol, ftol, xtol, max_iter):
     """Move to the accepted point: copy ``x_trial``/``g_trial`` into ``x``/``g``, record
     history row ``nit``, and run the termination test.  Returns ``(||g||_inf, status)``."""
     step_norm = diff_norm_inf(x_trial, x)
-    x[:] = x_trial
-    g[:] = g_trial
+    copy_vector(x_trial, x)
+    copy_vector(g_trial, g)
     gnorm = norm_inf(g)
     record_history(hist, nit, f, gnorm, x, info)
     status = check_termination(
@@ -249,7 +263,7 @@ def end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info, gtol, ftol
     return gnorm, status
 
 
-@njit
+@helper
 def finish(info, status, nit):
     """Write the final status and iteration count into ``info``."""
     info[INFO_STATUS] = status

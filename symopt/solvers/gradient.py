@@ -15,10 +15,9 @@ is not touched.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .. import abi
 from ._common import arguments_valid, end_iteration, finish, read_options, start
+from ._jit import solver
 from .linalg import dot
 from .linesearch import LS_OK, backtracking, failure_status, fixed_step
 from .status import CONTINUE
@@ -29,7 +28,7 @@ __all__ = ["solve"]
 ALPHA_MAX = 1e10
 
 
-@njit(abi.solver_sig, cache=True, nogil=True)
+@solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, False):

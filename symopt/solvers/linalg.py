@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import helper
 
 #: A Cholesky pivot ``a_jj - sum_k l_jk^2`` must exceed this fraction of ``a_jj``.
 #: Below it, cancellation has left only rounding errors: the matrix is singular to
@@ -19,7 +20,7 @@ from numba import njit
 PIVOT_RTOL = 16 * np.finfo(np.float64).eps
 
 
-@njit
+@helper
 def dot(a, b):
     """The inner product of two vectors."""
     total = 0.0
@@ -28,7 +29,7 @@ def dot(a, b):
     return total
 
 
-@njit
+@helper
 def norm_inf(a):
     """The largest absolute entry of a vector (NaN if any entry is NaN)."""
     largest = 0.0
@@ -39,13 +40,13 @@ def norm_inf(a):
     return largest
 
 
-@njit
+@helper
 def norm2(a):
     """The Euclidean norm of a vector."""
     return math.sqrt(dot(a, a))
 
 
-@njit
+@helper
 def all_finite(a):
     """True when no entry of the vector is NaN or +-Inf."""
     for i in range(a.shape[0]):
@@ -54,7 +55,7 @@ def all_finite(a):
     return True
 
 
-@njit
+@helper
 def diff_norm_inf(a, b):
     """``||a - b||_inf``, without forming ``a - b``."""
     largest = 0.0
@@ -65,14 +66,29 @@ def diff_norm_inf(a, b):
     return largest
 
 
-@njit
+@helper
+def copy_vector(source, out):
+    """``out[:] = source`` (an explicit loop: a slice assignment may allocate)."""
+    for i in range(source.shape[0]):
+        out[i] = source[i]
+
+
+@helper
+def copy_matrix(source, out):
+    """``out[:, :] = source`` for matrices of the same shape."""
+    for i in range(source.shape[0]):
+        for j in range(source.shape[1]):
+            out[i, j] = source[i, j]
+
+
+@helper
 def step_to(x, alpha, direction, out):
     """``out = x + alpha * direction``."""
     for i in range(x.shape[0]):
         out[i] = x[i] + alpha * direction[i]
 
 
-@njit
+@helper
 def matvec(A, v, out):
     """``out = A @ v`` for a square matrix ``A``."""
     n = v.shape[0]
@@ -83,7 +99,7 @@ def matvec(A, v, out):
         out[i] = total
 
 
-@njit
+@helper
 def set_scaled_identity(A, scale):
     """``A = scale * I``."""
     n = A.shape[0]
@@ -93,7 +109,7 @@ def set_scaled_identity(A, scale):
         A[i, i] = scale
 
 
-@njit
+@helper
 def cholesky(A, shift, L):
     """Factor ``A + shift * I = L L^T`` into the lower triangle of ``L``.
 
@@ -122,7 +138,7 @@ def cholesky(A, shift, L):
     return True
 
 
-@njit
+@helper
 def cholesky_solve(L, b, out):
     """Solve ``L L^T out = b`` by a forward and a backward substitution (``out`` may be ``b``)."""
     n = b.shape[0]

@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ._common import derivatives_finite, evaluate, evaluate_grad, evaluate_value, point_finite
+from ._jit import helper
 from .linalg import diff_norm_inf, dot, norm_inf, step_to
 from .status import LINE_SEARCH_FAILED, NAN_ENCOUNTERED, SUCCESS_FTOL
 
@@ -50,7 +50,7 @@ EPS = np.finfo(np.float64).eps
 F_ROUNDOFF_RTOL = 1e3 * EPS
 
 
-@njit
+@helper
 def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_trial, info):
     """Take the step ``alpha`` as given, whatever f does there; only if f or the gradient
     is not finite, halve it (up to ``max_ls`` evaluations in all)."""
@@ -63,7 +63,7 @@ def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_tria
     return alpha, np.nan, LS_NONFINITE
 
 
-@njit
+@helper
 def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
                  alpha, c1, max_ls, x_trial, g_trial, H_trial, info):
     """Armijo backtracking (Nocedal & Wright, Alg. 3.1 with interpolation, sec. 3.5).
@@ -77,32 +77,33 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
     shrinking.  Stops early when the step no longer changes ``x`` in floating point.
     """
     f_noise = F_ROUNDOFF_RTOL * abs(f)
-    saw_finite = False
+    saw_insufficient = False  # a finite trial without sufficient decrease (else: NaN)
     for _ in range(max_ls):
         step_to(x, alpha, direction, x_trial)
         if diff_norm_inf(x_trial, x) == 0.0:
+            saw_insufficient = True  # the step vanished: no decrease is possible
             break
         f_trial = evaluate_value(value, x_trial, p, data, info)
         if not math.isfinite(f_trial):
             alpha *= BACKOFF
             continue
-        saw_finite = True
         if f_trial <= f + f_noise + c1 * alpha * slope:
             f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial, H_trial, info)
             if derivatives_finite(order, f_trial, g_trial, H_trial):
                 return alpha, f_trial, LS_OK
             alpha *= BACKOFF
             continue
-        # f_trial - f - slope*alpha > 0 here, since the Armijo test failed and c1 < 1
-        curvature = f_trial - f - slope * alpha
-        alpha_quadratic = -slope * alpha * alpha / (2.0 * curvature)
+        saw_insufficient = True
+        # how far f_trial lies above the linear model; positive, since the test failed
+        excess = f_trial - f - slope * alpha
+        alpha_quadratic = -slope * alpha * alpha / (2.0 * excess)
         if not alpha_quadratic >= SHRINK_MIN * alpha:  # also catches NaN
             alpha_quadratic = SHRINK_MIN * alpha
         alpha = min(alpha_quadratic, SHRINK_MAX * alpha)
-    return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
+    return alpha, f, LS_NO_DECREASE if saw_insufficient else LS_NONFINITE
 
 
-@njit
+@helper
 def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
     """A trial step inside the bracket [a_lo, a_hi] (in either order).
 
@@ -128,7 +129,7 @@ def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
     return trial
 
 
-@njit
+@helper
 def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
                  max_ls, x_trial, g_trial, info):
     """A step satisfying the strong Wolfe conditions (N&W Alg. 3.5 and 3.6):
@@ -199,7 +200,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
     return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
 
 
-@njit
+@helper
 def at_roundoff_floor(f, predicted_decrease):
     """Whether the decrease of f a search could hope for is below f's rounding errors.
 
@@ -211,7 +212,7 @@ def at_roundoff_floor(f, predicted_decrease):
     return predicted_decrease <= F_ROUNDOFF_RTOL * abs(f)
 
 
-@njit
+@helper
 def failure_status(flag, f, predicted_decrease):
     """The solver status after a line search that accepted no step: ``NAN_ENCOUNTERED``
     if every trial was NaN/Inf, ``SUCCESS_FTOL`` if f is at the limit of its precision

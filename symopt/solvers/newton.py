@@ -20,9 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from .. import abi
 from ._common import (
     arguments_valid,
     derivatives_finite,
@@ -32,7 +30,8 @@ from ._common import (
     read_options,
     start,
 )
-from .linalg import cholesky, cholesky_solve
+from ._jit import helper, solver
+from .linalg import cholesky, cholesky_solve, copy_matrix
 from .linesearch import LS_OK, backtracking, failure_status
 from .status import CONTINUE, HESSIAN_NOT_PD
 
@@ -45,7 +44,7 @@ SHIFT_RTOL = 1e-3
 MAX_SHIFTS = 64
 
 
-@njit
+@helper
 def factor_modified_hessian(H, L):
     """Factor ``H + tau I = L L^T`` with the smallest ``tau`` of the sequence
     0 (or ``beta - min diag``), then doubling, for which Cholesky succeeds.
@@ -69,7 +68,7 @@ def factor_modified_hessian(H, L):
     return -1.0
 
 
-@njit(abi.solver_sig, cache=True, nogil=True)
+@solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
@@ -108,7 +107,7 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
             break
         nit += 1
         f_prev, f = f, f_trial
-        H[:, :] = H_trial
+        copy_matrix(H_trial, H)
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
                                       gtol, ftol, xtol, max_iter)
     finish(info, status, nit)

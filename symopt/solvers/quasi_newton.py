@@ -23,10 +23,9 @@ Uses ``value_grad`` only; ``H_out`` receives the final inverse-Hessian approxima
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .. import abi
 from ._common import arguments_valid, descent_slope, end_iteration, finish, read_options, start
+from ._jit import helper, solver
 from .linalg import dot, matvec, norm2, set_scaled_identity
 from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
@@ -38,7 +37,7 @@ __all__ = ["solve"]
 CURVATURE_RTOL = 1e-10
 
 
-@njit
+@helper
 def bfgs_update(M, s, y, My, rescale):
     """Apply the BFGS update for step ``s`` and gradient change ``y`` to the inverse
     Hessian approximation ``M`` in place (``My`` is workspace).  With ``rescale``, first
@@ -60,7 +59,7 @@ def bfgs_update(M, s, y, My, rescale):
     return True
 
 
-@njit(abi.solver_sig, cache=True, nogil=True)
+@solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
