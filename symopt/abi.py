@@ -76,3 +76,29 @@ N_INFO = 8
 # The same, with the kernels given as addresses (integers) of their compiled functions:
 # the signature of the per-method entry points in :mod:`symopt._binding`.
 entry_sig = f8(types.intp, types.intp, types.intp, vec, vec, mat, vec, ivec, mat, vec, mat)
+
+# --------------------------------------------------------------------------------------
+# Least squares: residual kernels and the least-squares solver calling convention.
+#
+#   residuals(x, p, data, r_out)                  r_out: float64[m]
+#   residuals_jacobian(x, p, data, r_out, J_out)  J_out: float64[m, n], C order
+#
+# m is r_out.shape[0].  For a model fitted to data the kernel loops over the rows of
+# ``data`` (data[k, i] is column k of row i) and m is the number of rows.
+#
+#   cost = solve_ls(residuals, residuals_jacobian, x, p, data, opts, info, hist,
+#                   r_out, J_out)
+#
+# minimises cost = 0.5 * ||r(x)||^2.  opts/info/hist as for scalar solvers (OPT_STEP,
+# OPT_C1, OPT_C2 unused unless documented by the method; INFO_NJEV counts Jacobians).
+# r_out and J_out receive the residuals and Jacobian at the final iterate.
+# --------------------------------------------------------------------------------------
+
+residuals_sig = types.void(vec, vec, mat, vec)
+residuals_jacobian_sig = types.void(vec, vec, mat, vec, mat)
+
+ResidualsFn = types.FunctionType(residuals_sig)
+ResidualsJacobianFn = types.FunctionType(residuals_jacobian_sig)
+
+ls_solver_sig = f8(ResidualsFn, ResidualsJacobianFn, vec, vec, mat, vec, ivec, mat, vec, mat)
+ls_entry_sig = f8(types.intp, types.intp, vec, vec, mat, vec, ivec, mat, vec, mat)
