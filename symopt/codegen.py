@@ -22,7 +22,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from .derivatives import Derivatives, joint_cse
 
-__all__ = ["KernelPrinter", "SymbolNames", "scalar_kernels_source", "print_expr"]
+__all__ = ["KernelPrinter", "SymbolNames", "scalar_kernels_source", "residual_kernels_source",
+           "print_expr"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RESERVED = frozenset({"math", "numba", "np", "abi", "_rt", "abs", "min", "max", "float", "int",
@@ -162,91 +163,205 @@ def print_expr(expr: sympy.Expr, names: dict[sympy.Symbol, str] | None = None) -
     return KernelPrinter(names).doprint(expr)
 
 
-def _assign(printer: KernelPrinter, target: str, expr: sympy.Expr) -> str:
-    return f"    {target} = {printer.doprint(expr)}"
+def _assign(printer: KernelPrinter, target: str, expr: sympy.Expr, indent: str = "    ") -> str:
+    return f"{indent}{target} = {printer.doprint(expr)}"
 
 
-def _cse_body(printer: KernelPrinter, exprs: Sequence[sympy.Expr]) -> tuple[list[str], list[str]]:
-    """CSE statements and the printed reduced expressions."""
-    replacements, reduced = joint_cse(exprs)
-    lines = [_assign(printer, printer.doprint(sym), e) for sym, e in replacements]
-    return lines, [printer.doprint(e) for e in reduced]
+class _Body:
+    """The statements of one kernel: CSE temporaries, split into those computed once
+    (they depend only on x and p) and those computed per data row, plus the printed
+    reduced expressions.  Without data symbols everything is computed once."""
+
+    def __init__(self, printer: KernelPrinter, exprs: Sequence[sympy.Expr],
+                 row_symbols: frozenset = frozenset()):
+        replacements, reduced = joint_cse(exprs)
+        per_row: set[sympy.Symbol] = set(row_symbols)
+        self.once: list[str] = []
+        self.per_row: list[str] = []
+        for sym, e in replacements:
+            if e.free_symbols & per_row:
+                per_row.add(sym)
+                self.per_row.append(_assign(printer, printer.doprint(sym), e, "        "))
+            else:
+                self.once.append(_assign(printer, printer.doprint(sym), e))
+        self.reduced = [printer.doprint(e) for e in reduced]
 
 
 def _load_lines(symbols: Iterable[sympy.Symbol], array: str, names: dict) -> list[str]:
     return [f"    {names[s]} = {array}[{i}]" for i, s in enumerate(symbols)]
 
 
+class _Module:
+    """Shared scaffolding of a generated kernel module: symbol names, loads, header."""
+
+    def __init__(self, variables, parameters, data_symbols, formula: str, description: str):
+        self.variables = tuple(variables)
+        self.parameters = tuple(parameters)
+        self.data_symbols = tuple(data_symbols)
+        self.names = SymbolNames()
+        for i, v in enumerate(self.variables):
+            self.names.add(v, f"x{i}_")
+        for i, q in enumerate(self.parameters):
+            self.names.add(q, f"p{i}_")
+        for i, d in enumerate(self.data_symbols):
+            self.names.add(d, f"d{i}_")
+        self.printer = KernelPrinter(self.names.local)
+        self.loads = (_load_lines(self.variables, "_x", self.names.local)
+                      + _load_lines(self.parameters, "_p", self.names.local))
+        self.row_loads = [f"        {self.names.local[d]} = _data[{k}, _i]"
+                          for k, d in enumerate(self.data_symbols)]
+        self.formula = formula
+        self.description = description
+        self.kernels: list[str] = []
+
+    @property
+    def row_symbols(self) -> frozenset:
+        return frozenset(self.data_symbols)
+
+    def add(self, name: str, args: str, sig: str, doc: str, body: list[str]) -> None:
+        self.kernels += ["", "",
+                         f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy')",
+                         f"def {name}({args}):",
+                         f'    """{doc}"""',
+                         *self.loads, *body]
+
+    def source(self, extra_header: Sequence[str] = ()) -> str:
+        local = self.names.local
+
+        def line(kind: str, i: int, sym: sympy.Symbol) -> str:
+            note = f"  (local {local[sym]})" if local[sym] != sym.name else ""
+            return f"#   {kind}[{i}] = {sym}{note}"
+
+        mapping = [line("x", i, v) for i, v in enumerate(self.variables)]
+        mapping += [line("p", i, q) for i, q in enumerate(self.parameters)]
+        mapping += [line("data", k, d) for k, d in enumerate(self.data_symbols)]
+        formula_lines = [f"#   {text}" for text in self.formula.splitlines() or [""]]
+        header = [
+            "# symopt generated kernels: do not edit (regenerated from the formula).",
+            f"# {self.description}:",
+            *formula_lines,
+            "# variables (x), parameters (p) and data columns (data[k, row]):",
+            *mapping,
+            *extra_header,
+            "import math",
+            "",
+            "import numba",
+            "",
+            "from symopt import abi",
+            "from symopt import _runtime as _rt",
+        ]
+        return "\n".join(header + self.kernels) + "\n"
+
+
 def scalar_kernels_source(
     derivatives: Derivatives,
     parameters: Sequence[sympy.Symbol],
     formula: str,
+    data_symbols: Sequence[sympy.Symbol] = (),
 ) -> str:
-    """The source of the kernel module for a scalar loss (without the hash header)."""
-    variables = derivatives.variables
-    names = SymbolNames()
-    for i, v in enumerate(variables):
-        names.add(v, f"x{i}_")
-    for i, q in enumerate(parameters):
-        names.add(q, f"p{i}_")
-    printer = KernelPrinter(names.local)
+    """The source of the kernel module for a scalar loss (without the hash header).
+
+    With ``data_symbols``, ``derivatives.value`` is the loss of one data row and the
+    kernels sum it, its gradient and its Hessian over the rows of ``data`` (row ``i``
+    binds ``data_symbols[k]`` to ``data[k, i]``); subexpressions that do not depend on
+    the row are computed once, before the loop.
+    """
+    module = _Module(derivatives.variables, parameters, data_symbols, formula,
+                     "loss summed over data rows" if data_symbols else "formula")
+    printer = module.printer
     n = derivatives.n
-    loads = _load_lines(variables, "_x", names.local) + _load_lines(parameters, "_p", names.local)
     f = derivatives.value
     grad = list(derivatives.gradient_entries)
     upper = derivatives.hessian_upper
     upper_keys = sorted(upper)
+    looped = bool(data_symbols)
 
-    def kernel(name: str, args: str, sig: str, doc: str, body: list[str]) -> list[str]:
-        return ["", "",
-                f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy')",
-                f"def {name}({args}):",
-                f'    """{doc}"""',
-                *loads, *body]
+    def emit(exprs: list[sympy.Expr], targets: list[str]) -> list[str]:
+        """Statements computing ``exprs`` into ``targets`` (assigned, or accumulated
+        over rows)."""
+        body = _Body(printer, exprs, module.row_symbols)
+        if not looped:
+            return body.once + [f"    {t} = {e}" for t, e in zip(targets, body.reduced)]
+        lines = [f"    {t} = 0.0" for t in targets] + body.once
+        lines += ["    for _i in range(_data.shape[1]):", *module.row_loads, *body.per_row]
+        lines += [f"        {t} += {e}" for t, e in zip(targets, body.reduced)]
+        return lines
 
-    out: list[str] = []
     # value
-    lines, (fv,) = _cse_body(printer, [f])
-    out += kernel("value", "_x, _p, _data", "value_sig", "The loss.", lines + [f"    return {fv}"])
+    module.add("value", "_x, _p, _data", "value_sig", "The loss.",
+               emit([f], ["_f"]) + ["    return _f"])
     # gradient
-    lines, gs = _cse_body(printer, grad)
-    body = lines + [f"    _g[{i}] = {g}" for i, g in enumerate(gs)]
-    out += kernel("grad", "_x, _p, _data, _g", "grad_sig", "The gradient, into _g.", body)
+    module.add("grad", "_x, _p, _data, _g", "grad_sig", "The gradient, into _g.",
+               emit(grad, [f"_g[{i}]" for i in range(n)]))
     # value and gradient
-    lines, reduced = _cse_body(printer, [f] + grad)
-    body = lines + [f"    _g[{i}] = {g}" for i, g in enumerate(reduced[1:])] + [f"    return {reduced[0]}"]
-    out += kernel("value_grad", "_x, _p, _data, _g", "value_grad_sig",
-                  "The loss; the gradient into _g.", body)
-    # value, gradient and Hessian
-    lines, reduced = _cse_body(printer, [f] + grad + [upper[k] for k in upper_keys])
-    body = lines + [f"    _g[{i}] = {g}" for i, g in enumerate(reduced[1:n + 1])]
-    hess = dict(zip(upper_keys, reduced[n + 1:]))
-    for i in range(n):
-        for j in range(i, n):
-            body.append(f"    _H[{i}, {j}] = {hess.get((i, j), '0.0')}")
-            if j != i:
-                body.append(f"    _H[{j}, {i}] = _H[{i}, {j}]")
-    body.append(f"    return {reduced[0]}")
-    out += kernel("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
-                  "The loss; the gradient into _g, the symmetric Hessian into _H.", body)
-
-    mapping = [f"#   x[{i}] = {v}" + (f"  (local {names.local[v]})" if names.local[v] != v.name else "")
-               for i, v in enumerate(variables)]
-    mapping += [f"#   p[{i}] = {q}" + (f"  (local {names.local[q]})" if names.local[q] != q.name else "")
-                for i, q in enumerate(parameters)]
-    formula_lines = [f"#   {line}" for line in formula.splitlines() or [""]]
-    header = [
-        "# symopt generated kernels: do not edit (regenerated from the formula).",
-        "# formula:",
-        *formula_lines,
-        "# variables (x) and parameters (p):",
-        *mapping,
+    module.add("value_grad", "_x, _p, _data, _g", "value_grad_sig",
+               "The loss; the gradient into _g.",
+               emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"])
+    # value, gradient and Hessian (upper triangle computed, mirrored)
+    zeros = [f"    _H[{i}, {j}] = 0.0" for i in range(n) for j in range(i, n) if (i, j) not in upper]
+    mirror = [f"    _H[{j}, {i}] = _H[{i}, {j}]" for i in range(n) for j in range(i + 1, n)]
+    body = emit([f] + grad + [upper[k] for k in upper_keys],
+                ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys])
+    module.add("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
+               "The loss; the gradient into _g, the symmetric Hessian into _H.",
+               zeros + body + mirror + ["    return _f"])
+    return module.source([
         f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
-        "import math",
-        "",
-        "import numba",
-        "",
-        "from symopt import abi",
-        "from symopt import _runtime as _rt",
-    ]
-    return "\n".join(header + out) + "\n"
+    ])
+
+
+def residual_kernels_source(
+    residuals: Sequence[sympy.Expr],
+    variables: Sequence[sympy.Symbol],
+    parameters: Sequence[sympy.Symbol],
+    formula: str,
+    data_symbols: Sequence[sympy.Symbol] = (),
+) -> str:
+    """The source of the residual and Jacobian kernels (:mod:`symopt.abi`, least squares).
+
+    Without ``data_symbols``, ``residuals`` are the m residuals, written straight-line.
+    With them, ``residuals`` holds one expression: the residual of one data row, and
+    the kernels loop over the rows of ``data`` (residual ``i`` is row ``i``).
+    """
+    module = _Module(variables, parameters, data_symbols, formula,
+                     "residual of one data row" if data_symbols else "residuals")
+    printer = module.printer
+    n = len(module.variables)
+    jac = [[sympy.diff(r, v) for v in module.variables] for r in residuals]
+    nonzero = [[(j, d) for j, d in enumerate(row) if d != 0] for row in jac]
+
+    if data_symbols:
+        if len(residuals) != 1:
+            raise ValueError("a data model has one residual expression, for one row")
+        (r,) = residuals
+        entries = nonzero[0]
+        zeros = [f"        _J[_i, {j}] = 0.0" for j in range(n) if j not in dict(entries)]
+        for name, with_jac in (("residuals", False), ("residuals_jacobian", True)):
+            exprs = [r] + ([d for _, d in entries] if with_jac else [])
+            body = _Body(printer, exprs, module.row_symbols)
+            lines = body.once + ["    for _i in range(_data.shape[1]):", *module.row_loads,
+                                 *body.per_row, f"        _r[_i] = {body.reduced[0]}"]
+            if with_jac:
+                lines += zeros + [f"        _J[_i, {j}] = {e}"
+                                  for (j, _), e in zip(entries, body.reduced[1:])]
+            args = "_x, _p, _data, _r" + (", _J" if with_jac else "")
+            sig = "residuals_jacobian_sig" if with_jac else "residuals_sig"
+            doc = ("Residuals into _r and the Jacobian into _J, one row per data row."
+                   if with_jac else "Residuals into _r, one per data row.")
+            module.add(name, args, sig, doc, lines)
+        nnz = len(entries)
+        return module.source([f"# Jacobian: {nnz} of {n} entries per row structurally nonzero"])
+
+    m = len(residuals)
+    body = _Body(printer, list(residuals))
+    module.add("residuals", "_x, _p, _data, _r", "residuals_sig", "The residuals, into _r.",
+               body.once + [f"    _r[{k}] = {e}" for k, e in enumerate(body.reduced)])
+    flat = [(k, j, d) for k, row in enumerate(nonzero) for j, d in row]
+    body = _Body(printer, list(residuals) + [d for _, _, d in flat])
+    lines = body.once + [f"    _r[{k}] = {e}" for k, e in enumerate(body.reduced[:m])]
+    present = {(k, j) for k, j, _ in flat}
+    lines += [f"    _J[{k}, {j}] = 0.0" for k in range(m) for j in range(n) if (k, j) not in present]
+    lines += [f"    _J[{k}, {j}] = {e}" for (k, j, _), e in zip(flat, body.reduced[m:])]
+    module.add("residuals_jacobian", "_x, _p, _data, _r, _J", "residuals_jacobian_sig",
+               "The residuals into _r, the Jacobian into _J.", lines)
+    return module.source([f"# Jacobian: {len(flat)} of {m * n} entries structurally nonzero"])
