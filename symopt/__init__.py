@@ -26,12 +26,13 @@ from .errors import (
 from .kernels import Kernels, compile
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
-from .problem import Problem
+from .problem import LeastSquares, Problem
 from .result import OptimizeResult
 
 __all__ = [
     "__version__",
     "Problem",
+    "LeastSquares",
     "minimize",
     "solver_options",
     "compile",

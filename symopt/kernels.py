@@ -2,22 +2,28 @@
 
 The kernels are Numba dispatchers with the signatures of :mod:`symopt.abi`, loaded
 from the on-disk cache (:mod:`symopt.cache`).  :class:`Kernels` wraps them for
-Python callers (allocating outputs, binding parameters) and exposes the raw
+Python callers (allocating outputs, binding parameters and data) and exposes the raw
 dispatchers for use inside a user's own ``@numba.njit`` code.
+
+A problem has up to two kernel modules, each generated and compiled on first use:
+the scalar kernels (value, gradient, Hessian) and, for :class:`~symopt.LeastSquares`,
+the residual kernels (residuals, Jacobian).  A least-squares solve compiles only the
+latter.
 """
 
 from __future__ import annotations
 
+import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import numba
 import numpy as np
 
 from . import abi, cache
 from ._binding import jit_address
-from .codegen import scalar_kernels_source
-from .errors import CompileError
+from .codegen import residual_kernels_source, scalar_kernels_source
+from .data import data_array
+from .errors import CompileError, ProblemError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -25,19 +31,33 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Kernels", "compile"]
 
 _EMPTY_DATA = np.empty((0, 0))
+_lock = threading.RLock()
+
+
+def _load(problem: "Problem", source_fn) -> ModuleType:
+    try:
+        source = source_fn()
+        return cache.load_source(source)
+    except Exception as exc:  # a bug in codegen, not a user error
+        raise CompileError(
+            f"compiling the kernels of {problem.formula!r} failed: {type(exc).__name__}: {exc}. "
+            "This is a bug in symopt; please report it with the formula."
+        ) from exc
 
 
 class Kernels:
     """The compiled kernels of one problem.
 
-    Python calls take the variables as an array in the problem's variable order and
-    the parameters as a mapping or sequence (bound at call time: one compilation
-    serves every parameter value).
+    Python calls take the variables as an array in the problem's variable order (or a
+    mapping by name), the parameters as a mapping or sequence, and the data columns as
+    a mapping of 1-D arrays; all are bound at call time, so one compilation serves every
+    value and every dataset.
 
     The raw Numba dispatchers, with the :mod:`symopt.abi` signatures, are the
-    attributes ``value_kernel``, ``grad_kernel``, ``value_grad_kernel`` and
-    ``value_grad_hess_kernel``; a user's ``@numba.njit`` function can call them
-    directly as ``f = value_grad_kernel(x, p, data, g_out)``.
+    attributes ``value_kernel``, ``grad_kernel``, ``value_grad_kernel``,
+    ``value_grad_hess_kernel`` and, for least squares, ``residuals_kernel`` and
+    ``residuals_jacobian_kernel``.  A user's ``@numba.njit`` function calls them
+    directly, e.g. ``f = value_grad_kernel(x, p, data, g_out)``.
 
     Examples
     --------
@@ -49,49 +69,113 @@ class Kernels:
     [-2.0, 0.0]
     """
 
-    def __init__(self, problem: "Problem", module: ModuleType):
+    def __init__(self, problem: "Problem"):
         self.problem = problem
-        self.module = module
-        self.value_kernel = module.value
-        self.grad_kernel = module.grad
-        self.value_grad_kernel = module.value_grad
-        self.value_grad_hess_kernel = module.value_grad_hess
         self.n = len(problem.variables)
 
+    # --- the two kernel modules, each loaded on first use --------------------------------
+    @property
+    def module(self) -> ModuleType:
+        """The module of the scalar kernels (generated and compiled on first access)."""
+        module = self.__dict__.get("_module")
+        if module is None:
+            with _lock:
+                module = self.__dict__.get("_module")
+                if module is None:
+                    p = self.problem
+                    module = self.__dict__["_module"] = _load(p, lambda: scalar_kernels_source(
+                        p.derivatives, p.parameters, p.formula, p.data_symbols))
+        return module
+
+    @property
+    def residual_module(self) -> ModuleType:
+        """The module of the residual kernels (least-squares problems only)."""
+        module = self.__dict__.get("_residual_module")
+        if module is None:
+            p = self.problem
+            if not hasattr(p, "residual_exprs"):
+                raise ProblemError(
+                    "this problem has no residuals: least-squares methods need a "
+                    "symopt.LeastSquares problem"
+                )
+            with _lock:
+                module = self.__dict__.get("_residual_module")
+                if module is None:
+                    module = self.__dict__["_residual_module"] = _load(
+                        p, lambda: residual_kernels_source(p.residual_exprs, p.variables,
+                                                           p.parameters, p.formula,
+                                                           p.data_symbols))
+        return module
+
+    value_kernel = property(lambda self: self.module.value, doc="f = value(x, p, data)")
+    grad_kernel = property(lambda self: self.module.grad, doc="grad(x, p, data, g_out)")
+    value_grad_kernel = property(lambda self: self.module.value_grad,
+                                 doc="f = value_grad(x, p, data, g_out)")
+    value_grad_hess_kernel = property(lambda self: self.module.value_grad_hess,
+                                      doc="f = value_grad_hess(x, p, data, g_out, H_out)")
+    residuals_kernel = property(lambda self: self.residual_module.residuals,
+                                doc="residuals(x, p, data, r_out)")
+    residuals_jacobian_kernel = property(lambda self: self.residual_module.residuals_jacobian,
+                                         doc="residuals_jacobian(x, p, data, r_out, J_out)")
+
     # --- Python-facing calls -------------------------------------------------------------
-    def _args(self, x, params) -> tuple[np.ndarray, np.ndarray]:
-        return self.problem._x_array(x), self.problem._param_array(params)
+    def _args(self, x, params, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = self.problem
+        return p._x_array(x, "x"), p._param_array(params), data_array(p, data)
 
-    def value(self, x: Sequence[float] | np.ndarray, params: Mapping[str, float] | Sequence[float] | None = None) -> float:
+    def value(self, x: Sequence[float] | np.ndarray | Mapping[str, float],
+              params: Mapping[str, float] | Sequence[float] | None = None,
+              data: Any = None) -> float:
         """The loss at ``x``."""
-        xa, pa = self._args(x, params)
-        return float(self.value_kernel(xa, pa, _EMPTY_DATA))
+        xa, pa, da = self._args(x, params, data)
+        return float(self.value_kernel(xa, pa, da))
 
-    def grad(self, x, params=None) -> np.ndarray:
+    def grad(self, x, params=None, data=None) -> np.ndarray:
         """The gradient at ``x`` as a new array."""
-        xa, pa = self._args(x, params)
+        xa, pa, da = self._args(x, params, data)
         g = np.empty(self.n)
-        self.grad_kernel(xa, pa, _EMPTY_DATA, g)
+        self.grad_kernel(xa, pa, da, g)
         return g
 
-    def value_and_grad(self, x, params=None) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, x, params=None, data=None) -> tuple[float, np.ndarray]:
         """``(f, gradient)`` at ``x``, computed together (shared subexpressions)."""
-        xa, pa = self._args(x, params)
+        xa, pa, da = self._args(x, params, data)
         g = np.empty(self.n)
-        f = self.value_grad_kernel(xa, pa, _EMPTY_DATA, g)
+        f = self.value_grad_kernel(xa, pa, da, g)
         return float(f), g
 
-    def hessian(self, x, params=None) -> np.ndarray:
+    def hessian(self, x, params=None, data=None) -> np.ndarray:
         """The symmetric Hessian at ``x`` as a new ``(n, n)`` array."""
-        return self.value_grad_hess(x, params)[2]
+        return self.value_grad_hess(x, params, data)[2]
 
-    def value_grad_hess(self, x, params=None) -> tuple[float, np.ndarray, np.ndarray]:
+    def value_grad_hess(self, x, params=None, data=None) -> tuple[float, np.ndarray, np.ndarray]:
         """``(f, gradient, Hessian)`` at ``x``, computed together."""
-        xa, pa = self._args(x, params)
+        xa, pa, da = self._args(x, params, data)
         g = np.empty(self.n)
         H = np.empty((self.n, self.n))
-        f = self.value_grad_hess_kernel(xa, pa, _EMPTY_DATA, g, H)
+        f = self.value_grad_hess_kernel(xa, pa, da, g, H)
         return float(f), g, H
+
+    def _m(self, da: np.ndarray) -> int:
+        return da.shape[1] if self.problem.data_names else len(self.problem.residual_exprs)
+
+    def residuals(self, x, params=None, data=None) -> np.ndarray:
+        """The residual vector at ``x`` (least squares)."""
+        kernel = self.residuals_kernel
+        xa, pa, da = self._args(x, params, data)
+        r = np.empty(self._m(da))
+        kernel(xa, pa, da, r)
+        return r
+
+    def jacobian(self, x, params=None, data=None) -> np.ndarray:
+        """The ``(m, n)`` Jacobian of the residuals at ``x`` (least squares)."""
+        kernel = self.residuals_jacobian_kernel
+        xa, pa, da = self._args(x, params, data)
+        m = self._m(da)
+        r = np.empty(m)
+        J = np.empty((m, self.n))
+        kernel(xa, pa, da, r, J)
+        return J
 
     # --- binding to compiled solvers -------------------------------------------------------
     @property
@@ -108,19 +192,30 @@ class Kernels:
         return addresses
 
     @property
+    def residual_addresses(self) -> tuple[int, int]:
+        """Machine-code addresses of the residual and residual+Jacobian kernels."""
+        addresses = self.__dict__.get("_residual_addresses")
+        if addresses is None:
+            addresses = self.__dict__["_residual_addresses"] = (
+                jit_address(self.residuals_kernel, abi.residuals_sig),
+                jit_address(self.residuals_jacobian_kernel, abi.residuals_jacobian_sig),
+            )
+        return addresses
+
+    @property
     def source_path(self) -> str:
-        """Path of the generated kernel source file (open it to read the kernels)."""
+        """Path of the generated scalar-kernel source file (open it to read the kernels)."""
         return self.module.__file__
 
     def __repr__(self) -> str:
-        return f"<symopt.Kernels for {self.problem.formula!r}, n={self.n}, file={self.source_path}>"
-
-
-_compiled: dict[str, Kernels] = {}
+        return f"<symopt.Kernels for {self.problem.formula!r}, n={self.n}>"
 
 
 def compile(problem: "Problem") -> Kernels:  # noqa: A001 - the public name users expect
-    """The compiled kernels of ``problem`` (from the disk cache when available).
+    """The compiled kernels of ``problem``.
+
+    Kernel modules are generated, compiled (or loaded from the disk cache) on first use
+    of a kernel; the same :class:`Kernels` is returned for the same problem object.
 
     Parameters
     ----------
@@ -130,20 +225,10 @@ def compile(problem: "Problem") -> Kernels:  # noqa: A001 - the public name user
     -------
     Kernels
     """
-    cached = problem.__dict__.get("_kernels")
-    if cached is not None:
-        return cached
-    source = scalar_kernels_source(problem.derivatives, problem.parameters, problem.formula)
-    key = cache.source_hash(source)
-    kernels = _compiled.get(key)
+    kernels = problem.__dict__.get("_kernels")
     if kernels is None:
-        try:
-            module = cache.load_source(source)
-        except Exception as exc:  # a bug in codegen, not a user error
-            raise CompileError(
-                f"compiling the kernels of {problem.formula!r} failed: {type(exc).__name__}: {exc}. "
-                "This is a bug in symopt; please report it with the formula."
-            ) from exc
-        kernels = _compiled[key] = Kernels(problem, module)
-    problem.__dict__["_kernels"] = kernels
+        with _lock:
+            kernels = problem.__dict__.get("_kernels")
+            if kernels is None:
+                kernels = problem.__dict__["_kernels"] = Kernels(problem)
     return kernels

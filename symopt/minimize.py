@@ -11,6 +11,7 @@ import numpy as np
 from . import abi
 from ._binding import entry_point
 from .errors import InputError
+from .data import data_array
 from .kernels import _EMPTY_DATA, compile
 from .problem import Problem, check_finite_values
 from .solvers import status as _status
@@ -106,6 +107,7 @@ def minimize(
     max_iter: int | None = None,
     step: float | None = None,
     history: bool = False,
+    data: Any = None,
 ) -> OptimizeResult:
     """Minimise a problem's loss with a compiled solver.
 
@@ -134,6 +136,10 @@ def minimize(
     history : bool
         Record ``f``, the gradient norm and the iterate at every iteration into
         ``result.history``.
+    data : mapping of 1-D arrays, optional
+        The data columns of a problem that reads data (a model fitted with
+        :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y": ...}``, optionally
+        ``"sigma"``.  A dict or a pandas DataFrame.
 
     Returns
     -------
@@ -156,6 +162,7 @@ def minimize(
     opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
     x = problem._x_array(x0, check_finite=False)
     p = problem._param_array(params, check_finite=False)
+    d = data_array(problem, data) if (data is not None or problem.data_names) else _EMPTY_DATA
     kernels = compile(problem)
     value, value_grad, value_grad_hess = kernels.addresses
     entry = entry_point(method)
@@ -164,7 +171,7 @@ def minimize(
     hist = np.empty((max_iter + 1, 2 + n)) if history else _NO_HIST
     g = np.empty(n)
     H = np.zeros((n, n))
-    fun = entry(value, value_grad, value_grad_hess, x, p, _EMPTY_DATA, opts, info, hist, g, H)
+    fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
     counts = info.tolist()
     if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
         # a non-finite start is the caller's mistake, not a numerical event: say so

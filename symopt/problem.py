@@ -19,7 +19,7 @@ from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
 from .parsing import make_symbol, parse_formula, parse_names
 
-__all__ = ["Problem", "natural_key"]
+__all__ = ["Problem", "LeastSquares", "natural_key"]
 
 Names = Union[str, sympy.Symbol, Iterable[Union[str, sympy.Symbol]], None]
 
@@ -42,6 +42,20 @@ def _names(spec: Names, what: str) -> list[str]:
             raise ProblemError(f"{what} {name!r} is listed twice")
         seen.add(name)
     return names
+
+
+def _declared_symbols(*groups: Sequence[str]) -> dict[str, sympy.Symbol]:
+    """One real symbol per declared name; a name declared twice is an error."""
+    seen: dict[str, sympy.Symbol] = {}
+    kinds = ("variable", "parameter", "data column")
+    owner: dict[str, str] = {}
+    for kind, names in zip(kinds, groups):
+        for name in names:
+            if name in owner:
+                raise ProblemError(f"{name!r} cannot be both a {owner[name]} and a {kind}")
+            owner[name] = kind
+            seen[name] = make_symbol(name)
+    return seen
 
 
 def _as_scalar_expr(loss: Any, local_symbols: dict[str, sympy.Symbol]) -> tuple[sympy.Expr, str]:
@@ -102,14 +116,22 @@ class Problem:
     ('a', 'b')
     """
 
+    #: names of the data columns the loss reads per row (empty: no data)
+    data_names: tuple[str, ...] = ()
+
     def __init__(self, loss: str | sympy.Expr, wrt: Names = None, params: Names = None):
         wrt_names = _names(wrt, "variable")
         param_names = _names(params, "parameter")
-        both = set(wrt_names) & set(param_names)
-        if both:
-            raise ProblemError(f"{sorted(both)} cannot be both a variable and a parameter")
-        local = {name: make_symbol(name) for name in wrt_names + param_names}
+        local = _declared_symbols(wrt_names, param_names, [])
         expr, formula = _as_scalar_expr(loss, local)
+        self._setup(expr, formula, wrt_names, param_names, [], local)
+
+    def _setup(self, expr: sympy.Expr, formula: str, wrt_names: list[str],
+               param_names: list[str], data_names: list[str],
+               local: dict[str, sympy.Symbol]) -> None:
+        """Check the symbols of ``expr`` against the declared names and set the
+        variables, parameters and data columns.  ``expr`` is the whole loss, or the loss
+        of one data row when ``data_names`` is not empty."""
         free = {s.name: s for s in expr.free_symbols}
         for name in param_names:
             if name not in free:
@@ -117,23 +139,25 @@ class Problem:
                     f"parameter {name!r} does not appear in the loss {formula!r}; "
                     f"its symbols are {sorted(free)}"
                 )
+        declared = set(param_names) | set(data_names)
         if wrt_names:
-            unknown = sorted(set(free) - set(wrt_names) - set(param_names))
+            unknown = sorted(set(free) - set(wrt_names) - declared)
             if unknown:
                 raise ProblemError(
                     f"the loss uses {', '.join(map(repr, unknown))}, which is neither a variable "
-                    f"(wrt={wrt_names}) nor a parameter (params={param_names}); "
-                    "add it to one of them"
+                    f"(wrt={wrt_names}) nor a parameter (params={param_names})"
+                    + (f" nor a data column (data={data_names})" if data_names else "")
+                    + "; add it to one of them"
                 )
             # a listed variable the loss does not use is allowed (its gradient entry is 0)
             variables = tuple(free.get(name) or local[name] for name in wrt_names)
         else:
-            variables = tuple(sorted((s for name, s in free.items() if name not in param_names),
+            variables = tuple(sorted((s for name, s in free.items() if name not in declared),
                                      key=natural_key))
         if not any(v in expr.free_symbols for v in variables):
             raise ProblemError(
                 f"the loss {formula!r} depends on no variable: there is nothing to minimise"
-                + (f" (its symbols {param_names} are all parameters)" if param_names else "")
+                + (f" (its other symbols {sorted(declared)} are parameters or data)" if declared else "")
             )
         if expr.has(sympy.I) or expr.has(sympy.zoo) or expr.has(sympy.nan):
             raise ProblemError(f"the loss {formula!r} is not a real-valued expression")
@@ -141,6 +165,8 @@ class Problem:
         self.formula: str = formula
         self.variables: tuple[sympy.Symbol, ...] = variables
         self.parameters: tuple[sympy.Symbol, ...] = tuple(free[name] for name in param_names)
+        self.data_names = tuple(data_names)
+        self.data_symbols: tuple[sympy.Symbol, ...] = tuple(local[name] for name in data_names)
         self.variable_names: tuple[str, ...] = tuple(v.name for v in variables)
         self.parameter_names: tuple[str, ...] = tuple(q.name for q in self.parameters)
         self._variable_index = {name: i for i, name in enumerate(self.variable_names)}
@@ -283,3 +309,155 @@ def _float(value: Any, where: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InputError(f"{where} must be a number, got {value!r}") from None
+
+
+#: name of the internal data column holding the weights 1/sigma of a model fit (a name
+#: formula text can never use, so it never clashes with the user's symbols)
+WEIGHT_COLUMN = "_w"  # the same name as symopt.data._WEIGHT
+
+
+class LeastSquares(Problem):
+    """Minimise ``0.5 * ||r(x)||^2`` for a vector of residuals ``r``.
+
+    A :class:`Problem` whose loss is half the sum of squared residuals, with the exact
+    Jacobian of the residuals.  Least-squares methods (``"lm"``, ``"gn"``) use the
+    residual and Jacobian kernels; every scalar method works too.
+
+    Parameters
+    ----------
+    residuals : sequence of str or sympy.Expr, or a SymPy Matrix
+        The residuals, one formula each.
+    wrt, params : names, optional
+        As for :class:`Problem`.
+
+    Examples
+    --------
+    >>> import symopt as so
+    >>> ls = so.LeastSquares(["10*(y - x**2)", "1 - x"])
+    >>> ls.jacobian
+    Matrix([
+    [-20*x, 10],
+    [   -1,  0]])
+
+    See Also
+    --------
+    LeastSquares.from_model : a model fitted to data rows.
+    """
+
+    #: names of the independent variables (data columns) of a model; empty otherwise
+    independent_names: tuple[str, ...] = ()
+    #: name of the dependent data column of a model (``None`` without a model)
+    dependent_name: str | None = None
+
+    def __init__(self, residuals: Sequence[str | sympy.Expr] | sympy.MatrixBase,
+                 wrt: Names = None, params: Names = None):
+        if isinstance(residuals, (str, sympy.Basic)) and not isinstance(residuals, sympy.MatrixBase):
+            residuals = [residuals]
+        items = list(residuals)
+        if not items:
+            raise ProblemError("LeastSquares needs at least one residual")
+        wrt_names = _names(wrt, "variable")
+        param_names = _names(params, "parameter")
+        local = _declared_symbols(wrt_names, param_names, [])
+        exprs, texts = zip(*(_as_scalar_expr(r, local) for r in items))
+        formula = "0.5*sum(r_k**2), r = [" + ", ".join(texts) + "]"
+        loss = sympy.Add(*[e**2 for e in exprs]) / 2
+        self._setup(loss, formula, wrt_names, param_names, [], local)
+        self.residual_exprs: tuple[sympy.Expr, ...] = tuple(exprs)
+
+    @classmethod
+    def from_model(cls, model: str | sympy.Expr, independent: Names = "x", wrt: Names = None,
+                   params: Names = None, *, dependent: str = "y") -> "LeastSquares":
+        """A model fitted to data: residual ``(y_i - model(x_i)) / sigma_i`` per data row.
+
+        Parameters
+        ----------
+        model : str or sympy.Expr
+            The model for one data row, e.g. ``"b1*(1 - exp(-b2*x))"``.
+        independent : names
+            The independent variables: data columns (``"x"``, or ``"x1 x2"``).
+        wrt : names, optional
+            The fitted parameters (symopt's *variables*). Default: every symbol of the
+            model that is not independent, dependent or a fixed parameter.
+        params : names, optional
+            Symbols held fixed, with values given at solve time.
+        dependent : str
+            Name of the observed data column (default ``"y"``).
+
+        The data are bound at solve time (``data={"x": ..., "y": ...}``, optional
+        ``"sigma"``), so one compilation serves data of any length.
+
+        Examples
+        --------
+        >>> import symopt as so
+        >>> m = so.LeastSquares.from_model("a*exp(-t/tau) + c", independent="t", wrt="a tau c")
+        >>> m.data_names
+        ('t', 'y')
+        """
+        independent_names = _names(independent, "independent variable")
+        if not independent_names:
+            raise ProblemError("a model needs at least one independent variable (a data column)")
+        dependent_names = _names(dependent, "dependent variable")
+        if len(dependent_names) != 1:
+            raise ProblemError(f"dependent must be one name, got {dependent!r}")
+        wrt_names = _names(wrt, "variable")
+        param_names = _names(params, "parameter")
+        data_names = independent_names + dependent_names
+        local = _declared_symbols(wrt_names, param_names, data_names)
+        model_expr, model_text = _as_scalar_expr(model, local)
+        used = {s.name for s in model_expr.free_symbols}
+        missing = [name for name in independent_names if name not in used]
+        if missing:
+            raise ProblemError(
+                f"the model {model_text!r} does not use the independent variable "
+                f"{', '.join(map(repr, missing))}"
+            )
+        if dependent_names[0] in used:
+            raise ProblemError(
+                f"the model {model_text!r} uses the dependent variable {dependent_names[0]!r}; "
+                "the model must be a formula of the independent variables and fitted parameters"
+            )
+        weight = sympy.Symbol(WEIGHT_COLUMN, real=True)
+        local[WEIGHT_COLUMN] = weight
+        residual = (local[dependent_names[0]] - model_expr) * weight
+        self = cls.__new__(cls)
+        formula = f"0.5*sum(((y_i - model_i)/sigma_i)**2), model = {model_text}"
+        self._setup(residual**2 / 2, formula, wrt_names, param_names,
+                    data_names + [WEIGHT_COLUMN], local)
+        self.residual_exprs = (residual,)
+        self.model = model_expr
+        self.model_text = model_text
+        self.independent_names = tuple(independent_names)
+        self.dependent_name = dependent_names[0]
+        return self
+
+    @property
+    def is_model(self) -> bool:
+        """Whether this is a model fitted to data rows (one residual per row)."""
+        return bool(self.data_names)
+
+    @property
+    def residuals(self) -> sympy.Matrix:
+        """The residuals as a column Matrix (for a model: the residual of one row)."""
+        return sympy.Matrix(len(self.residual_exprs), 1, list(self.residual_exprs))
+
+    @cached_property
+    def jacobian(self) -> sympy.Matrix:
+        """The exact Jacobian ``d r_k / d x_j`` (for a model: one row's)."""
+        return sympy.Matrix([[sympy.diff(r, v) for v in self.variables]
+                             for r in self.residual_exprs])
+
+    def _text(self, show) -> str:
+        lines = [f"LeastSquares: {self._signature_text()}: {self.formula}"]
+        if self.n <= _DISPLAY_MAX_N and len(self.residual_exprs) <= 12:
+            lines += ["residuals:", show(self.residuals), "Jacobian:", show(self.jacobian)]
+        else:
+            lines.append(f"{len(self.residual_exprs)} residuals, {self.n} variables: "
+                         "see .residuals and .jacobian")
+        return "\n".join(lines)
+
+    def _repr_latex_(self) -> str:
+        parts = [f"r = {sympy.latex(self.residuals)}"]
+        if self.n <= _DISPLAY_MAX_N and len(self.residual_exprs) <= 12:
+            parts.append(f"J = {sympy.latex(self.jacobian)}")
+        return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"

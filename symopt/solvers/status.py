@@ -17,6 +17,7 @@ __all__ = [
     "NAN_ENCOUNTERED",
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
+    "FIRST_FAILURE",
     "TABLE",
     "message",
     "name",
@@ -35,6 +36,7 @@ NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
 
+#: Codes below this one are successes.
 FIRST_FAILURE = MAX_ITER
 
 #: code -> (NAME, message, success)
