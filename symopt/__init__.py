@@ -23,6 +23,7 @@ from .errors import (
     ShapeError,
     SymoptError,
 )
+from .fit import FitResult, FitWarning, fit
 from .kernels import Kernels, compile
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
@@ -33,6 +34,9 @@ __all__ = [
     "__version__",
     "Problem",
     "LeastSquares",
+    "fit",
+    "FitResult",
+    "FitWarning",
     "minimize",
     "solver_options",
     "compile",
