@@ -5,10 +5,11 @@ finite differences below), so these tests depend on nothing but the kernel ABI: 
 SymPy, no code generation.  Literature minima are from Moré, Garbow & Hillstrom,
 "Testing Unconstrained Optimization Software", ACM TOMS 7 (1981) ("MGH").
 
-Every kernel is compiled once per session, at import, with ``cache=True``, so a warm
-run loads them from Numba's cache.  The solvers are called from Python with the
-dispatchers (the slow-but-simple way); one test checks the fast way, a small ``@njit``
-wrapper that binds the kernels at compile time.
+Every kernel is compiled once per session, at import (a few seconds; not cached on
+disk: Numba's cache of a test module breaks when pytest imports it under another module
+name).  The solvers are called from Python with the dispatchers (the slow-but-simple
+way); one test checks the fast way, a small ``@njit`` wrapper that binds the kernels at
+compile time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ NO_DATA = np.zeros((0, 0))
 # Like symopt's generated kernels they use IEEE arithmetic (error_model="numpy").
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _rosenbrock(x, g, H, order):
     a = x[1] - x[0] * x[0]
     b = 1.0 - x[0]
@@ -52,7 +53,7 @@ def _rosenbrock(x, g, H, order):
     return 100.0 * a * a + b * b
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _freudenstein_roth(x, g, H, order):
     x1, x2 = x[0], x[1]
     r1 = -13.0 + x1 + ((5.0 - x2) * x2 - 2.0) * x2
@@ -72,7 +73,7 @@ def _freudenstein_roth(x, g, H, order):
 BEALE_Y = np.array([1.5, 2.25, 2.625])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _beale(x, g, H, order):
     x1, x2 = x[0], x[1]
     f = 0.0
@@ -100,7 +101,7 @@ def _beale(x, g, H, order):
     return f
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _powell_singular(x, g, H, order):
     a = x[0] + 10.0 * x[1]
     b = x[2] - x[3]
@@ -127,7 +128,7 @@ def _powell_singular(x, g, H, order):
     return a * a + 5.0 * b * b + c**4 + 10.0 * d**4
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _wood(x, g, H, order):
     x1, x2, x3, x4 = x[0], x[1], x[2], x[3]
     f = (100.0 * (x2 - x1 * x1) ** 2 + (1.0 - x1) ** 2 + 90.0 * (x4 - x3 * x3) ** 2
@@ -154,7 +155,7 @@ QUAD_A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, -0.5], [0.5, -0.5, 2.0]])
 QUAD_B = np.array([1.0, -2.0, 0.5])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _quadratic(x, g, H, order):
     """0.5 x'Ax - b'x with A symmetric positive definite: minimiser A^{-1} b."""
     n = x.shape[0]
@@ -171,7 +172,7 @@ def _quadratic(x, g, H, order):
     return f
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _saddle(x, g, H, order):
     """x^2 + y^2 - 3xy + (x^4 + y^4)/4: a saddle at 0, where the Hessian [[2,-3],[-3,2]]
     is indefinite with a positive diagonal; minima -1/2 at (1, 1) and (-1, -1)."""
@@ -186,7 +187,7 @@ def _saddle(x, g, H, order):
     return u * u + v * v - 3.0 * u * v + 0.25 * (u**4 + v**4)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _double_well(x, g, H, order):
     """(u^2 - 1)^2 + v^2: at |u| < 1/sqrt(3) the Hessian has a negative diagonal entry."""
     u, v = x[0], x[1]
@@ -200,7 +201,7 @@ def _double_well(x, g, H, order):
     return (u * u - 1.0) ** 2 + v * v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _barrier(x, g, H, order):
     """-log(u) - log(1 - u) + (v - 1)^2, defined only for 0 < u < 1 (NaN outside):
     minimum 2 log 2 at (1/2, 1)."""
@@ -217,7 +218,7 @@ def _barrier(x, g, H, order):
     return -math.log(u) - math.log(1.0 - u) + (v - 1.0) ** 2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _log_barrier(x, g, H, order):
     """u - log(u) + v^2, NaN for u < 0 and Inf at 0: minimum 1 at (1, 0).  From u = 3
     the Newton step u - u^2 lands at u = -3."""
@@ -236,7 +237,7 @@ def _log_barrier(x, g, H, order):
     return u - math.log(u) + v * v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _linear(x, g, H, order):
     """-u + v^2: unbounded below."""
     if order >= 1:
@@ -248,7 +249,7 @@ def _linear(x, g, H, order):
     return -x[0] + x[1] * x[1]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _cubic(x, g, H, order):
     """u^3 + v^2: unbounded below as u -> -inf, where f overflows."""
     if order >= 1:
@@ -261,7 +262,7 @@ def _cubic(x, g, H, order):
     return x[0] ** 3 + x[1] * x[1]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _raising(x, g, H, order):
     """u - log(u) + v^2 that raises for u <= 0 (as a hand-written kernel might)."""
     if x[0] <= 0.0:
@@ -269,7 +270,7 @@ def _raising(x, g, H, order):
     return _log_barrier(x, g, H, order)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _bad_hessian(x, g, H, order):
     """(u - 1)^2 + v^2 with a Hessian that is NaN where u < 0."""
     u, v = x[0], x[1]
@@ -283,7 +284,7 @@ def _bad_hessian(x, g, H, order):
     return (u - 1.0) ** 2 + v * v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _sqrt(x, g, H, order):
     """sqrt(u) + v^2: finite at u = 0 but with an infinite gradient there."""
     if order >= 1:
