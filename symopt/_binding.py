@@ -24,7 +24,8 @@ from numba.extending import intrinsic
 
 from . import abi
 
-__all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "entry_point"]
+__all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "residuals_fn",
+           "residuals_jacobian_fn", "entry_point"]
 
 
 def _function_from_address(fn_type: types.FunctionType):
@@ -52,6 +53,8 @@ def _function_from_address(fn_type: types.FunctionType):
 value_fn = _function_from_address(abi.ValueFn)
 value_grad_fn = _function_from_address(abi.ValueGradFn)
 value_grad_hess_fn = _function_from_address(abi.ValueGradHessFn)
+residuals_fn = _function_from_address(abi.ResidualsFn)
+residuals_jacobian_fn = _function_from_address(abi.ResidualsJacobianFn)
 
 
 def jit_address(dispatcher, signature) -> int:
@@ -72,14 +75,14 @@ def _solver_sources_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-_ENTRY_TEMPLATE = '''\
+_SCALAR_ENTRY = '''\
 # symopt solver entry point for method {method!r}: takes kernel addresses, compiled once.
 # solver sources hash: {sources}
 import numba
 
 from symopt import abi
 from symopt._binding import value_fn, value_grad_fn, value_grad_hess_fn
-from {module} import solve as _solve
+from {module} import {function} as _solve
 
 
 @numba.njit(abi.entry_sig, cache=True, nogil=True)
@@ -90,19 +93,48 @@ def entry(value_address, value_grad_address, value_grad_hess_address,
                   x, p, data, opts, info, hist, g_out, H_out)
 '''
 
+_LEAST_SQUARES_ENTRY = '''\
+# symopt least-squares entry point for method {method!r}: takes kernel addresses, compiled once.
+# solver sources hash: {sources}
+import numba
+
+from symopt import abi
+from symopt._binding import residuals_fn, residuals_jacobian_fn
+from {module} import {function} as _solve
+
+
+@numba.njit(abi.ls_entry_sig, cache=True, nogil=True)
+def entry(residuals_address, residuals_jacobian_address,
+          x, p, data, opts, info, hist, r_out, J_out):
+    return _solve(residuals_fn(residuals_address),
+                  residuals_jacobian_fn(residuals_jacobian_address),
+                  x, p, data, opts, info, hist, r_out, J_out)
+'''
+
+#: method -> (entry template, solver module, solver function)
+_ENTRIES = {
+    "gd": (_SCALAR_ENTRY, "symopt.solvers.gradient", "solve"),
+    "newton": (_SCALAR_ENTRY, "symopt.solvers.newton", "solve"),
+    "bfgs": (_SCALAR_ENTRY, "symopt.solvers.quasi_newton", "solve"),
+    "lm": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_lm"),
+    "gn": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_gn"),
+}
+
 _entries: dict[str, object] = {}
 
 
 def entry_point(method: str):
-    """The compiled entry point of ``method``:
+    """The compiled entry point of ``method``: for scalar methods
     ``f = entry(value_addr, value_grad_addr, value_grad_hess_addr, x, p, data, opts, info,
-    hist, g_out, H_out)``."""
+    hist, g_out, H_out)``; for least squares
+    ``cost = entry(residuals_addr, residuals_jacobian_addr, x, p, data, opts, info, hist,
+    r_out, J_out)``."""
     entry = _entries.get(method)
     if entry is None:
         from . import cache
-        from .solvers import _MODULES
 
-        source = _ENTRY_TEMPLATE.format(method=method, module=f"symopt.solvers.{_MODULES[method]}",
-                                        sources=_solver_sources_hash())
+        template, module, function = _ENTRIES[method]
+        source = template.format(method=method, module=module, function=function,
+                                 sources=_solver_sources_hash())
         entry = _entries[method] = cache.load_source(source, kind="e").entry
     return entry

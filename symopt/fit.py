@@ -191,7 +191,7 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
     from .kernels import compile
 
     kernels = compile(problem)
-    J = res.get("jac_residuals")
+    J = res.get("jacobian")
     r = res.get("residuals")
     if J is None or r is None:
         r = kernels.residuals(res.x, params, data)
@@ -216,6 +216,7 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
     for text in found:
         warnings.warn(text, FitWarning, stacklevel=3)
     out = FitResult(res)
+    out._set_variable_names(problem.variable_names)
     out.update(
         stderr=stderr,
         covariance=covariance,

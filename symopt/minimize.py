@@ -24,15 +24,23 @@ _ALIASES = {
     "gd": "gd", "gradient_descent": "gd", "gradient-descent": "gd", "steepest_descent": "gd",
     "newton": "newton",
     "bfgs": "bfgs",
+    "lm": "lm", "levenberg-marquardt": "lm", "levenberg_marquardt": "lm",
+    "gn": "gn", "gauss-newton": "gn", "gauss_newton": "gn",
 }
-METHODS = ("gd", "newton", "bfgs")
+#: methods for scalar losses (any Problem)
+SCALAR_METHODS = ("newton", "bfgs", "gd")
+#: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
+LEAST_SQUARES_METHODS = ("lm", "gn")
+METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
 _NO_HIST = np.empty((0, 0))
 _BAD_START = (_status.NAN_ENCOUNTERED, _status.INVALID_INPUT)
+_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
+_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
 
 def _canonical_method(method: str) -> str:
     try:
-        return _ALIASES[method.lower()]
+        return _ALIASES[method.lower().replace(" ", "-")]
     except (KeyError, AttributeError):
         raise InputError(
             f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
@@ -156,7 +164,7 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
-    method = _canonical_method(method)
+    method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol
     opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
@@ -164,20 +172,33 @@ def minimize(
     p = problem._param_array(params, check_finite=False)
     d = data_array(problem, data) if (data is not None or problem.data_names) else _EMPTY_DATA
     kernels = compile(problem)
-    value, value_grad, value_grad_hess = kernels.addresses
     entry = entry_point(method)
     n = x.shape[0]
     info = np.zeros(abi.N_INFO, dtype=np.int64)
     hist = np.empty((max_iter + 1, 2 + n)) if history else _NO_HIST
-    g = np.empty(n)
-    H = np.zeros((n, n))
-    fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
+    if method in LEAST_SQUARES_METHODS:
+        residuals, residuals_jacobian = kernels.residual_addresses
+        m = d.shape[1] if problem.data_names else len(problem.residual_exprs)
+        r = np.empty(m)
+        J = np.empty((m, n))
+        fun = entry(residuals, residuals_jacobian, x, p, d, opts, info, hist, r, J)
+        g = J.T @ r
+        H = None
+    else:
+        value, value_grad, value_grad_hess = kernels.addresses
+        g = np.empty(n)
+        H = np.empty((n, n))
+        fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
     counts = info.tolist()
     if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
         # a non-finite start is the caller's mistake, not a numerical event: say so
         check_finite_values(x, problem.variable_names, "x0")
         check_finite_values(p, problem.parameter_names, "params")
-    return _result(problem, method, x, fun, g, H, counts, hist)
+    res = _result(problem, method, x, fun, g, H, counts, hist)
+    if H is None:
+        res["residuals"] = r
+        res["jacobian"] = J
+    return res
 
 
 def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> OptimizeResult:
@@ -191,15 +212,15 @@ def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> Optimi
         njev=counts[abi.INFO_NJEV],
         nhev=counts[abi.INFO_NHEV],
         status=code,
-        message=_status.message(code),
-        success=_status.is_success(code),
+        message=_MESSAGES[code],
+        success=_SUCCESS[code],
         method=method,
     )
     if method == "newton":
         res["hess"] = H
     elif method == "bfgs":
         res["hess_inv"] = H
-    res["x_dict"] = dict(zip(problem.variable_names, x.tolist()))
+    res._set_variable_names(problem.variable_names)
     if hist.shape[0]:
         rows = counts[abi.INFO_NHIST]
         res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy(),

@@ -259,7 +259,18 @@ _NO_PARAMS = np.empty(0)
 def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], what: str,
                   kind: str, check_finite: bool = True) -> np.ndarray:
     n = len(names)
-    if isinstance(values, Mapping):
+    if type(values) is np.ndarray and values.dtype == np.float64 and values.shape == (n,):
+        out = values.copy()  # the fast path of minimize(problem, x0_array)
+    elif type(values) in (list, tuple) and len(values) == n:
+        try:
+            out = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{what} must be numbers, got {values!r} ({exc})") from None
+        if out.ndim != 1:
+            raise ShapeError(
+                f"{what} has shape {out.shape}, expected ({n},): one value for each of {list(names)}"
+            )
+    elif isinstance(values, Mapping):
         keys = [str(k) for k in values]
         unknown = [k for k in keys if k not in index]
         if unknown:

@@ -44,7 +44,13 @@ class OptimizeResult(dict):
         try:
             return self[name]
         except KeyError:
+            if name == "x_dict" and "_names" in self.__dict__:
+                return dict(zip(self.__dict__["_names"], self["x"].tolist()))
             raise AttributeError(name) from None
+
+    def _set_variable_names(self, names) -> None:
+        """Names of the entries of ``x``: ``x_dict`` is built from them on access."""
+        self.__dict__["_names"] = names
 
     __setattr__ = dict.__setitem__
     __delattr__ = dict.__delitem__
@@ -52,12 +58,19 @@ class OptimizeResult(dict):
     def __dir__(self):
         return list(self.keys()) + list(super().__dir__())
 
-    def __repr__(self) -> str:
+    def _display_items(self) -> list[tuple[str, Any]]:
         keys = [k for k in _ORDER if k in self] + sorted(k for k in self if k not in _ORDER)
+        items = [(k, self[k]) for k in keys]
+        if "_names" in self.__dict__ and "x_dict" not in self:
+            items.append(("x_dict", self.x_dict))
+        return items
+
+    def __repr__(self) -> str:
+        items = self._display_items()
+        keys = [k for k, _ in items]
         width = max(map(len, keys)) + 1 if keys else 0
         lines = []
-        for key in keys:
-            value = self[key]
+        for key, value in items:
             if key == "history" and isinstance(value, dict):
                 text = "{" + ", ".join(f"{k}: array{v.shape}" for k, v in value.items()) + "}"
             else:
@@ -70,8 +83,7 @@ class OptimizeResult(dict):
         import html
 
         rows = []
-        for key in [k for k in _ORDER if k in self] + sorted(k for k in self if k not in _ORDER):
-            value = self[key]
+        for key, value in self._display_items():
             if key == "history" and isinstance(value, dict):
                 text = ", ".join(f"{k}: {v.shape}" for k, v in value.items())
             elif isinstance(value, np.ndarray):
