@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .compare import Comparison, compare
 from .errors import (
     CompileError,
     FormulaError,
@@ -38,6 +39,8 @@ __all__ = [
     "FitResult",
     "FitWarning",
     "minimize",
+    "compare",
+    "Comparison",
     "solver_options",
     "compile",
     "Kernels",

@@ -1,4 +1,4 @@
-"""The ``symopt`` command: derive | minimize | demo.
+"""The ``symopt`` command: derive | minimize | compare | demo.
 
 Exit codes: 0 success; 1 the solve did not succeed; 2 bad input (the message says why).
 """
@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 the solve did not succeed; 2 bad input (the message say
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from typing import Sequence
@@ -100,19 +99,24 @@ def _cmd_minimize(args) -> int:
     return 0 if res.success else 1
 
 
-def _time_solves(problem, x0, method, repeat: int = 7) -> float:
-    from .minimize import minimize
+def _cmd_compare(args) -> int:
+    from .compare import compare
+    from .problem import Problem
 
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        minimize(problem, x0, method=method)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    problem = Problem(args.formula, wrt=_names(args.wrt),
+                      params=None if args.params is None else list(_parse_assignments(args.params, "--params")))
+    params = None if args.params is None else _parse_assignments(args.params, "--params")
+    x0 = _parse_assignments(args.x0, "--x0")
+    methods = None if args.methods is None else [m for m in args.methods.split(",") if m.strip()]
+    runs = compare(problem, x0, methods, params=params, tol=args.tol, max_iter=args.max_iter)
+    print(f"problem: f({', '.join(problem.variable_names)}) = {problem.formula}")
+    print(f"start  : {dict(zip(problem.variable_names, problem._x_array(x0).tolist()))}\n")
+    print(runs.table())
+    return 0 if any(r.success for r in runs.values()) else 1
 
 
 def _cmd_demo(args) -> int:
-    from .minimize import minimize
+    from .compare import compare
     from .problem import Problem
 
     print("symopt demo: the Rosenbrock function, minimised three ways\n")
@@ -120,30 +124,15 @@ def _cmd_demo(args) -> int:
     _print_derivatives(problem, False, sys.stdout)
     print("\ncompiling kernels and solvers (cached on disk; instant next time) ...", flush=True)
     start = time.perf_counter()
-    results = {m: minimize(problem, DEMO_X0, method=m) for m in ("gd", "newton", "bfgs")}
+    runs = compare(problem, DEMO_X0, ["gd", "newton", "bfgs"], repeat=7)
     print(f"ready in {time.perf_counter() - start:.1f} s\n")
-    header = f"{'method':<8}{'success':>8}{'iter':>7}{'f evals':>9}{'grad ev':>9}{'Hess ev':>9}" \
-             f"{'|grad|':>11}{'f':>11}{'time':>11}{'per iter':>11}"
-    print(header)
-    print("-" * len(header))
-    for method, res in results.items():
-        t = _time_solves(problem, DEMO_X0, method)
-        gnorm = max(abs(float(v)) for v in res.jac)
-        per_iter = t / max(res.nit, 1)
-        print(f"{method:<8}{str(res.success):>8}{res.nit:>7}{res.nfev:>9}{res.njev:>9}{res.nhev:>9}"
-              f"{gnorm:>11.1e}{res.fun:>11.1e}{_fmt_time(t):>11}{_fmt_time(per_iter):>11}")
-    print("\nx* =", {k: round(v, 10) for k, v in results["newton"].x_dict.items()}, "(exact: x = y = 1)")
-    print("Newton takes far fewer steps than gradient descent, each one costlier (it solves with "
-          "the exact Hessian);\nBFGS sits between: cheap steps that learn the curvature.")
-    return 0 if all(r.success for m, r in results.items() if m != "gd") else 1
-
-
-def _fmt_time(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
+    print(runs.table())
+    print("\nx* =", {k: round(v, 10) for k, v in runs["newton"].x_dict.items()}, "(exact: x = y = 1)")
+    gd, newton = runs["gd"], runs["newton"]
+    print(f"Newton took {gd.nit / max(newton.nit, 1):.0f}x fewer iterations than gradient descent, "
+          f"each {newton.time / max(newton.nit, 1) / (gd.time / max(gd.nit, 1)):.1f}x costlier "
+          "(it solves with the exact Hessian);\nBFGS sits between: cheap steps that learn the curvature.")
+    return 0 if newton.success and runs["bfgs"].success else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="symopt",
         description="Exact derivatives and compiled solvers from a formula.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{derive,minimize,demo}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{derive,minimize,compare,demo}")
 
     derive = sub.add_parser("derive", help="print the gradient and Hessian of a formula")
     derive.add_argument("formula", help='e.g. "(1 - x)**2 + 100*(y - x**2)**2"')
@@ -170,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     mini.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
     mini.add_argument("--max-iter", type=int, default=None, dest="max_iter")
     mini.set_defaults(func=_cmd_minimize)
+
+    comp = sub.add_parser("compare", help="run every applicable method on a formula, side by side")
+    comp.add_argument("formula")
+    comp.add_argument("--x0", required=True, help="start: x=-1.2,y=1 (or --x0=-1.2,1)")
+    comp.add_argument("--methods", help="comma separated (default: all that apply)")
+    comp.add_argument("--params", help="parameter values: a=1,b=2")
+    comp.add_argument("--wrt", help="variables, comma separated")
+    comp.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
+    comp.add_argument("--max-iter", type=int, default=None, dest="max_iter")
+    comp.set_defaults(func=_cmd_compare)
 
     demo = sub.add_parser("demo", help="Rosenbrock: derivatives, and GD vs Newton vs BFGS")
     demo.set_defaults(func=_cmd_demo)

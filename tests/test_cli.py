@@ -70,3 +70,9 @@ def test_demo_compares_three_methods():
     for method in ("gd", "newton", "bfgs"):
         assert f"\n{method} " in out.stdout
     assert "d2f/dxdy = -400*x" in out.stdout
+
+
+def test_compare_prints_a_table_of_methods():
+    out = run("compare", ROSEN, "--x0", "x=-1.2,y=1", "--methods", "newton,bfgs")
+    assert out.returncode == 0, out.stderr
+    assert "newton" in out.stdout and "bfgs" in out.stdout and "per iter" in out.stdout
