@@ -171,3 +171,19 @@ def test_bad_options(rosen, kwargs):
 def test_step_is_only_for_gradient_descent(rosen):
     with pytest.raises(so.InputError, match="step"):
         so.minimize(rosen, [1.0, 1.0], method="newton", step=0.1)
+
+
+def test_singular_hessian_is_handled_by_the_shift():
+    # the Hessian of (x + y - 1)**2 is [[2, 2], [2, 2]]: singular everywhere
+    res = so.minimize("(x + y - 1)**2", [0.0, 0.0], method="newton")
+    assert res.success, res.message
+    assert res.x.sum() == pytest.approx(1.0)
+    assert np.linalg.matrix_rank(res.hess) == 1
+
+
+def test_indefinite_hessian_at_the_start_still_descends():
+    # a saddle at the origin; Newton's raw step would go to the saddle
+    res = so.minimize("x**4 - x**2 + y**2", [0.1, 0.5], method="newton")
+    assert res.success
+    assert res.fun == pytest.approx(-0.25)
+    assert abs(res.x[0]) == pytest.approx(np.sqrt(0.5))
