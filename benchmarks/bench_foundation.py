@@ -34,6 +34,7 @@ import scipy.optimize
 import sympy
 
 import symopt as so
+from symopt.compare import format_time
 
 REPEAT = 7
 
@@ -305,6 +306,7 @@ def bench_latency() -> list[tuple]:
     script = textwrap.dedent(f"""
         import time; t = time.perf_counter()
         import symopt as so
+from symopt.compare import format_time
         r = so.minimize({rosen_formula(10)!r}, x0=[-1.2, 1.0] * 5, method="newton")
         assert r.success
         print(time.perf_counter() - t)
@@ -319,13 +321,7 @@ def bench_latency() -> list[tuple]:
 
 
 def fmt(seconds: float) -> str:
-    if seconds < 1e-6:
-        return f"{seconds * 1e9:8.1f} ns"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.2f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.2f} s "
+    return f"{format_time(seconds):>11}"
 
 
 def main() -> None:

@@ -77,14 +77,21 @@ def _cmd_derive(args) -> int:
     return 0
 
 
-def _cmd_minimize(args) -> int:
-    from .minimize import minimize
+def _problem_and_start(args):
+    """The problem, start and parameter values named on a solving command's line."""
     from .problem import Problem
 
-    problem = Problem(args.formula, wrt=_names(args.wrt),
-                      params=None if args.params is None else list(_parse_assignments(args.params, "--params")))
     params = None if args.params is None else _parse_assignments(args.params, "--params")
-    x0 = _parse_assignments(args.x0, "--x0")
+    if isinstance(params, list):
+        raise InputError("--params needs names: --params a=1,b=2")
+    problem = Problem(args.formula, wrt=_names(args.wrt), params=None if params is None else list(params))
+    return problem, _parse_assignments(args.x0, "--x0"), params
+
+
+def _cmd_minimize(args) -> int:
+    from .minimize import minimize
+
+    problem, x0, params = _problem_and_start(args)
     res = minimize(problem, x0, method=args.method, params=params, tol=args.tol,
                    max_iter=args.max_iter)
     print(f"problem : f({', '.join(problem.variable_names)}) = {problem.formula}")
@@ -101,12 +108,8 @@ def _cmd_minimize(args) -> int:
 
 def _cmd_compare(args) -> int:
     from .compare import compare
-    from .problem import Problem
 
-    problem = Problem(args.formula, wrt=_names(args.wrt),
-                      params=None if args.params is None else list(_parse_assignments(args.params, "--params")))
-    params = None if args.params is None else _parse_assignments(args.params, "--params")
-    x0 = _parse_assignments(args.x0, "--x0")
+    problem, x0, params = _problem_and_start(args)
     methods = None if args.methods is None else [m for m in args.methods.split(",") if m.strip()]
     runs = compare(problem, x0, methods, params=params, tol=args.tol, max_iter=args.max_iter)
     print(f"problem: f({', '.join(problem.variable_names)}) = {problem.formula}")
@@ -135,6 +138,17 @@ def _cmd_demo(args) -> int:
     return 0 if newton.success and runs["bfgs"].success else 1
 
 
+def _add_solve_arguments(command: argparse.ArgumentParser) -> None:
+    """The arguments every solving command takes: the formula, start, parameters, options."""
+    command.add_argument("formula", help='e.g. "(1 - x)**2 + 100*(y - x**2)**2"')
+    command.add_argument("--x0", required=True,
+                         help="start: x=-1.2,y=1 (or values in variable order: --x0=-1.2,1)")
+    command.add_argument("--params", help="parameter values: a=1,b=2")
+    command.add_argument("--wrt", help="variables, comma separated")
+    command.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
+    command.add_argument("--max-iter", type=int, default=None, dest="max_iter")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symopt",
@@ -150,24 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     derive.set_defaults(func=_cmd_derive)
 
     mini = sub.add_parser("minimize", help="minimise a formula and print the result")
-    mini.add_argument("formula")
-    mini.add_argument("--x0", required=True,
-                      help="start: x=-1.2,y=1 (or values in variable order: --x0=-1.2,1)")
+    _add_solve_arguments(mini)
     mini.add_argument("--method", default="newton", help="newton (default), bfgs or gd")
-    mini.add_argument("--params", help="parameter values: a=1,b=2")
-    mini.add_argument("--wrt", help="variables, comma separated")
-    mini.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
-    mini.add_argument("--max-iter", type=int, default=None, dest="max_iter")
     mini.set_defaults(func=_cmd_minimize)
 
     comp = sub.add_parser("compare", help="run every applicable method on a formula, side by side")
-    comp.add_argument("formula")
-    comp.add_argument("--x0", required=True, help="start: x=-1.2,y=1 (or --x0=-1.2,1)")
+    _add_solve_arguments(comp)
     comp.add_argument("--methods", help="comma separated (default: all that apply)")
-    comp.add_argument("--params", help="parameter values: a=1,b=2")
-    comp.add_argument("--wrt", help="variables, comma separated")
-    comp.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
-    comp.add_argument("--max-iter", type=int, default=None, dest="max_iter")
     comp.set_defaults(func=_cmd_compare)
 
     demo = sub.add_parser("demo", help="Rosenbrock: derivatives, and GD vs Newton vs BFGS")
