@@ -146,7 +146,7 @@ def fit(
     >>> import numpy as np, symopt as so
     >>> x = np.linspace(0, 4, 30)
     >>> f = so.fit("a*exp(-b*x)", p0={"a": 1, "b": 1}, x=x, y=2.5*np.exp(-1.3*x))
-    >>> [round(v, 6) for v in f.x]
+    >>> [round(float(v), 6) for v in f.x]
     [2.5, 1.3]
     """
     from .minimize import minimize

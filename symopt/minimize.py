@@ -159,7 +159,7 @@ def minimize(
     --------
     >>> import symopt as so
     >>> res = so.minimize("(1 - x)**2 + 100*(y - x**2)**2", x0={"x": -1.2, "y": 1.0})
-    >>> res.success, [round(v, 8) for v in res.x]
+    >>> res.success, [round(float(v), 8) for v in res.x]
     (True, [1.0, 1.0])
     """
     if not isinstance(problem, Problem):

@@ -402,8 +402,8 @@ class LeastSquares(Problem):
         --------
         >>> import symopt as so
         >>> m = so.LeastSquares.from_model("a*exp(-t/tau) + c", independent="t", wrt="a tau c")
-        >>> m.data_names
-        ('t', 'y')
+        >>> m.data_names      # '_w' holds the weights 1/sigma (ones without sigma)
+        ('t', 'y', '_w')
         """
         independent_names = _names(independent, "independent variable")
         if not independent_names:
