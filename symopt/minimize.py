@@ -59,7 +59,10 @@ def _check_tolerance(name: str, value: Any) -> float:
 
 @lru_cache(maxsize=256)
 def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray, int]:
-    from .solvers import DEFAULTS
+    if method in LEAST_SQUARES_METHODS:
+        from .solvers.least_squares import LS_DEFAULTS as DEFAULTS
+    else:
+        from .solvers import DEFAULTS
 
     defaults = DEFAULTS[method]
     opts = np.zeros(abi.N_OPTS)

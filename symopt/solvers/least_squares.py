@@ -1,0 +1,551 @@
+"""Compiled least-squares solvers: minimise ``cost = 0.5 * ||r(x)||^2``.
+
+Both methods have the signature :data:`symopt.abi.ls_solver_sig`::
+
+    cost = solve(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out)
+
+with the kernels ``residuals(x, p, data, r_out)`` and
+``residuals_jacobian(x, p, data, r_out, J_out)`` (``m = r_out.shape[0]``, J m x n in C
+order), and both factor the Jacobian by Householder QR with column pivoting
+(:mod:`.qr`), never forming ``J^T J``.
+
+``solve_lm``
+    Levenberg-Marquardt as MINPACK's ``lmder`` (Moré 1978): a trust region of radius
+    ``delta`` in the norm ``||D x||``, with ``D`` the column norms of J (the largest seen
+    so far: lmder's ``mode = 1``); the step solves ``[J; sqrt(par) D] p = [-r; 0]`` by
+    the QR of J plus Givens rotations (``qrsolv``), ``par`` chosen by ``lmpar``; the
+    ratio of actual to predicted reduction updates ``delta``.
+``solve_gn``
+    Gauss-Newton with Armijo backtracking: the direction solves ``J d = -r`` in the
+    least-squares sense through a pivoted QR of J with its columns scaled to unit norm;
+    trailing diagonal entries of R below ``10 max(m, n) eps |R_00|`` count as zero
+    (J rank deficient) and those components of ``d`` are set to zero (the basic
+    solution), so the direction is still a descent direction.
+
+Options (``opts``, read by :func:`._common.read_options`):
+
+``ftol``  stop when the last step's actual *and* predicted relative reductions of
+          ``||r||^2`` are both at most ``ftol`` (and their ratio at most 2).
+``xtol``  stop when the trust radius (LM), or the next Gauss-Newton step (GN), is at most
+          ``xtol * ||D x||``: x is known to about ``-log10(xtol)`` digits in the scaled norm.
+``gtol``  stop when ``max_j |cos(angle between r and column j of J)| <= gtol`` (scale
+          invariant; ``gtol = 0`` leaves this to ``||r|| = 0`` and to rounding).
+``max_iter``  LM: trial steps (each one residual evaluation, plus one Jacobian if the step
+          is taken); GN: Gauss-Newton iterations.
+``step``  LM only: the initial trust radius is ``step * ||D x0||`` (``step * 1`` if
+          ``x0 = 0``); 0 means MINPACK's default factor 100.
+``c1``, ``max_ls``  GN only: Armijo constant and trial steps per line search.
+
+Whatever the tolerances, the tests are also met when they hold with machine precision in
+place of the tolerance (MINPACK's info 6/7/8: no further improvement is possible), and
+then the solve ends successfully.
+
+``info``: status, nit, nfev (residual evaluations, the ones inside a Jacobian call
+included), njev (Jacobian evaluations), nhist.  ``hist`` rows are
+``(cost, ||J^T r||_inf, x...)`` at the start and after every accepted step.  On return
+``x`` is the best point, ``r_out`` and ``J_out`` hold the residuals and Jacobian there,
+and the value is ``0.5 * ||r_out||^2``.  m < n is allowed: J is padded with zero rows.
+
+The compiled solvers are created on first access (``least_squares.solve_lm``), each
+compiled once (about 5 s) or loaded from Numba's on-disk cache.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .. import abi
+from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
+from ._common import finish, read_options, record_history
+from ._jit import OPTIONS, helper
+from .linalg import copy_vector, diff_norm_inf, step_to
+from .linesearch import (
+    BACKOFF,
+    F_ROUNDOFF_RTOL,
+    LS_NO_DECREASE,
+    LS_NONFINITE,
+    LS_OK,
+    SHRINK_MAX,
+    SHRINK_MIN,
+    failure_status,
+)
+from .qr import (
+    EPS,
+    apply_qt,
+    enorm,
+    gradient_measures,
+    lmpar,
+    load_transposed,
+    matrix_finite,
+    numerical_rank,
+    qrfac,
+    r_times,
+    scaled_norm,
+    solve_leading,
+)
+from .status import (
+    CONTINUE,
+    INVALID_INPUT,
+    MAX_ITER,
+    NAN_ENCOUNTERED,
+    SUCCESS_FTOL,
+    SUCCESS_GTOL,
+    SUCCESS_XTOL,
+)
+
+__all__ = ["LS_DEFAULTS", "METHODS", "solve_lm", "solve_gn", "get_ls_solver", "ls_solver"]
+
+_LS_COMMON = {
+    # cosine between r and the columns of J; 0 = rely on ftol/xtol (MINPACK's gtol = 0)
+    "gtol": 0.0,
+    # relative reduction of ||r||^2 (actual and predicted): ~4.5 ulps.  sqrt(eps) stops
+    # badly scaled fits (Meyer, Thurber, MGH09...) digits short of the solution
+    "ftol": 1e-15,
+    # trust radius / Gauss-Newton step relative to ||D x||: x to ~15 digits when reached
+    "xtol": 1e-15,
+    # LM: initial trust radius factor (0 = 100, MINPACK's default); unused by GN
+    "step": 0.0,
+    # GN line search: Armijo constant, trials per search (c2 unused)
+    "c1": 1e-4,
+    "c2": 0.9,
+    "max_ls": 60,
+}
+
+#: Default options of the least-squares methods: ``LS_DEFAULTS[method][option]``.
+#: LM's max_iter counts trial steps (MINPACK's maxfev, whose lmder1 default is
+#: 100 (n + 1)); hard problems (MGH10 Meyer, NIST MGH09 from start 1) take a few hundred.
+LS_DEFAULTS = {
+    "lm": {**_LS_COMMON, "max_iter": 2000},
+    "gn": {**_LS_COMMON, "max_iter": 500},
+}
+
+METHODS = ("lm", "gn")
+
+#: MINPACK's initial step bound factor.
+DEFAULT_FACTOR = 100.0
+#: LM: the trust radius shrinks to this fraction of min(delta, ||D p||) after a trial
+#: step whose residuals (or, at a step that would be accepted, Jacobian) were NaN/Inf.
+NONFINITE_SHRINK = BACKOFF
+#: GN: R[k, k] counts as zero below RANK_FACTOR * max(m, n) * eps * |R[0, 0]| (columns of
+#: J scaled to unit norm).
+RANK_FACTOR = 10.0
+# MINPACK's constants of the trust-region update
+_P1 = 0.1
+_P25 = 0.25
+_P5 = 0.5
+_P75 = 0.75
+_P0001 = 1e-4
+
+# rows of the n-vector work matrix
+_RDIAG, _ACNORM, _COLSCALE, _QTF, _DIAG, _WA1, _WA2, _WA3, _SDIAG, _XT, _WA4 = range(11)
+_N_WORK = 11
+
+
+# --- arguments, counted kernel calls -------------------------------------------------------
+
+
+@helper
+def ls_arguments_valid(x, opts, info, hist, r_out, J_out):
+    """Whether the arrays have consistent sizes (Numba does not bounds-check).  Writes
+    INVALID_INPUT into ``info`` when it can."""
+    if info.shape[0] < N_INFO:
+        return False
+    valid = (
+        opts.shape[0] >= N_OPTS
+        and J_out.shape[0] == r_out.shape[0]
+        and J_out.shape[1] == x.shape[0]
+        and (hist.shape[0] == 0 or hist.shape[1] >= 2)
+    )
+    if not valid:
+        info[:] = 0
+        info[INFO_STATUS] = INVALID_INPUT
+    return valid
+
+
+# A kernel that raises (a hand-written one, under Python's error model) counts as
+# returning NaN, as in ._common: the solver backs off or reports NAN_ENCOUNTERED.
+
+
+@helper
+def evaluate_residuals(residuals, x, p, data, r, info):
+    """``r = r(x)``, counted; returns ``||r||``, NaN unless every residual is finite."""
+    info[INFO_NFEV] += 1
+    try:
+        residuals(x, p, data, r)
+    except Exception:  # noqa: BLE001
+        return np.nan
+    fnorm = enorm(r, 0, r.shape[0])
+    return fnorm if math.isfinite(fnorm) else np.nan
+
+
+@helper
+def evaluate_jacobian(residuals_jacobian, x, p, data, r, J, info):
+    """``r = r(x)`` and ``J = J(x)``, counted as one residual and one Jacobian
+    evaluation; returns ``||r||``, NaN unless r and J are finite."""
+    info[INFO_NFEV] += 1
+    info[INFO_NJEV] += 1
+    try:
+        residuals_jacobian(x, p, data, r, J)
+    except Exception:  # noqa: BLE001
+        return np.nan
+    fnorm = enorm(r, 0, r.shape[0])
+    if not (math.isfinite(fnorm) and matrix_finite(J)):
+        return np.nan
+    return fnorm
+
+
+# --- the factorisation at the current point -------------------------------------------------
+
+
+@helper
+def factorize(J, r, fnorm, A, ipvt, W, b, normalize):
+    """QR-factor J (pivoted) into ``A``, form ``W[_QTF] = (Q^T r)[:n]``, and return
+    ``(cosine, ||J^T r||_inf)`` (see :func:`.qr.gradient_measures`).
+
+    ``W[_ACNORM]`` receives the column norms of J.  With ``normalize`` the columns are
+    first divided by their norms (``W[_COLSCALE]``; 1 for zero columns), so that the
+    pivoting and the rank decision do not depend on the units of the variables;
+    otherwise ``W[_COLSCALE]`` must hold ones.
+    """
+    n = A.shape[0]
+    load_transposed(J, A)
+    acnorm = W[_ACNORM]
+    colscale = W[_COLSCALE]
+    if normalize:
+        for j in range(n):
+            norm = enorm(A[j], 0, A.shape[1])
+            acnorm[j] = norm
+            scale = norm if norm > 0.0 else 1.0
+            colscale[j] = scale
+            for i in range(A.shape[1]):
+                A[j, i] /= scale
+        qrfac(A, ipvt, W[_RDIAG], W[_WA2], W[_WA1])
+    else:
+        qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1])
+    m = r.shape[0]
+    for i in range(m):
+        b[i] = r[i]
+    for i in range(m, b.shape[0]):
+        b[i] = 0.0
+    apply_qt(A, W[_RDIAG], b, W[_QTF])
+    return gradient_measures(A, ipvt, W[_QTF], colscale, acnorm, fnorm)
+
+
+# --- the one termination test ---------------------------------------------------------------
+
+
+@helper
+def check_ls_termination(nit, max_iter, actred, prered, ratio, step_bound, xnorm, cosine,
+                         gtol, ftol, xtol):
+    """The stopping test of both least-squares solvers (MINPACK lmder's), a status or
+    ``CONTINUE``.
+
+    ``actred``/``prered``: the last step's actual and predicted reductions of ``||r||^2``
+    relative to ``||r||^2`` before it, ``ratio`` their quotient (NaN before any step);
+    ``step_bound``: the trust radius (LM) or the next step's length (GN), in the norm
+    ``||D .||``, and ``xnorm = ||D x||``; ``cosine``: the scaled gradient measure.
+
+    In order: the reduction is negligible (ftol; both reductions must be small, so a
+    stalled step far from a minimum does not count); the step is negligible (xtol); the
+    gradient is orthogonal to r (gtol); the same tests with machine precision in place of
+    the tolerances, which report success because nothing more can be gained; the
+    iteration limit.
+    """
+    if abs(actred) <= ftol and prered <= ftol and _P5 * ratio <= 1.0:
+        return SUCCESS_FTOL
+    if step_bound <= xtol * xnorm:
+        return SUCCESS_XTOL
+    if cosine <= gtol:
+        return SUCCESS_GTOL
+    if abs(actred) <= EPS and prered <= EPS and _P5 * ratio <= 1.0:
+        return SUCCESS_FTOL
+    if step_bound <= EPS * xnorm:
+        return SUCCESS_XTOL
+    if cosine <= EPS:
+        return SUCCESS_GTOL
+    if nit >= max_iter:
+        return MAX_ITER
+    return CONTINUE
+
+
+@helper
+def _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out):
+    """Reset the counters and evaluate r and J at the start.  Returns ``||r||``, or NaN
+    after writing the NAN_ENCOUNTERED result (history row 0 included)."""
+    info[:] = 0
+    fnorm = evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
+    if not math.isfinite(fnorm):
+        record_history(hist, 0, np.nan, np.nan, x, info)
+        finish(info, NAN_ENCOUNTERED, 0)
+    return fnorm
+
+
+# --- Levenberg-Marquardt ------------------------------------------------------------------
+
+
+def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
+    """Levenberg-Marquardt (MINPACK lmder); see the module docstring."""
+    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
+        return np.nan
+    gtol, ftol, xtol, max_iter, step, _, _, _ = read_options(opts)
+    factor = step if step > 0.0 else DEFAULT_FACTOR
+    n = x.shape[0]
+    m = r_out.shape[0]
+    mm = max(m, n)
+    fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
+    if not math.isfinite(fnorm):
+        return np.nan
+
+    A = np.empty((n, mm))
+    b = np.empty(mm)
+    r_trial = np.empty(m)
+    ipvt = np.empty(n, dtype=np.int64)
+    W = np.empty((_N_WORK, n))
+    diag = W[_DIAG]
+    qtf = W[_QTF]
+    acnorm = W[_ACNORM]
+    wa1 = W[_WA1]
+    wa2 = W[_WA2]
+    wa3 = W[_WA3]
+    x_trial = W[_XT]
+    for j in range(n):
+        W[_COLSCALE, j] = 1.0
+
+    cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, False)
+    # scale by the column norms of J (lmder mode 1); initial trust radius
+    for j in range(n):
+        diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
+    xnorm = scaled_norm(diag, x, wa3)
+    delta = factor * xnorm
+    if delta == 0.0:
+        delta = factor
+    par = 0.0
+    record_history(hist, 0, 0.5 * fnorm * fnorm, grad_inf, x, info)
+    nit = 0
+    accepted = 0
+    stale_jacobian = False
+    status = check_ls_termination(0, max_iter, np.nan, np.nan, np.nan, np.inf, xnorm, cosine,
+                                  gtol, ftol, xtol)
+    while status == CONTINUE:
+        # the step p (in wa1): ||D p|| ~ delta, or the Gauss-Newton step inside
+        par = lmpar(A, ipvt, diag, qtf, delta, par, wa1, W[_SDIAG], wa2, wa3)
+        for j in range(n):
+            wa1[j] = -wa1[j]
+            x_trial[j] = x[j] + wa1[j]
+            wa3[j] = diag[j] * wa1[j]
+        pnorm = enorm(wa3, 0, n)
+        if accepted == 0:
+            delta = min(delta, pnorm)
+        fnorm1 = evaluate_residuals(residuals, x_trial, p, data, r_trial, info)
+        # predicted relative reduction of ||r||^2, and the directional derivative
+        r_times(A, ipvt, wa1, wa3)
+        temp1 = enorm(wa3, 0, n) / fnorm
+        temp2 = math.sqrt(par) * pnorm / fnorm
+        prered = temp1 * temp1 + temp2 * temp2 / _P5
+        dirder = -(temp1 * temp1 + temp2 * temp2)
+        nonfinite = not math.isfinite(fnorm1)
+        if not nonfinite:
+            actred = -1.0
+            if _P1 * fnorm1 < fnorm:
+                actred = 1.0 - (fnorm1 / fnorm) ** 2
+            ratio = actred / prered if prered != 0.0 else 0.0
+            # update the trust radius
+            if ratio <= _P25:
+                if actred >= 0.0:
+                    temp = _P5
+                else:
+                    temp = _P5 * dirder / (dirder + _P5 * actred)
+                if _P1 * fnorm1 >= fnorm or temp < _P1:
+                    temp = _P1
+                delta = temp * min(delta, pnorm / _P1)
+                par = par / temp
+            elif par == 0.0 or ratio >= _P75:
+                delta = pnorm / _P5
+                par = _P5 * par
+            if ratio >= _P0001:
+                # a successful step: the Jacobian there (needed next, or as J_out)
+                fnorm_j = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial,
+                                            J_out, info)
+                if math.isfinite(fnorm_j):
+                    copy_vector(x_trial, x)
+                    copy_vector(r_trial, r_out)
+                    fnorm = fnorm_j
+                    xnorm = scaled_norm(diag, x, wa3)
+                    accepted += 1
+                    stale_jacobian = False
+                    cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, False)
+                    for j in range(n):
+                        diag[j] = max(diag[j], acnorm[j])
+                    record_history(hist, accepted, 0.5 * fnorm * fnorm, grad_inf, x, info)
+                else:
+                    stale_jacobian = True  # J_out was overwritten; x stays
+                    nonfinite = True
+        if nonfinite:
+            # out of the domain (or overflow): a failed step; shrink the region
+            actred = -1.0
+            ratio = -np.inf
+            delta = NONFINITE_SHRINK * min(delta, pnorm)
+            par = par / NONFINITE_SHRINK
+        nit += 1
+        status = check_ls_termination(nit, max_iter, actred, prered, ratio, delta, xnorm,
+                                      cosine, gtol, ftol, xtol)
+    if stale_jacobian:
+        evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
+    finish(info, status, nit)
+    return 0.5 * fnorm * fnorm
+
+
+# --- Gauss-Newton with a line search --------------------------------------------------------
+
+
+@helper
+def _gn_backtracking(residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1,
+                     max_ls, x_trial, r_trial, J, info):
+    """Armijo backtracking on the cost from step 1 (as :func:`.linesearch.backtracking`,
+    with residual kernels): quadratic interpolation kept within [0.1, 0.5] of the step,
+    halving after NaN/Inf; the Jacobian is evaluated at the accepted point (into ``J``,
+    ``r_trial``).  Returns ``(alpha, ||r_trial||, flag)``."""
+    f_noise = F_ROUNDOFF_RTOL * abs(cost)
+    alpha = 1.0
+    saw_insufficient = False
+    for _ in range(max_ls):
+        step_to(x, alpha, direction, x_trial)
+        if diff_norm_inf(x_trial, x) == 0.0:
+            saw_insufficient = True
+            break
+        fnorm = evaluate_residuals(residuals, x_trial, p, data, r_trial, info)
+        if not math.isfinite(fnorm):
+            alpha *= BACKOFF
+            continue
+        cost_trial = 0.5 * fnorm * fnorm
+        if cost_trial <= cost + f_noise + c1 * alpha * slope:
+            fnorm = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial, J, info)
+            if math.isfinite(fnorm):
+                return alpha, fnorm, LS_OK
+            alpha *= BACKOFF
+            continue
+        saw_insufficient = True
+        excess = cost_trial - cost - slope * alpha
+        alpha_quadratic = -slope * alpha * alpha / (2.0 * excess)
+        if not alpha_quadratic >= SHRINK_MIN * alpha:
+            alpha_quadratic = SHRINK_MIN * alpha
+        alpha = min(alpha_quadratic, SHRINK_MAX * alpha)
+    return alpha, np.nan, LS_NO_DECREASE if saw_insufficient else LS_NONFINITE
+
+
+def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
+    """Gauss-Newton with Armijo backtracking; see the module docstring."""
+    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
+        return np.nan
+    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    n = x.shape[0]
+    m = r_out.shape[0]
+    mm = max(m, n)
+    fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
+    if not math.isfinite(fnorm):
+        return np.nan
+
+    A = np.empty((n, mm))
+    b = np.empty(mm)
+    r_trial = np.empty(m)
+    ipvt = np.empty(n, dtype=np.int64)
+    W = np.empty((_N_WORK, n))
+    diag = W[_DIAG]
+    qtf = W[_QTF]
+    acnorm = W[_ACNORM]
+    colscale = W[_COLSCALE]
+    wa3 = W[_WA3]
+    z = W[_WA4]
+    direction = W[_SDIAG]
+    x_trial = W[_XT]
+    rank_rtol = RANK_FACTOR * mm * EPS
+
+    nit = 0
+    actred = np.nan
+    prered = np.nan
+    ratio = np.nan
+    stale_jacobian = False
+    status = CONTINUE
+    while True:
+        cost = 0.5 * fnorm * fnorm
+        cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, True)
+        # scale by the current column norms (no trust region to keep stable here)
+        for j in range(n):
+            diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
+        xnorm = scaled_norm(diag, x, wa3)
+        record_history(hist, nit, cost, grad_inf, x, info)
+        # the Gauss-Newton direction: R11 z = -(Q^T r)[:k], trailing components zero
+        k = numerical_rank(A, rank_rtol)
+        predicted = 0.0  # ||J d||^2 = -r.(J d)
+        for j in range(k):
+            z[j] = -qtf[j]
+            predicted += qtf[j] * qtf[j]
+        solve_leading(A, k, z, z)
+        for j in range(n):
+            col = ipvt[j]
+            direction[col] = z[j] / colscale[col] if j < k else 0.0
+        step_bound = scaled_norm(diag, direction, wa3)
+        status = check_ls_termination(nit, max_iter, actred, prered, ratio, step_bound, xnorm,
+                                      cosine, gtol, ftol, xtol)
+        if status != CONTINUE:
+            break
+        slope = -predicted  # d cost(x + alpha d) / d alpha at 0
+        njev = info[INFO_NJEV]
+        alpha, fnorm_trial, flag = _gn_backtracking(
+            residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1, max_ls,
+            x_trial, r_trial, J_out, info)
+        if flag != LS_OK:
+            status = failure_status(flag, cost, predicted)
+            stale_jacobian = info[INFO_NJEV] != njev
+            break
+        nit += 1
+        actred = 1.0 - (fnorm_trial / fnorm) ** 2
+        prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
+        ratio = actred / prered if prered != 0.0 else 0.0
+        copy_vector(x_trial, x)
+        copy_vector(r_trial, r_out)
+        fnorm = fnorm_trial
+    if stale_jacobian:
+        evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
+    finish(info, status, nit)
+    return 0.5 * fnorm * fnorm
+
+
+# --- compilation ---------------------------------------------------------------------------
+
+
+def ls_solver(function):
+    """Compile ``function`` now, once, with :data:`symopt.abi.ls_solver_sig`, caching the
+    machine code on disk (the least-squares counterpart of :func:`._jit.solver`)."""
+    return njit(abi.ls_solver_sig, cache=True, **OPTIONS)(function)
+
+
+_SOURCES = {"solve_lm": _solve_lm, "solve_gn": _solve_gn}
+_BY_METHOD = {"lm": "solve_lm", "gn": "solve_gn"}
+
+
+def __getattr__(name):
+    # compile (or load from cache) a solver on first access, not at import
+    function = _SOURCES.get(name)
+    if function is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    compiled = globals().get(name)
+    if compiled is None:
+        compiled = ls_solver(function)
+        globals()[name] = compiled
+    return compiled
+
+
+def get_ls_solver(method: str):
+    """The compiled solver of ``method`` ("lm" or "gn")."""
+    try:
+        name = _BY_METHOD[method]
+    except KeyError:
+        from ..errors import InputError
+
+        raise InputError(f"unknown least-squares method {method!r}; choose one of "
+                         f"{', '.join(METHODS)}") from None
+    return __getattr__(name)
