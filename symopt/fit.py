@@ -92,7 +92,7 @@ class FitResult(OptimizeResult):
 def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
     """``(J^T J)^-1`` from the SVD of ``J``, and whether ``J`` has full column rank."""
     n = J.shape[1]
-    if J.shape[0] < n:
+    if J.shape[0] < n or not np.isfinite(J).all():
         return np.full((n, n), np.inf), False
     _, s, vt = np.linalg.svd(J, full_matrices=False)
     threshold = np.finfo(float).eps * max(J.shape) * (s[0] if s.size else 0.0)
@@ -197,7 +197,8 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
         r = kernels.residuals(res.x, params, data)
         J = kernels.jacobian(res.x, params, data)
     m, n = J.shape
-    chisqr = float(r @ r)
+    with np.errstate(all="ignore"):
+        chisqr = float(r @ r)
     dof = m - n
     redchi = chisqr / dof if dof > 0 else math.nan
     inv, full_rank = covariance_from_jacobian(J)

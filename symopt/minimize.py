@@ -185,7 +185,8 @@ def minimize(
         r = np.empty(m)
         J = np.empty((m, n))
         fun = entry(residuals, residuals_jacobian, x, p, d, opts, info, hist, r, J)
-        g = J.T @ r
+        with np.errstate(all="ignore"):  # Inf residuals: the status says so
+            g = J.T @ r
         H = None
     else:
         value, value_grad, value_grad_hess = kernels.addresses
