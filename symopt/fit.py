@@ -20,6 +20,7 @@ import math
 import warnings
 from typing import Any, Mapping, Sequence
 
+import numba
 import numpy as np
 
 from .errors import InputError, ProblemError
@@ -91,15 +92,31 @@ class FitResult(OptimizeResult):
 
 def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
     """``(J^T J)^-1`` from the SVD of ``J``, and whether ``J`` has full column rank."""
-    n = J.shape[1]
-    if J.shape[0] < n or not np.isfinite(J).all():
-        return np.full((n, n), np.inf), False
+    inv = np.empty((J.shape[1], J.shape[1]))
+    full_rank = _inverse_normal_matrix(np.ascontiguousarray(J, dtype=np.float64), inv)
+    return inv, bool(full_rank)
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_normal_matrix(J, out):
+    """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out`` (compiled:
+    a LAPACK call without Python's overhead).  Returns False, with ``out`` all inf, when
+    ``J`` has fewer rows than columns, is not finite, or its smallest singular value is
+    below ``eps * max(m, n) * s_max`` (rank deficient, as numpy's pinv decides)."""
+    m, n = J.shape
+    out[:, :] = np.inf
+    if m < n or n == 0 or not np.all(np.isfinite(J)):
+        return False
     _, s, vt = np.linalg.svd(J, full_matrices=False)
-    threshold = np.finfo(float).eps * max(J.shape) * (s[0] if s.size else 0.0)
-    if s.size == 0 or s[-1] <= threshold:
-        return np.full((n, n), np.inf), False
-    v = vt.T / s
-    return v @ v.T, True
+    if s[n - 1] <= np.finfo(np.float64).eps * max(m, n) * s[0]:
+        return False
+    for i in range(n):
+        for j in range(n):
+            acc = 0.0
+            for k in range(n):
+                acc += vt[k, i] * vt[k, j] / (s[k] * s[k])
+            out[i, j] = acc
+    return True
 
 
 def fit(
@@ -197,8 +214,7 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
         r = kernels.residuals(res.x, params, data)
         J = kernels.jacobian(res.x, params, data)
     m, n = J.shape
-    with np.errstate(all="ignore"):
-        chisqr = float(r @ r)
+    chisqr = float(np.dot(r, r)) if np.isfinite(r).all() else math.inf
     dof = m - n
     redchi = chisqr / dof if dof > 0 else math.nan
     inv, full_rank = covariance_from_jacobian(J)
@@ -212,8 +228,7 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
     scale = 1.0 if absolute_sigma else redchi
     covariance = inv * scale if (full_rank and dof > 0) or (full_rank and absolute_sigma) else \
         np.full((n, n), np.inf)
-    with np.errstate(invalid="ignore"):
-        stderr = np.sqrt(np.diag(covariance))
+    stderr = np.sqrt(np.abs(np.diag(covariance)))
     for text in found:
         warnings.warn(text, FitWarning, stacklevel=3)
     out = FitResult(res)
