@@ -306,7 +306,6 @@ def bench_latency() -> list[tuple]:
     script = textwrap.dedent(f"""
         import time; t = time.perf_counter()
         import symopt as so
-from symopt.compare import format_time
         r = so.minimize({rosen_formula(10)!r}, x0=[-1.2, 1.0] * 5, method="newton")
         assert r.success
         print(time.perf_counter() - t)
