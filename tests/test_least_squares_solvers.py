@@ -25,6 +25,7 @@ from numba import njit
 
 from symopt import abi
 from symopt.solvers import least_squares as ls
+from symopt.solvers import qr
 from symopt.solvers import status
 
 NO_PARAMS = np.zeros(0)
@@ -122,7 +123,8 @@ def beale_j(x, p, data, r, J):
 def box3d_r(x, p, data, r):
     for k in range(10):
         t = 0.1 * (k + 1)
-        r[k] = math.exp(-t * x[0]) - math.exp(-t * x[1]) - x[2] * (math.exp(-t) - math.exp(-10.0 * t))
+        c = math.exp(-t) - math.exp(-10.0 * t)
+        r[k] = math.exp(-t * x[0]) - math.exp(-t * x[1]) - x[2] * c
 
 
 @njit(**KERNEL)
@@ -469,7 +471,9 @@ PROBLEMS = {p.name: p for p in [
             (1.2881396800e03, 1.4910792535e03, 5.8323836877e02, 7.5416644291e01,
              9.6629502864e-01, 3.9797285797e-01, 4.9727297349e-02), 5.6427082397e03,
             THURBER_DATA),
-    Problem("boxbod", exp_rise_r, exp_rise_j, 6, (1.0, 1.0),
+    # NIST start 2: from start 1 (1, 1) MINPACK's lmder (and solve_lm, see
+    # test_boxbod_start_1) stops on a plateau where b2 is huge; Gauss-Newton gets through
+    Problem("boxbod", exp_rise_r, exp_rise_j, 6, (100.0, 0.75),
             (2.1380940889e02, 5.4723748542e-01), 1.1680088766e03, BOXBOD_DATA),
     Problem("mgh09", mgh09_r, mgh09_j, 11, (25.0, 39.0, 41.5, 39.0),
             (1.9280693458e-01, 1.9128232873e-01, 1.2305650693e-01, 1.3606233068e-01),
@@ -478,3 +482,648 @@ PROBLEMS = {p.name: p for p in [
             (6.9964151270e02, 5.2771253025e00, 7.5962938329e-01, 1.2792483859e00),
             8.7864049080e03, RAT43_DATA),
 ]}
+
+
+# --- calling the solvers -------------------------------------------------------------------
+
+#: Problems on which Gauss-Newton (no globalisation beyond a line search) converges from
+#: the standard start; on the others (a singular J at the Freudenstein-Roth minimum, MGH09
+#: and Rat43 from NIST's far start 1) it stalls, as Gauss-Newton does.
+GN_PROBLEMS = [name for name in PROBLEMS if name not in ("freudenstein_roth", "mgh09", "rat43")]
+
+
+def options(method: str, **overrides) -> np.ndarray:
+    values = {**ls.LS_DEFAULTS[method], **overrides}
+    opts = np.zeros(abi.N_OPTS)
+    opts[abi.OPT_GTOL] = values["gtol"]
+    opts[abi.OPT_FTOL] = values["ftol"]
+    opts[abi.OPT_XTOL] = values["xtol"]
+    opts[abi.OPT_MAX_ITER] = values["max_iter"]
+    opts[abi.OPT_STEP] = values["step"]
+    opts[abi.OPT_C1] = values["c1"]
+    opts[abi.OPT_C2] = values["c2"]
+    opts[abi.OPT_MAX_LS] = values["max_ls"]
+    return opts
+
+
+@dataclass
+class Run:
+    x: np.ndarray
+    cost: float
+    info: np.ndarray
+    hist: np.ndarray
+    r: np.ndarray
+    J: np.ndarray
+
+    @property
+    def status(self) -> int:
+        return int(self.info[abi.INFO_STATUS])
+
+    @property
+    def nit(self) -> int:
+        return int(self.info[abi.INFO_NIT])
+
+    @property
+    def nfev(self) -> int:
+        return int(self.info[abi.INFO_NFEV])
+
+    @property
+    def njev(self) -> int:
+        return int(self.info[abi.INFO_NJEV])
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.hist[: self.info[abi.INFO_NHIST]]
+
+
+def call(method, residuals, jacobian, x0, m, data=NO_DATA, **overrides) -> Run:
+    """Call the compiled solver from Python, passing the kernel dispatchers."""
+    solve = ls.get_ls_solver(method)
+    opts = options(method, **overrides)
+    x = np.array(x0, dtype=np.float64)
+    n = x.shape[0]
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    hist = np.zeros((int(opts[abi.OPT_MAX_ITER]) + 1, 2 + n))
+    r = np.zeros(m)
+    J = np.zeros((m, n))
+    cost = solve(residuals, jacobian, x, NO_PARAMS, data, opts, info, hist, r, J)
+    return Run(x, cost, info, hist, r, J)
+
+
+def run(method: str, name: str, x0=None, **overrides) -> Run:
+    prob = PROBLEMS[name]
+    return call(method, prob.residuals, prob.jacobian, prob.x0 if x0 is None else x0, prob.m,
+                prob.data, **overrides)
+
+
+def x_digits(x, ref) -> float:
+    """Correct significant digits of x: -log10 of the largest relative error (a component
+    whose reference is 0 is measured relative to the largest reference component)."""
+    ref = np.asarray(ref, dtype=np.float64)
+    scale = np.max(np.abs(ref))
+    errors = [abs(a - b) / (abs(b) if b != 0.0 else scale) for a, b in zip(x, ref)]
+    worst = max(errors)
+    return 17.0 if worst == 0.0 else -math.log10(worst)
+
+
+def scipy_lm(prob: Problem, x0=None):
+    """scipy.optimize.least_squares(method='lm') (MINPACK's lmder) on the same kernels,
+    tolerances 1e-15, evaluation limit out of the way."""
+    least_squares = pytest.importorskip("scipy.optimize").least_squares
+    r = np.zeros(prob.m)
+    J = np.zeros((prob.m, prob.n))
+
+    def fun(x):
+        prob.residuals(np.ascontiguousarray(x), NO_PARAMS, prob.data, r)
+        return r.copy()
+
+    def jac(x):
+        prob.jacobian(np.ascontiguousarray(x), NO_PARAMS, prob.data, r, J)
+        return J.copy()
+
+    return least_squares(fun, np.array(prob.x0 if x0 is None else x0, dtype=np.float64),
+                         jac=jac, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15,
+                         max_nfev=10_000)
+
+
+# --- the kernels are right -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_hand_written_jacobians_match_central_differences(name):
+    prob = PROBLEMS[name]
+    for point in (np.array(prob.x0, dtype=np.float64), np.array(prob.x_ref) * 1.01 + 0.001):
+        r = np.zeros(prob.m)
+        r2 = np.zeros(prob.m)
+        J = np.zeros((prob.m, prob.n))
+        prob.jacobian(point, NO_PARAMS, prob.data, r, J)
+        prob.residuals(point, NO_PARAMS, prob.data, r2)
+        np.testing.assert_allclose(r, r2, rtol=1e-12)
+        for j in range(prob.n):
+            h = 1e-6 * max(1.0, abs(point[j]))
+            up, down = point.copy(), point.copy()
+            up[j] += h
+            down[j] -= h
+            r_up, r_down = np.zeros(prob.m), np.zeros(prob.m)
+            prob.residuals(up, NO_PARAMS, prob.data, r_up)
+            prob.residuals(down, NO_PARAMS, prob.data, r_down)
+            central = (r_up - r_down) / (2 * h)
+            np.testing.assert_allclose(J[:, j], central, rtol=1e-5,
+                                       atol=1e-6 * (1.0 + np.max(np.abs(J))))
+
+
+# --- accuracy with default options ---------------------------------------------------------
+
+
+def _check_solution(result: Run, prob: Problem, min_digits: float):
+    assert status.is_success(result.status), status.name(result.status)
+    digits = x_digits(result.x, prob.x_ref)
+    assert digits >= min_digits, f"{prob.name}: only {digits:.1f} correct digits, x = {result.x}"
+    f = 2.0 * result.cost  # MGH's F = ||r||^2
+    if prob.f_ref > 0.0:
+        assert f == pytest.approx(prob.f_ref, rel=1e-9)
+    else:
+        assert f <= 1e-20
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_lm_reaches_the_reference_solution_with_defaults(name):
+    # 7 digits or more on every problem (MINPACK's own accuracy: 7.6 on Kowalik-Osborne
+    # and MGH09, whose parameters are poorly determined by the data; 8-17 elsewhere)
+    _check_solution(run("lm", name), PROBLEMS[name], 7.0)
+
+
+@pytest.mark.parametrize("name", GN_PROBLEMS)
+def test_gn_reaches_the_reference_solution_with_defaults(name):
+    _check_solution(run("gn", name), PROBLEMS[name], 8.0)
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_lm_agrees_with_scipy_lm(name):
+    """The algorithm of MINPACK's lmder: the same point, about the same number of
+    accepted steps (lmder evaluates the Jacobian once per accepted step), and no more
+    trial steps (scipy: nfev = 1 + trials; solve_lm stops up to a few trials earlier,
+    see check_ls_termination)."""
+    prob = PROBLEMS[name]
+    ours = run("lm", name)
+    theirs = scipy_lm(prob)
+    assert theirs.status > 0
+    np.testing.assert_allclose(ours.x, theirs.x, rtol=1e-6, atol=1e-6 * np.max(np.abs(theirs.x)))
+    assert 2 * ours.cost == pytest.approx(2 * theirs.cost, rel=1e-9, abs=1e-25)
+    assert ours.nit <= theirs.nfev - 1 + 2
+    accepted = ours.info[abi.INFO_NHIST] - 1
+    assert abs(accepted - (theirs.njev - 1)) <= max(3, 0.1 * theirs.njev)
+
+
+def test_boxbod_start_1():
+    """From NIST's start 1 MINPACK's lmder stops on a plateau (b2 -> large, b1 = mean of
+    y: F = 9771.5); so does solve_lm, exactly as scipy's lm.  Gauss-Newton with its
+    scale-invariant pivoted QR reaches the certified values."""
+    prob = PROBLEMS["boxbod"]
+    lm = run("lm", "boxbod", x0=(1.0, 1.0))
+    theirs = scipy_lm(prob, x0=(1.0, 1.0))
+    assert 2 * lm.cost == pytest.approx(2 * theirs.cost, rel=1e-9)
+    assert 2 * lm.cost == pytest.approx(9771.5, rel=1e-9)
+    gn = run("gn", "boxbod", x0=(1.0, 1.0))
+    _check_solution(gn, prob, 8.0)
+
+
+# --- bookkeeping -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+@pytest.mark.parametrize("name", ["meyer", "thurber", "rosenbrock"])
+def test_counts_history_and_outputs(method, name):
+    prob = PROBLEMS[name]
+    result = run(method, name)
+    rows = result.rows
+    # row 0 is the start; the last row is the returned point
+    np.testing.assert_array_equal(rows[0, 2:], prob.x0)
+    np.testing.assert_array_equal(rows[-1, 2:], result.x)
+    assert rows[-1, 0] == result.cost
+    assert np.all(np.diff(rows[:, 0]) <= 1e-12 * rows[0, 0])  # cost never increases
+    # r_out, J_out are the residuals and Jacobian at the final x; ||J^T r||_inf in hist
+    r = np.zeros(prob.m)
+    J = np.zeros((prob.m, prob.n))
+    prob.jacobian(result.x, NO_PARAMS, prob.data, r, J)
+    np.testing.assert_array_equal(result.r, r)
+    np.testing.assert_array_equal(result.J, J)
+    assert result.cost == pytest.approx(0.5 * np.dot(r, r), rel=1e-14, abs=1e-300)
+    grad_inf = np.max(np.abs(J.T @ r))
+    assert rows[-1, 1] == pytest.approx(grad_inf, rel=1e-8, abs=1e-12 * np.max(np.abs(J)))
+    # every kernel call counts in nfev, the Jacobian kernel's in njev too; the start and
+    # every accepted point had their Jacobian evaluated
+    residual_only = result.nfev - result.njev
+    assert 0 <= residual_only
+    if method == "lm":
+        # one call per trial step (residuals only after a rejected step), plus the
+        # Jacobian when such a step is accepted
+        assert result.nit + 1 <= result.nfev <= 2 * result.nit + 1
+        assert residual_only <= result.nit
+        assert result.njev >= result.info[abi.INFO_NHIST]  # start + one per accepted step
+    else:
+        assert result.info[abi.INFO_NHIST] == result.nit + 1
+        assert result.njev >= result.nit + 1
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_max_iter(method):
+    result = run(method, "meyer", max_iter=5)
+    assert result.status == status.MAX_ITER
+    assert result.nit == 5
+    start = run(method, "meyer", max_iter=0)
+    assert start.status == status.MAX_ITER
+    assert (start.nit, start.nfev, start.njev) == (0, 1, 1)
+    np.testing.assert_array_equal(start.x, PROBLEMS["meyer"].x0)
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_start_at_the_solution(method):
+    result = run(method, "rosenbrock", x0=(1.0, 1.0))
+    assert result.status == status.SUCCESS_GTOL
+    assert (result.nit, result.nfev, result.njev) == (0, 1, 1)
+    assert result.cost == 0.0
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_without_history(method):
+    prob = PROBLEMS["misra1a"]
+    solve = ls.get_ls_solver(method)
+    x = np.array(prob.x0)
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    r = np.zeros(prob.m)
+    J = np.zeros((prob.m, prob.n))
+    solve(prob.residuals, prob.jacobian, x, NO_PARAMS, prob.data, options(method), info,
+          np.zeros((0, 0)), r, J)
+    assert info[abi.INFO_NHIST] == 0
+    assert x_digits(x, prob.x_ref) >= 8
+
+
+def test_initial_step_bound_option():
+    # opts[OPT_STEP] is lmder's `factor` (0 = 100); a small first region still converges
+    small = run("lm", "osborne1", step=0.01)
+    assert status.is_success(small.status)
+    assert x_digits(small.x, PROBLEMS["osborne1"].x_ref) >= 7
+    default = run("lm", "osborne1")
+    assert not np.array_equal(small.rows[1], default.rows[1])  # a shorter first step
+    first_small = np.linalg.norm(small.rows[1, 2:] - small.rows[0, 2:])
+    first_default = np.linalg.norm(default.rows[1, 2:] - default.rows[0, 2:])
+    assert first_small < first_default
+
+
+# --- NaN, Inf and exceptions ----------------------------------------------------------------
+
+# r = log(x) - log(1e-3) (+ a second, linear residual): from x = 1 the first full step
+# lands at x < 0, where log is NaN.  data[0, 0] counts the NaN evaluations.
+LOG_TARGET = math.log(1e-3)
+
+
+@njit(**KERNEL)
+def log_r(x, p, data, r):
+    if x[0] <= 0.0:
+        data[0, 0] += 1.0
+    r[0] = math.log(x[0]) - LOG_TARGET
+    r[1] = 1e-3 * (x[1] - 2.0)
+
+
+@njit(**KERNEL)
+def log_j(x, p, data, r, J):
+    log_r(x, p, data, r)
+    J[0, 0] = 1.0 / x[0]
+    J[0, 1] = 0.0
+    J[1, 0] = 0.0
+    J[1, 1] = 1e-3
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_nan_at_a_trial_point_backs_off(method):
+    counter = np.zeros((1, 1))
+    result = call(method, log_r, log_j, (1.0, 0.0), 2, counter)
+    assert counter[0, 0] >= 1  # a trial point was out of the domain
+    assert status.is_success(result.status), status.name(result.status)
+    np.testing.assert_allclose(result.x, [1e-3, 2.0], rtol=1e-12)
+    assert np.all(np.isfinite(result.J))
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_nan_at_the_start(method):
+    result = call(method, log_r, log_j, (-1.0, 0.0), 2, np.zeros((1, 1)))
+    assert result.status == status.NAN_ENCOUNTERED
+    assert (result.nit, result.nfev, result.njev) == (0, 1, 1)
+    assert math.isnan(result.cost)
+    np.testing.assert_array_equal(result.x, [-1.0, 0.0])
+    assert result.info[abi.INFO_NHIST] == 1
+
+
+@njit(cache=True)  # Python's error model: the kernel raises
+def raising_r(x, p, data, r):
+    if x[0] < 0.0:
+        raise ValueError("x[0] < 0")
+    r[0] = math.sqrt(x[0]) - 0.5
+    r[1] = x[1] - 1.0
+
+
+@njit(cache=True)
+def raising_j(x, p, data, r, J):
+    raising_r(x, p, data, r)
+    J[0, 0] = 0.5 / math.sqrt(x[0])
+    J[0, 1] = 0.0
+    J[1, 0] = 0.0
+    J[1, 1] = 1.0
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_a_kernel_that_raises_counts_as_nan(method):
+    # sqrt(x) = 0.5 from x = 4: the Gauss-Newton step from 4 goes to x = -1 (raises)
+    result = call(method, raising_r, raising_j, (4.0, 0.0), 2)
+    assert status.is_success(result.status), status.name(result.status)
+    np.testing.assert_allclose(result.x, [0.25, 1.0], rtol=1e-12)
+    failed = call(method, raising_r, raising_j, (-4.0, 0.0), 2)
+    assert failed.status == status.NAN_ENCOUNTERED
+
+
+@njit(**KERNEL)
+def half_line_r(x, p, data, r):
+    r[0] = x[0] - 0.1
+    r[1] = x[1]
+
+
+@njit(**KERNEL)
+def half_line_j(x, p, data, r, J):
+    # finite residuals everywhere, but a Jacobian only for x[0] >= 0.5
+    half_line_r(x, p, data, r)
+    J[0, 0] = 1.0 if x[0] >= 0.5 else np.nan
+    J[0, 1] = 0.0
+    J[1, 0] = 0.0
+    J[1, 1] = 1.0
+
+
+def test_lm_nonfinite_jacobian_at_an_accepted_point():
+    result = call("lm", half_line_r, half_line_j, (2.0, 1.0), 2)
+    assert result.status != status.INVALID_INPUT
+    assert result.x[0] >= 0.5
+    assert result.cost < 0.5 * (1.9**2 + 1.0)  # it made progress
+    # J_out is the Jacobian at the returned point, re-evaluated after the NaN one
+    r = np.zeros(2)
+    J = np.zeros((2, 2))
+    half_line_j(result.x, NO_PARAMS, NO_DATA, r, J)
+    np.testing.assert_array_equal(result.J, J)
+    np.testing.assert_array_equal(result.r, r)
+    assert result.nit + 1 <= result.nfev <= 2 * result.nit + 1
+
+
+# --- rank deficiency, m < n, bad input ------------------------------------------------------
+
+
+@njit(**KERNEL)
+def sum_only_r(x, p, data, r):
+    # depends on x1 + x2 only: J has rank 1.  Least squares: s = x1 + x2 = 1, F = 5
+    s = x[0] + x[1]
+    r[0] = s - 3.0
+    r[1] = 2.0 * s - 1.0 + data[0, 0]
+
+
+@njit(**KERNEL)
+def sum_only_j(x, p, data, r, J):
+    sum_only_r(x, p, data, r)
+    J[0, 0] = J[0, 1] = 1.0
+    J[1, 0] = J[1, 1] = 2.0
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+@pytest.mark.parametrize("shift, s_ref, f_ref", [(0.0, 1.0, 5.0), (-5.0, 3.0, 0.0)])
+def test_rank_deficient_jacobian(method, shift, s_ref, f_ref):
+    result = call(method, sum_only_r, sum_only_j, (0.3, -2.0), 2, np.full((1, 1), shift))
+    assert status.is_success(result.status), status.name(result.status)
+    assert result.x[0] + result.x[1] == pytest.approx(s_ref, rel=1e-12)
+    assert 2 * result.cost == pytest.approx(f_ref, rel=1e-12, abs=1e-24)
+    assert result.nit <= 20
+    assert np.all(np.isfinite(result.x))
+
+
+@njit(**KERNEL)
+def circle_r(x, p, data, r):
+    r[0] = x[0] * x[0] + x[1] * x[1] + x[2] * x[2] - 1.0
+
+
+@njit(**KERNEL)
+def circle_j(x, p, data, r, J):
+    circle_r(x, p, data, r)
+    for j in range(3):
+        J[0, j] = 2.0 * x[j]
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_fewer_residuals_than_variables(method):
+    result = call(method, circle_r, circle_j, (2.0, 1.0, -0.5), 1)
+    assert status.is_success(result.status), status.name(result.status)
+    assert np.dot(result.x, result.x) == pytest.approx(1.0, rel=1e-14)
+    assert result.cost <= 1e-28
+
+
+@pytest.mark.parametrize("method", ls.METHODS)
+def test_inconsistent_sizes_are_invalid_input(method):
+    prob = PROBLEMS["rosenbrock"]
+    solve = ls.get_ls_solver(method)
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    x = np.array(prob.x0)
+    bad_J = np.zeros((2, 3))
+    cost = solve(prob.residuals, prob.jacobian, x, NO_PARAMS, NO_DATA, options(method), info,
+                 np.zeros((0, 0)), np.zeros(2), bad_J)
+    assert math.isnan(cost)
+    assert info[abi.INFO_STATUS] == status.INVALID_INPUT
+    assert info[abi.INFO_NFEV] == 0
+    np.testing.assert_array_equal(x, prob.x0)
+    short = np.zeros(abi.N_OPTS - 1)
+    solve(prob.residuals, prob.jacobian, x, NO_PARAMS, NO_DATA, short, info, np.zeros((0, 0)),
+          np.zeros(2), np.zeros((2, 2)))
+    assert info[abi.INFO_STATUS] == status.INVALID_INPUT
+
+
+def test_unknown_method():
+    from symopt.errors import InputError
+
+    with pytest.raises(InputError):
+        ls.get_ls_solver("dogleg")
+
+
+def test_defaults_have_every_option():
+    from symopt.solvers import DEFAULTS
+
+    keys = set(next(iter(DEFAULTS.values())))
+    for method in ls.METHODS:
+        assert set(ls.LS_DEFAULTS[method]) == keys
+        assert ls.LS_DEFAULTS[method]["ftol"] <= 1e-14
+        assert ls.LS_DEFAULTS[method]["xtol"] <= 1e-14
+
+
+# --- the fast path: kernels bound inside a small @njit wrapper ------------------------------
+
+
+# The kernels are globals, bound at compile time; arrays are arguments (a global array
+# would be frozen read-only into the compiled code).
+@njit
+def _exp_rise_lm(x, p, data, opts, info, hist, r, J):
+    return ls.solve_lm(exp_rise_r, exp_rise_j, x, p, data, opts, info, hist, r, J)
+
+
+@njit
+def _exp_rise_gn(x, p, data, opts, info, hist, r, J):
+    return ls.solve_gn(exp_rise_r, exp_rise_j, x, p, data, opts, info, hist, r, J)
+
+
+@pytest.mark.parametrize("method, wrapper", [("lm", _exp_rise_lm), ("gn", _exp_rise_gn)])
+def test_bound_in_an_njit_wrapper(method, wrapper):
+    prob = PROBLEMS["misra1a"]
+    reference = run(method, "misra1a")
+    opts = options(method)
+    x = np.array(prob.x0)
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    hist = np.zeros((0, 0))
+    r = np.zeros(prob.m)
+    J = np.zeros((prob.m, prob.n))
+    cost = wrapper(x, NO_PARAMS, prob.data, opts, info, hist, r, J)
+    np.testing.assert_array_equal(x, reference.x)
+    assert cost == reference.cost
+    assert info[abi.INFO_NFEV] == reference.nfev
+    # bound at compile time, a solve costs microseconds, not a conversion per kernel
+    import time
+
+    start = time.perf_counter()
+    for _ in range(200):
+        x[:] = prob.x0
+        wrapper(x, NO_PARAMS, prob.data, opts, info, hist, r, J)
+    per_solve = (time.perf_counter() - start) / 200
+    assert per_solve < 1e-3
+
+
+# --- the QR building blocks against numpy -----------------------------------------------
+
+
+@njit(cache=True)
+def _factor(J, r):
+    """qrfac + apply_qt: (A, ipvt, rdiag, acnorm, qtf)."""
+    m, n = J.shape
+    mm = max(m, n)
+    A = np.empty((n, mm))
+    ipvt = np.empty(n, dtype=np.int64)
+    rdiag = np.empty(n)
+    acnorm = np.empty(n)
+    wa = np.empty(n)
+    qr.load_transposed(J, A)
+    qr.qrfac(A, ipvt, rdiag, acnorm, wa)
+    b = np.zeros(mm)
+    b[:m] = r
+    qtf = np.empty(n)
+    qr.apply_qt(A, rdiag, b, qtf)
+    return A, ipvt, rdiag, acnorm, qtf
+
+
+@njit(cache=True)
+def _qrsolv(J, r, d):
+    A, ipvt, rdiag, acnorm, qtf = _factor(J, r)
+    n = J.shape[1]
+    x = np.empty(n)
+    qr.qrsolv(A, ipvt, d, qtf, x, np.empty(n), np.empty(n))
+    return x
+
+
+@njit(cache=True)
+def _lmpar(J, r, diag, delta):
+    A, ipvt, rdiag, acnorm, qtf = _factor(J, r)
+    n = J.shape[1]
+    x = np.empty(n)
+    par = qr.lmpar(A, ipvt, diag, qtf, delta, 0.0, x, np.empty(n), np.empty(n), np.empty(n))
+    return par, x
+
+
+@njit(cache=True)
+def _min_norm(J, r, k):
+    A, ipvt, rdiag, acnorm, qtf = _factor(J, r)
+    n = J.shape[1]
+    z = np.empty(n)
+    qr.min_norm_solve(A, k, qtf.copy(), np.empty((n, n)), np.empty(n), z)
+    x = np.empty(n)
+    for j in range(n):
+        x[ipvt[j]] = z[j]
+    return x
+
+
+@njit(cache=True)
+def _enorm(a):
+    return qr.enorm(a, 0, a.shape[0])
+
+
+def _r_matrix(A, rdiag):
+    n = A.shape[0]
+    R = np.zeros((n, n))
+    for j in range(n):
+        for i in range(j):
+            R[i, j] = A[j, i]
+        R[j, j] = rdiag[j]
+    return R
+
+
+def _test_matrix(seed, m, n, spread):
+    rng = np.random.default_rng(seed)
+    J = rng.standard_normal((m, n)) * np.logspace(0, spread, n)
+    return np.ascontiguousarray(J), rng.standard_normal(m)
+
+
+@pytest.mark.parametrize("m, n, spread", [(8, 4, 0), (20, 3, 6), (6, 6, 3), (30, 7, 10)])
+def test_qr_factorisation(m, n, spread):
+    J, r = _test_matrix(m + n, m, n, spread)
+    A, ipvt, rdiag, acnorm, qtf = _factor(J, r)
+    R = _r_matrix(A, rdiag)
+    JP = J[:, ipvt]
+    gram = JP.T @ JP
+    np.testing.assert_allclose(R.T @ R, gram, rtol=1e-12, atol=1e-13 * np.max(np.abs(gram)))
+    np.testing.assert_allclose(acnorm, np.linalg.norm(J, axis=0), rtol=1e-14)
+    assert np.all(np.abs(rdiag[1:]) <= np.abs(rdiag[:-1]) * (1 + 1e-12))  # pivoting
+    # R^T Q^T r = (J P)^T r, and the least-squares solution
+    g = JP.T @ r
+    np.testing.assert_allclose(R.T @ qtf, g, rtol=1e-10, atol=1e-12 * np.linalg.norm(g))
+    z = np.linalg.solve(R, qtf)
+    x = np.empty(n)
+    x[ipvt] = z
+    # reference: numpy's SVD solve of the column-equilibrated problem (the SVD of J itself
+    # is not scale invariant and loses the small columns' digits; the pivoted QR is)
+    scale = np.linalg.norm(J, axis=0)
+    expected = np.linalg.lstsq(J / scale, r, rcond=None)[0] / scale
+    np.testing.assert_allclose(x, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("m, n, spread", [(8, 4, 0), (20, 3, 6), (5, 5, 2)])
+def test_qrsolv_solves_the_augmented_problem(m, n, spread):
+    J, r = _test_matrix(2 * m + n, m, n, spread)
+    d = np.linspace(0.5, 2.0, n) * np.linalg.norm(J, axis=0) * 0.3
+    x = _qrsolv(J, r, d)
+    augmented = np.vstack([J, np.diag(d)])
+    expected = np.linalg.lstsq(augmented, np.concatenate([r, np.zeros(n)]), rcond=None)[0]
+    np.testing.assert_allclose(x, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("delta_factor", [10.0, 0.5, 1e-3])
+def test_lmpar_meets_the_trust_region(delta_factor):
+    J, r = _test_matrix(3, 12, 4, 3)
+    diag = np.linalg.norm(J, axis=0)
+    gauss_newton = np.linalg.lstsq(J, r, rcond=None)[0]
+    delta = delta_factor * np.linalg.norm(diag * gauss_newton)
+    par, x = _lmpar(J, r, diag, delta)
+    if par == 0.0:
+        assert np.linalg.norm(diag * x) <= 1.1 * delta
+        np.testing.assert_allclose(x, gauss_newton, rtol=1e-10)
+    else:
+        assert abs(np.linalg.norm(diag * x) - delta) <= 0.1 * delta
+        expected = np.linalg.solve(J.T @ J + par * np.diag(diag**2), J.T @ r)
+        np.testing.assert_allclose(x, expected, rtol=1e-8)
+    assert (par == 0.0) == (delta_factor > 1.0)
+
+
+def test_min_norm_solution():
+    rng = np.random.default_rng(7)
+    # rank 2 (columns 3 and 4 combine columns 1 and 2), and m < n
+    base = rng.standard_normal((6, 2))
+    J = np.ascontiguousarray(np.column_stack([base, base @ [1.0, 2.0], base @ [-0.5, 3.0]]))
+    r = rng.standard_normal(6)
+    x = _min_norm(J, r, 2)
+    np.testing.assert_allclose(x, np.linalg.pinv(J) @ r, rtol=1e-10)
+    wide = np.ascontiguousarray(rng.standard_normal((2, 5)))
+    r2 = rng.standard_normal(2)
+    np.testing.assert_allclose(_min_norm(wide, r2, 2), np.linalg.pinv(wide) @ r2, rtol=1e-10)
+
+
+def test_enorm_is_safe():
+    assert _enorm(np.array([3e200, 4e200])) == pytest.approx(5e200, rel=1e-15)
+    assert _enorm(np.array([3e-200, 4e-200])) == pytest.approx(5e-200, rel=1e-15)
+    assert _enorm(np.zeros(3)) == 0.0
+    assert math.isnan(_enorm(np.array([np.nan, 0.0])))
+    assert math.isnan(_enorm(np.array([0.0, np.nan, 1e300])))
+    assert _enorm(np.array([np.inf, 1.0])) == np.inf
+
+
+def test_gn_rank_deficient_step_is_minimum_norm():
+    # one Gauss-Newton step on r = (s - 3, 2 s - 1), s = x1 + x2: s goes to 1 by the
+    # shortest move, which changes x1 and x2 equally
+    result = call("gn", sum_only_r, sum_only_j, (0.3, -2.0), 2, np.zeros((1, 1)), max_iter=1)
+    np.testing.assert_allclose(result.x, [0.3 + 1.35, -2.0 + 1.35], rtol=1e-14)

@@ -19,29 +19,45 @@ order), and both factor the Jacobian by Householder QR with column pivoting
     Gauss-Newton with Armijo backtracking: the direction solves ``J d = -r`` in the
     least-squares sense through a pivoted QR of J with its columns scaled to unit norm;
     trailing diagonal entries of R below ``10 max(m, n) eps |R_00|`` count as zero
-    (J rank deficient) and those components of ``d`` are set to zero (the basic
-    solution), so the direction is still a descent direction.
+    (J rank deficient, or m < n) and ``d`` is the minimum-norm solution in the scaled
+    variables (a complete orthogonal decomposition), still a descent direction.
 
 Options (``opts``, read by :func:`._common.read_options`):
 
 ``ftol``  stop when the last step's actual *and* predicted relative reductions of
-          ``||r||^2`` are both at most ``ftol`` (and their ratio at most 2).
+          ``||r||^2`` are both at most ``ftol`` (and their ratio at most 2); also when a
+          rejected Gauss-Newton step predicted at most that (see
+          :func:`check_ls_termination`).
 ``xtol``  stop when the trust radius (LM), or the next Gauss-Newton step (GN), is at most
-          ``xtol * ||D x||``: x is known to about ``-log10(xtol)`` digits in the scaled norm.
+          ``xtol * ||D x||``.
 ``gtol``  stop when ``max_j |cos(angle between r and column j of J)| <= gtol`` (scale
           invariant; ``gtol = 0`` leaves this to ``||r|| = 0`` and to rounding).
-``max_iter``  LM: trial steps (each one residual evaluation, plus one Jacobian if the step
-          is taken); GN: Gauss-Newton iterations.
-``step``  LM only: the initial trust radius is ``step * ||D x0||`` (``step * 1`` if
+``max_iter``  LM: trial steps (lmder's maxfev: each is one kernel call, plus a Jacobian
+          call when a step after a rejected one is taken); GN: Gauss-Newton iterations.
+``step``  LM only: the initial trust radius is ``step * ||D x0||`` (``step`` if
           ``x0 = 0``); 0 means MINPACK's default factor 100.
 ``c1``, ``max_ls``  GN only: Armijo constant and trial steps per line search.
 
 Whatever the tolerances, the tests are also met when they hold with machine precision in
 place of the tolerance (MINPACK's info 6/7/8: no further improvement is possible), and
-then the solve ends successfully.
+then the solve ends successfully.  So does Gauss-Newton when its line search finds no
+decrease along a step shorter than ``sqrt(eps) ||D x||`` (rounding noise).
 
-``info``: status, nit, nfev (residual evaluations, the ones inside a Jacobian call
-included), njev (Jacobian evaluations), nhist.  ``hist`` rows are
+Accuracy: with the default tolerances (1e-15) the fits of the MGH and NIST StRD test
+problems reach the reference solutions to 7.3-17 significant digits (the least: Kowalik-
+Osborne / NIST MGH09, whose parameters the data determine poorly); with sqrt(eps)-size
+tolerances some stop at 5.
+
+Kernel calls.  ``residuals_jacobian`` computes r as well, so a point whose Jacobian is
+needed is evaluated with it alone: the start, and every trial point while steps are
+being taken (most are; a rejected one wastes its Jacobian), after which the trial points
+use ``residuals`` until a step is taken again (then the Jacobian is evaluated there).
+Gauss-Newton evaluates its full step with the Jacobian kernel likewise, when the last
+full step was taken, and backtracked steps with ``residuals``.  The iterates are those
+of lmder whichever kernel is called.
+
+``info``: status, nit, nfev (kernel calls: residual evaluations, the ones inside a
+Jacobian call included), njev (Jacobian kernel calls), nhist.  ``hist`` rows are
 ``(cost, ||J^T r||_inf, x...)`` at the start and after every accepted step.  On return
 ``x`` is the best point, ``r_out`` and ``J_out`` hold the residuals and Jacobian there,
 and the value is ``0.5 * ||r_out||^2``.  m < n is allowed: J is padded with zero rows.
@@ -61,7 +77,7 @@ from .. import abi
 from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
 from ._common import finish, read_options, record_history
 from ._jit import OPTIONS, helper
-from .linalg import copy_vector, diff_norm_inf, step_to
+from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
 from .linesearch import (
     BACKOFF,
     F_ROUNDOFF_RTOL,
@@ -80,11 +96,11 @@ from .qr import (
     lmpar,
     load_transposed,
     matrix_finite,
+    min_norm_solve,
     numerical_rank,
     qrfac,
     r_times,
     scaled_norm,
-    solve_leading,
 )
 from .status import (
     CONTINUE,
@@ -104,7 +120,7 @@ _LS_COMMON = {
     # relative reduction of ||r||^2 (actual and predicted): ~4.5 ulps.  sqrt(eps) stops
     # badly scaled fits (Meyer, Thurber, MGH09...) digits short of the solution
     "ftol": 1e-15,
-    # trust radius / Gauss-Newton step relative to ||D x||: x to ~15 digits when reached
+    # trust radius (LM) / next Gauss-Newton step (GN) relative to ||D x||
     "xtol": 1e-15,
     # LM: initial trust radius factor (0 = 100, MINPACK's default); unused by GN
     "step": 0.0,
@@ -116,7 +132,8 @@ _LS_COMMON = {
 
 #: Default options of the least-squares methods: ``LS_DEFAULTS[method][option]``.
 #: LM's max_iter counts trial steps (MINPACK's maxfev, whose lmder1 default is
-#: 100 (n + 1)); hard problems (MGH10 Meyer, NIST MGH09 from start 1) take a few hundred.
+#: 100 (n + 1)); hard problems take hundreds (MGH10 Meyer 131, NIST MGH09 from start 1
+#: 505 with n = 4), so the limit is a fixed, generous 2000.
 LS_DEFAULTS = {
     "lm": {**_LS_COMMON, "max_iter": 2000},
     "gn": {**_LS_COMMON, "max_iter": 500},
@@ -129,6 +146,10 @@ DEFAULT_FACTOR = 100.0
 #: LM: the trust radius shrinks to this fraction of min(delta, ||D p||) after a trial
 #: step whose residuals (or, at a step that would be accepted, Jacobian) were NaN/Inf.
 NONFINITE_SHRINK = BACKOFF
+#: GN: when the line search finds no decrease along a Gauss-Newton step shorter than
+#: this (relative to ||D x||), the residuals are at their rounding noise: SUCCESS_XTOL
+#: (typical of zero-residual problems, whose last steps only stir the noise).
+GN_NOISE_XTOL = math.sqrt(EPS)
 #: GN: R[k, k] counts as zero below RANK_FACTOR * max(m, n) * eps * |R[0, 0]| (columns of
 #: J scaled to unit norm).
 RANK_FACTOR = 10.0
@@ -182,19 +203,26 @@ def evaluate_residuals(residuals, x, p, data, r, info):
 
 
 @helper
-def evaluate_jacobian(residuals_jacobian, x, p, data, r, J, info):
+def evaluate_both(residuals_jacobian, x, p, data, r, J, info):
     """``r = r(x)`` and ``J = J(x)``, counted as one residual and one Jacobian
-    evaluation; returns ``||r||``, NaN unless r and J are finite."""
+    evaluation.  Returns ``(||r||, J finite)``, ``||r||`` NaN unless r is finite."""
     info[INFO_NFEV] += 1
     info[INFO_NJEV] += 1
     try:
         residuals_jacobian(x, p, data, r, J)
     except Exception:  # noqa: BLE001
-        return np.nan
+        return np.nan, False
     fnorm = enorm(r, 0, r.shape[0])
-    if not (math.isfinite(fnorm) and matrix_finite(J)):
-        return np.nan
-    return fnorm
+    if not math.isfinite(fnorm):
+        return np.nan, False
+    return fnorm, matrix_finite(J)
+
+
+@helper
+def evaluate_jacobian(residuals_jacobian, x, p, data, r, J, info):
+    """As :func:`evaluate_both`; returns ``||r||``, NaN unless r and J are finite."""
+    fnorm, jacobian_finite = evaluate_both(residuals_jacobian, x, p, data, r, J, info)
+    return fnorm if jacobian_finite else np.nan
 
 
 # --- the factorisation at the current point -------------------------------------------------
@@ -238,8 +266,8 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize):
 
 
 @helper
-def check_ls_termination(nit, max_iter, actred, prered, ratio, step_bound, xnorm, cosine,
-                         gtol, ftol, xtol):
+def check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step, step_bound,
+                         xnorm, cosine, gtol, ftol, xtol):
     """The stopping test of both least-squares solvers (MINPACK lmder's), a status or
     ``CONTINUE``.
 
@@ -248,18 +276,28 @@ def check_ls_termination(nit, max_iter, actred, prered, ratio, step_bound, xnorm
     ``step_bound``: the trust radius (LM) or the next step's length (GN), in the norm
     ``||D .||``, and ``xnorm = ||D x||``; ``cosine``: the scaled gradient measure.
 
-    In order: the reduction is negligible (ftol; both reductions must be small, so a
-    stalled step far from a minimum does not count); the step is negligible (xtol); the
-    gradient is orthogonal to r (gtol); the same tests with machine precision in place of
-    the tolerances, which report success because nothing more can be gained; the
-    iteration limit.
+    In order: the gradient is orthogonal to r, or r = 0 (gtol); the reduction is
+    negligible (ftol; both reductions must be small, so a stalled step far from a minimum
+    does not count); the step is negligible (xtol); the same tests with machine precision
+    in place of the tolerances, which report success because nothing more can be gained;
+    the iteration limit.
+
+    One test is added to lmder's: ``failed_gn_step`` says the last trial was the
+    unconstrained Gauss-Newton step (``par = 0``) and was rejected.  If it predicted a
+    relative reduction of at most ftol, no step can reduce ``||r||^2`` by more than that
+    (the Gauss-Newton step minimises the model), and it did not even achieve that: the
+    actual reductions are rounding noise, which for residuals computed as
+    ``model - y`` with ``|y| >> |r|`` exceeds ftol.  lmder would shrink the trust region
+    until the xtol test holds, a few more evaluations for no more digits.
     """
+    if cosine <= gtol:
+        return SUCCESS_GTOL
     if abs(actred) <= ftol and prered <= ftol and _P5 * ratio <= 1.0:
         return SUCCESS_FTOL
     if step_bound <= xtol * xnorm:
         return SUCCESS_XTOL
-    if cosine <= gtol:
-        return SUCCESS_GTOL
+    if failed_gn_step and prered <= max(ftol, EPS):
+        return SUCCESS_FTOL
     if abs(actred) <= EPS and prered <= EPS and _P5 * ratio <= 1.0:
         return SUCCESS_FTOL
     if step_bound <= EPS * xnorm:
@@ -301,7 +339,6 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
 
     A = np.empty((n, mm))
     b = np.empty(mm)
-    r_trial = np.empty(m)
     ipvt = np.empty(n, dtype=np.int64)
     W = np.empty((_N_WORK, n))
     diag = W[_DIAG]
@@ -313,8 +350,13 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     x_trial = W[_XT]
     for j in range(n):
         W[_COLSCALE, j] = 1.0
+    # r and J at x (rc, Jc) and at the trial point (rt, Jt): two buffers that swap roles
+    # when a step is taken, so the current ones are never overwritten by a trial
+    rc, Jc = r_out, J_out
+    rt, Jt = np.empty(m), np.empty((m, n))
+    current_in_out = True
 
-    cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, False)
+    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False)
     # scale by the column norms of J (lmder mode 1); initial trust radius
     for j in range(n):
         diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
@@ -326,12 +368,13 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     record_history(hist, 0, 0.5 * fnorm * fnorm, grad_inf, x, info)
     nit = 0
     accepted = 0
-    stale_jacobian = False
-    status = check_ls_termination(0, max_iter, np.nan, np.nan, np.nan, np.inf, xnorm, cosine,
-                                  gtol, ftol, xtol)
+    jacobian_trial = True
+    status = check_ls_termination(0, max_iter, np.nan, np.nan, np.nan, False, np.inf, xnorm,
+                                  cosine, gtol, ftol, xtol)
     while status == CONTINUE:
         # the step p (in wa1): ||D p|| ~ delta, or the Gauss-Newton step inside
         par = lmpar(A, ipvt, diag, qtf, delta, par, wa1, W[_SDIAG], wa2, wa3)
+        trial_par = par
         for j in range(n):
             wa1[j] = -wa1[j]
             x_trial[j] = x[j] + wa1[j]
@@ -339,7 +382,14 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         pnorm = enorm(wa3, 0, n)
         if accepted == 0:
             delta = min(delta, pnorm)
-        fnorm1 = evaluate_residuals(residuals, x_trial, p, data, r_trial, info)
+        # the trial point: with its Jacobian while steps are being taken (the kernel
+        # computes r anyway), residuals only after a rejected step
+        if jacobian_trial:
+            fnorm1, jacobian_ok = evaluate_both(residuals_jacobian, x_trial, p, data, rt, Jt,
+                                                info)
+        else:
+            fnorm1 = evaluate_residuals(residuals, x_trial, p, data, rt, info)
+            jacobian_ok = False
         # predicted relative reduction of ||r||^2, and the directional derivative
         r_times(A, ipvt, wa1, wa3)
         temp1 = enorm(wa3, 0, n) / fnorm
@@ -347,6 +397,7 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         prered = temp1 * temp1 + temp2 * temp2 / _P5
         dirder = -(temp1 * temp1 + temp2 * temp2)
         nonfinite = not math.isfinite(fnorm1)
+        taken = False
         if not nonfinite:
             actred = -1.0
             if _P1 * fnorm1 < fnorm:
@@ -366,34 +417,42 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
                 delta = pnorm / _P5
                 par = _P5 * par
             if ratio >= _P0001:
-                # a successful step: the Jacobian there (needed next, or as J_out)
-                fnorm_j = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial,
-                                            J_out, info)
-                if math.isfinite(fnorm_j):
+                # a successful step: it needs the Jacobian there
+                if not jacobian_trial:
+                    fnorm_j = evaluate_jacobian(residuals_jacobian, x_trial, p, data, rt, Jt,
+                                                info)
+                    jacobian_ok = math.isfinite(fnorm_j)
+                    if jacobian_ok:
+                        fnorm1 = fnorm_j
+                if jacobian_ok:
+                    taken = True
                     copy_vector(x_trial, x)
-                    copy_vector(r_trial, r_out)
-                    fnorm = fnorm_j
+                    rc, rt = rt, rc
+                    Jc, Jt = Jt, Jc
+                    current_in_out = not current_in_out
+                    fnorm = fnorm1
                     xnorm = scaled_norm(diag, x, wa3)
                     accepted += 1
-                    stale_jacobian = False
-                    cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, False)
+                    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False)
                     for j in range(n):
                         diag[j] = max(diag[j], acnorm[j])
                     record_history(hist, accepted, 0.5 * fnorm * fnorm, grad_inf, x, info)
                 else:
-                    stale_jacobian = True  # J_out was overwritten; x stays
-                    nonfinite = True
+                    nonfinite = True  # finite residuals but no Jacobian: x stays
         if nonfinite:
             # out of the domain (or overflow): a failed step; shrink the region
             actred = -1.0
             ratio = -np.inf
             delta = NONFINITE_SHRINK * min(delta, pnorm)
             par = par / NONFINITE_SHRINK
+        jacobian_trial = taken
         nit += 1
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, delta, xnorm,
-                                      cosine, gtol, ftol, xtol)
-    if stale_jacobian:
-        evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
+        failed_gn_step = trial_par == 0.0 and not taken and not nonfinite
+        status = check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step,
+                                      delta, xnorm, cosine, gtol, ftol, xtol)
+    if not current_in_out:
+        copy_vector(rc, r_out)
+        copy_matrix(Jc, J_out)
     finish(info, status, nit)
     return 0.5 * fnorm * fnorm
 
@@ -403,27 +462,37 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
 
 @helper
 def _gn_backtracking(residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1,
-                     max_ls, x_trial, r_trial, J, info):
+                     max_ls, jacobian_first, x_trial, r_trial, J_trial, info):
     """Armijo backtracking on the cost from step 1 (as :func:`.linesearch.backtracking`,
     with residual kernels): quadratic interpolation kept within [0.1, 0.5] of the step,
-    halving after NaN/Inf; the Jacobian is evaluated at the accepted point (into ``J``,
-    ``r_trial``).  Returns ``(alpha, ||r_trial||, flag)``."""
+    halving after NaN/Inf.  The accepted point gets its Jacobian (into ``r_trial``,
+    ``J_trial``); with ``jacobian_first`` the full step is evaluated with the Jacobian
+    kernel at once (it is usually taken).  Returns ``(alpha, ||r_trial||, flag)``."""
     f_noise = F_ROUNDOFF_RTOL * abs(cost)
     alpha = 1.0
     saw_insufficient = False
-    for _ in range(max_ls):
+    for trial in range(max_ls):
         step_to(x, alpha, direction, x_trial)
         if diff_norm_inf(x_trial, x) == 0.0:
             saw_insufficient = True
             break
-        fnorm = evaluate_residuals(residuals, x_trial, p, data, r_trial, info)
+        with_jacobian = jacobian_first and trial == 0
+        if with_jacobian:
+            fnorm, jacobian_ok = evaluate_both(residuals_jacobian, x_trial, p, data, r_trial,
+                                               J_trial, info)
+        else:
+            fnorm = evaluate_residuals(residuals, x_trial, p, data, r_trial, info)
+            jacobian_ok = False
         if not math.isfinite(fnorm):
             alpha *= BACKOFF
             continue
         cost_trial = 0.5 * fnorm * fnorm
         if cost_trial <= cost + f_noise + c1 * alpha * slope:
-            fnorm = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial, J, info)
-            if math.isfinite(fnorm):
+            if not with_jacobian:
+                fnorm = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial,
+                                          J_trial, info)
+                jacobian_ok = math.isfinite(fnorm)
+            if jacobian_ok:
                 return alpha, fnorm, LS_OK
             alpha *= BACKOFF
             continue
@@ -450,7 +519,6 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
 
     A = np.empty((n, mm))
     b = np.empty(mm)
-    r_trial = np.empty(m)
     ipvt = np.empty(n, dtype=np.int64)
     W = np.empty((_N_WORK, n))
     diag = W[_DIAG]
@@ -459,57 +527,71 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     colscale = W[_COLSCALE]
     wa3 = W[_WA3]
     z = W[_WA4]
+    c = W[_WA2]
+    u0 = W[_WA1]
+    T = np.empty((n, n))
     direction = W[_SDIAG]
     x_trial = W[_XT]
     rank_rtol = RANK_FACTOR * mm * EPS
+    # r and J at x (rc, Jc) and at the trial point (rt, Jt), swapped when a step is taken
+    rc, Jc = r_out, J_out
+    rt, Jt = np.empty(m), np.empty((m, n))
+    current_in_out = True
 
     nit = 0
     actred = np.nan
     prered = np.nan
     ratio = np.nan
-    stale_jacobian = False
+    jacobian_first = True
     status = CONTINUE
     while True:
         cost = 0.5 * fnorm * fnorm
-        cosine, grad_inf = factorize(J_out, r_out, fnorm, A, ipvt, W, b, True)
+        cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, True)
         # scale by the current column norms (no trust region to keep stable here)
         for j in range(n):
             diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
         xnorm = scaled_norm(diag, x, wa3)
         record_history(hist, nit, cost, grad_inf, x, info)
-        # the Gauss-Newton direction: R11 z = -(Q^T r)[:k], trailing components zero
+        # the Gauss-Newton direction: the minimum-norm solution (in the scaled
+        # variables) of [R11 R12] z = -(Q^T r)[:k], R's rank-k leading part
         k = numerical_rank(A, rank_rtol)
         predicted = 0.0  # ||J d||^2 = -r.(J d)
         for j in range(k):
-            z[j] = -qtf[j]
+            c[j] = -qtf[j]
             predicted += qtf[j] * qtf[j]
-        solve_leading(A, k, z, z)
+        min_norm_solve(A, k, c, T, u0, z)
         for j in range(n):
             col = ipvt[j]
-            direction[col] = z[j] / colscale[col] if j < k else 0.0
+            direction[col] = z[j] / colscale[col]
         step_bound = scaled_norm(diag, direction, wa3)
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, step_bound, xnorm,
-                                      cosine, gtol, ftol, xtol)
+        status = check_ls_termination(nit, max_iter, actred, prered, ratio, False, step_bound,
+                                      xnorm, cosine, gtol, ftol, xtol)
         if status != CONTINUE:
             break
         slope = -predicted  # d cost(x + alpha d) / d alpha at 0
-        njev = info[INFO_NJEV]
         alpha, fnorm_trial, flag = _gn_backtracking(
             residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1, max_ls,
-            x_trial, r_trial, J_out, info)
+            jacobian_first, x_trial, rt, Jt, info)
         if flag != LS_OK:
             status = failure_status(flag, cost, predicted)
-            stale_jacobian = info[INFO_NJEV] != njev
+            if flag == LS_NO_DECREASE and step_bound <= GN_NOISE_XTOL * xnorm:
+                # no step along a Gauss-Newton step this short lowers the cost beyond its
+                # rounding errors: x is converged to the precision the residuals allow
+                status = SUCCESS_XTOL
             break
         nit += 1
         actred = 1.0 - (fnorm_trial / fnorm) ** 2
         prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
         ratio = actred / prered if prered != 0.0 else 0.0
         copy_vector(x_trial, x)
-        copy_vector(r_trial, r_out)
+        rc, rt = rt, rc
+        Jc, Jt = Jt, Jc
+        current_in_out = not current_in_out
         fnorm = fnorm_trial
-    if stale_jacobian:
-        evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
+        jacobian_first = alpha == 1.0
+    if not current_in_out:
+        copy_vector(rc, r_out)
+        copy_matrix(Jc, J_out)
     finish(info, status, nit)
     return 0.5 * fnorm * fnorm
 

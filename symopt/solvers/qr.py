@@ -48,8 +48,10 @@ def _enorm_scaled(a, lo, hi):
     largest = 0.0
     for i in range(lo, hi):
         v = abs(a[i])
-        if not v <= largest:  # NaN propagates
+        if v > largest:
             largest = v
+        elif v != v:
+            return np.nan
     if largest == 0.0 or not math.isfinite(largest):
         return largest
     total = 0.0
@@ -60,12 +62,32 @@ def _enorm_scaled(a, lo, hi):
 
 
 @helper
+def dot_range(a, b, lo, hi):
+    """``sum(a[lo:hi] * b[lo:hi])`` with four partial sums: a sum in one accumulator
+    waits on the latency of every addition; four interleaved ones run about three times
+    faster on long columns (and are no less accurate)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        i += 4
+    while i < hi:
+        s0 += a[i] * b[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@helper
 def enorm(a, lo, hi):
     """The Euclidean norm of ``a[lo:hi]`` without overflow or underflow (NaN if an
     entry is NaN, Inf if one is Inf)."""
-    total = 0.0
-    for i in range(lo, hi):
-        total += a[i] * a[i]
+    total = dot_range(a, a, lo, hi)
     if SQ_LOW < total < SQ_HIGH:
         return math.sqrt(total)
     return _enorm_scaled(a, lo, hi)
@@ -152,10 +174,7 @@ def qrfac(A, ipvt, rdiag, acnorm, wa):
             A[j, j] += 1.0
             # apply it to the remaining columns and downdate their norms
             for k in range(j + 1, n):
-                total = 0.0
-                for i in range(j, mm):
-                    total += A[j, i] * A[k, i]
-                temp = total / A[j, j]
+                temp = dot_range(A[j], A[k], j, mm) / A[j, j]
                 for i in range(j, mm):
                     A[k, i] -= temp * A[j, i]
                 if rdiag[k] != 0.0:
@@ -178,10 +197,7 @@ def apply_qt(A, rdiag, b, qtb):
     mm = A.shape[1]
     for j in range(n):
         if A[j, j] != 0.0:
-            total = 0.0
-            for i in range(j, mm):
-                total += A[j, i] * b[i]
-            temp = -total / A[j, j]
+            temp = -dot_range(A[j], b, j, mm) / A[j, j]
             for i in range(j, mm):
                 b[i] += A[j, i] * temp
         A[j, j] = rdiag[j]
@@ -221,12 +237,9 @@ def gradient_measures(A, ipvt, qtb, colscale, acnorm, fnorm):
             total += A[j, i] * qtb[i]
         col = ipvt[j]
         g = abs(total) * colscale[col]
-        if not g <= grad_inf:
-            grad_inf = g
+        grad_inf = max(grad_inf, g)
         if acnorm[col] != 0.0:
-            c = g / fnorm / acnorm[col]
-            if not c <= cosine:
-                cosine = c
+            cosine = max(cosine, g / fnorm / acnorm[col])
     return cosine, grad_inf
 
 
@@ -255,6 +268,68 @@ def solve_leading(A, k, b, z):
         for i in range(j + 1, k):
             total -= A[i, j] * z[i]
         z[j] = total / A[j, j]
+
+
+@helper
+def min_norm_solve(A, k, c, T, u0, z):
+    """The minimum-norm solution ``z`` (length n, pivoted order) of the first ``k`` rows
+    of ``R z = c``, i.e. of ``[R11 R12] z = c[:k]`` with ``R11`` (k x k) nonsingular.
+
+    For ``k = n`` this is back substitution.  Otherwise ``[R11 R12]`` is reduced to
+    ``[U 0]`` by Householder reflections from the right, each mixing column ``i`` with
+    the trailing columns ``k..n-1`` (LAPACK's xTZRZF), and ``z = H_{k-1}..H_0 [U^-1 c; 0]``
+    lies in the row space: the complete orthogonal decomposition, no normal equations.
+    ``T`` (n x n) and ``u0`` (n) are work.
+    """
+    n = A.shape[0]
+    if k == n:
+        solve_leading(A, k, c, z)
+        return
+    # T = [R11 R12] (row i of R: R[i, j] = A[j, i])
+    for i in range(k):
+        for j in range(n):
+            T[i, j] = A[j, i] if j >= i else 0.0
+    for i in range(k - 1, -1, -1):
+        # the reflector zeroing T[i, k:] against T[i, i]
+        norm_sq = T[i, i] * T[i, i]
+        for j in range(k, n):
+            norm_sq += T[i, j] * T[i, j]
+        alpha = -math.copysign(math.sqrt(norm_sq), T[i, i])
+        u0[i] = T[i, i] - alpha
+        unorm_sq = norm_sq - T[i, i] * T[i, i] + u0[i] * u0[i]
+        T[i, i] = alpha
+        if unorm_sq == 0.0:
+            u0[i] = 0.0  # R12 row already zero: the identity
+            continue
+        scale = 2.0 / unorm_sq
+        for row in range(i):
+            total = u0[i] * T[row, i]
+            for j in range(k, n):
+                total += T[i, j] * T[row, j]
+            f = scale * total
+            T[row, i] -= f * u0[i]
+            for j in range(k, n):
+                T[row, j] -= f * T[i, j]
+        # keep scale with the vector: T[i, k:] now holds u[1:], u0[i] its first entry
+        u0[i] *= math.sqrt(scale)
+        for j in range(k, n):
+            T[i, j] *= math.sqrt(scale)
+    # U w = c (U upper triangular in T[:k, :k]), then z = H_{k-1} .. H_0 [w; 0]
+    for i in range(k - 1, -1, -1):
+        total = c[i]
+        for j in range(i + 1, k):
+            total -= T[i, j] * z[j]
+        z[i] = total / T[i, i]
+    for j in range(k, n):
+        z[j] = 0.0
+    for i in range(k):
+        # H_i = I - v v^T with v = (u0[i] at i, T[i, k:] at k..n-1), ||v||^2 = 2
+        total = u0[i] * z[i]
+        for j in range(k, n):
+            total += T[i, j] * z[j]
+        z[i] -= total * u0[i]
+        for j in range(k, n):
+            z[j] -= total * T[i, j]
 
 
 @helper
