@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import arguments_valid, end_iteration, finish, read_options, start
-from ._jit import solver
+from ._common import arguments_valid, end_iteration, finish, kernel_raised, read_options, start
+from ._jit import iteration, solver
 from .linalg import dot
-from .linesearch import LS_OK, backtracking, failure_status, fixed_step
+from .linesearch import INTERPOLATE, LS_OK, backtracking, failure_status, fixed_step
 from .status import CONTINUE
 
 __all__ = ["solve"]
@@ -28,28 +28,21 @@ __all__ = ["solve"]
 ALPHA_MAX = 1e10
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False):
-        return np.nan
+@iteration
+def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
+                      vectors, no_hessian):
+    """The iteration of :func:`solve`, with work arrays ``vectors`` (3 x n).  Updates
+    ``x`` and ``g`` in place; returns f."""
     gtol, ftol, xtol, max_iter, step, c1, _, max_ls = read_options(opts)
     n = x.shape[0]
-    no_hessian = np.empty((0, 0))
+    direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
 
-    # updated every iteration: x (in place), f and the gradient g at x, its norm
-    g = g_out
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter)
     nit = 0
     # first trial step of the next search: at first, a step of at most 1 per coordinate;
     # then twice the step accepted last
     trial_step = min(1.0, 1.0 / gnorm) if gnorm > 0.0 else 1.0
-    # work arrays
-    direction = np.empty(n)
-    x_trial = np.empty(n)
-    g_trial = np.empty(n)
-
     while status == CONTINUE:
         for i in range(n):
             direction[i] = -g[i]
@@ -60,7 +53,7 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
         else:
             alpha, f_trial, flag = backtracking(
                 1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-                trial_step, c1, max_ls, x_trial, g_trial, no_hessian, info)
+                trial_step, c1, max_ls, INTERPOLATE, x_trial, g_trial, no_hessian, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -trial_step * slope)
             break
@@ -71,3 +64,18 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
                                       gtol, ftol, xtol, max_iter)
     finish(info, status, nit)
     return f
+
+
+@solver
+def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, False):
+        return np.nan
+    vectors = np.empty((3, x.shape[0]))
+    no_hessian = np.empty((0, 0))
+    try:
+        return _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info,
+                                 hist, g_out, vectors, no_hessian)
+    except Exception:  # noqa: BLE001 - a hand-written kernel raised
+        pass
+    return kernel_raised(value, x, p, data, info)

@@ -3,7 +3,8 @@
 Plain loops over C-contiguous arrays: for the problem sizes these solvers target
 (a handful to a few hundred variables) they are as fast as LAPACK calls, they never
 allocate, and they report failure through return values instead of exceptions (an
-exception inside a compiled solver must never escape to the user).
+exception inside a compiled solver must never escape to the user).  They are compiled
+into the solver loops that call them (:data:`._jit.inlined`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._jit import helper
+from ._jit import inlined
 
 #: A Cholesky pivot ``a_jj - sum_k l_jk^2`` must exceed this fraction of ``a_jj``.
 #: Below it, cancellation has left only rounding errors: the matrix is singular to
@@ -20,7 +21,7 @@ from ._jit import helper
 PIVOT_RTOL = 16 * np.finfo(np.float64).eps
 
 
-@helper
+@inlined
 def dot(a, b):
     """The inner product of two vectors."""
     total = 0.0
@@ -29,24 +30,24 @@ def dot(a, b):
     return total
 
 
-@helper
+@inlined
 def norm_inf(a):
     """The largest absolute entry of a vector (NaN if any entry is NaN)."""
     largest = 0.0
     for i in range(a.shape[0]):
         v = abs(a[i])
-        if not v <= largest:  # also true for NaN, which then propagates
+        if v > largest or v != v:  # a NaN is kept: no comparison with it is true
             largest = v
     return largest
 
 
-@helper
+@inlined
 def norm2(a):
     """The Euclidean norm of a vector."""
     return math.sqrt(dot(a, a))
 
 
-@helper
+@inlined
 def all_finite(a):
     """True when no entry of the vector is NaN or +-Inf."""
     for i in range(a.shape[0]):
@@ -55,25 +56,25 @@ def all_finite(a):
     return True
 
 
-@helper
+@inlined
 def diff_norm_inf(a, b):
-    """``||a - b||_inf``, without forming ``a - b``."""
+    """``||a - b||_inf``, without forming ``a - b`` (NaN if any difference is NaN)."""
     largest = 0.0
     for i in range(a.shape[0]):
         v = abs(a[i] - b[i])
-        if not v <= largest:
+        if v > largest or v != v:
             largest = v
     return largest
 
 
-@helper
+@inlined
 def copy_vector(source, out):
     """``out[:] = source`` (an explicit loop: a slice assignment may allocate)."""
     for i in range(source.shape[0]):
         out[i] = source[i]
 
 
-@helper
+@inlined
 def copy_matrix(source, out):
     """``out[:, :] = source`` for matrices of the same shape."""
     for i in range(source.shape[0]):
@@ -81,14 +82,18 @@ def copy_matrix(source, out):
             out[i, j] = source[i, j]
 
 
-@helper
+@inlined
 def step_to(x, alpha, direction, out):
-    """``out = x + alpha * direction``."""
+    """``out = x + alpha * direction``.  Returns whether ``out`` differs from ``x``
+    (False when the step is too small to change ``x`` in floating point)."""
+    moved = False
     for i in range(x.shape[0]):
         out[i] = x[i] + alpha * direction[i]
+        moved |= out[i] != x[i]
+    return moved
 
 
-@helper
+@inlined
 def matvec(A, v, out):
     """``out = A @ v`` for a square matrix ``A``."""
     n = v.shape[0]
@@ -99,7 +104,7 @@ def matvec(A, v, out):
         out[i] = total
 
 
-@helper
+@inlined
 def set_scaled_identity(A, scale):
     """``A = scale * I``."""
     n = A.shape[0]
@@ -109,14 +114,15 @@ def set_scaled_identity(A, scale):
         A[i, i] = scale
 
 
-@helper
+@inlined
 def cholesky(A, shift, L):
     """Factor ``A + shift * I = L L^T`` into the lower triangle of ``L``.
 
-    Only the lower triangle of ``A`` is read.  Returns False, leaving ``L`` partly
-    written, when a pivot is not finite or not above :data:`PIVOT_RTOL` times its
+    Only the lower triangle of ``A`` is read, and only the lower triangle of ``L`` is
+    written (its strict upper triangle is left as it was).  Returns False, leaving ``L``
+    partly written, when a pivot is not finite or not above :data:`PIVOT_RTOL` times its
     diagonal entry, i.e. when the shifted matrix is not numerically positive definite.
-    The strict upper triangle of ``L`` is set to zero.
+    Non-finite entries in the lower triangle of ``A`` reach a pivot, so they fail too.
     """
     n = A.shape[0]
     for j in range(n):
@@ -128,27 +134,33 @@ def cholesky(A, shift, L):
             return False
         pivot = math.sqrt(pivot)
         L[j, j] = pivot
+        inverse = 1.0 / pivot
         for i in range(j + 1, n):
             total = A[i, j]
             for k in range(j):
                 total -= L[i, k] * L[j, k]
-            L[i, j] = total / pivot
-        for i in range(j):
-            L[i, j] = 0.0
+            L[i, j] = total * inverse
     return True
 
 
-@helper
+@inlined
 def cholesky_solve(L, b, out):
-    """Solve ``L L^T out = b`` by a forward and a backward substitution (``out`` may be ``b``)."""
+    """Solve ``L L^T out = b`` by a forward and a backward substitution (``out`` may be ``b``).
+
+    Both passes run along the rows of ``L`` (contiguous): the forward one as dot
+    products, the backward one as updates of the remaining right-hand side, so that
+    neither waits on a long chain of additions; the divisions by the diagonal are
+    reciprocals that do not wait on the substitution.  About twice as fast as dot
+    products in both passes at n = 10.
+    """
     n = b.shape[0]
     for i in range(n):  # L z = b
         total = b[i]
         for k in range(i):
             total -= L[i, k] * out[k]
-        out[i] = total / L[i, i]
-    for i in range(n - 1, -1, -1):  # L^T out = z
-        total = out[i]
-        for k in range(i + 1, n):
-            total -= L[k, i] * out[k]
-        out[i] = total / L[i, i]
+        out[i] = total * (1.0 / L[i, i])
+    for i in range(n - 1, -1, -1):  # L^T out = z: row i of L is column i of L^T
+        value = out[i] * (1.0 / L[i, i])
+        out[i] = value
+        for k in range(i):
+            out[k] -= L[i, k] * value

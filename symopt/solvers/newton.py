@@ -9,7 +9,8 @@ diagonal of ``H`` is positive, else just enough to make it positive, and doubles
 until the factorisation succeeds.  A positive definite matrix gives a descent
 direction; large ``tau`` turns the step into a short gradient step, small ``tau``
 leaves the Newton step.  The step length comes from Armijo backtracking starting at 1,
-the length at which the Newton step is exact for a quadratic.
+the length at which the Newton step is exact for a quadratic, and halving (see
+:func:`.linesearch.backtracking` for why not interpolating).
 
 Importing this module compiles the solver (or loads it from Numba's on-disk cache).
 ``H_out`` receives the (unmodified) Hessian at the final point.
@@ -21,18 +22,20 @@ import math
 
 import numpy as np
 
+from ..abi import INFO_NIT
 from ._common import (
     arguments_valid,
     derivatives_finite,
     descent_slope,
     end_iteration,
     finish,
+    kernel_raised,
     read_options,
     start,
 )
-from ._jit import helper, solver
+from ._jit import inlined, iteration, solver
 from .linalg import cholesky, cholesky_solve, copy_matrix
-from .linesearch import LS_OK, backtracking, failure_status
+from .linesearch import HALVE, LS_OK, backtracking, failure_status
 from .status import CONTINUE, HESSIAN_NOT_PD
 
 __all__ = ["solve"]
@@ -44,54 +47,71 @@ SHIFT_RTOL = 1e-3
 MAX_SHIFTS = 64
 
 
-@helper
+@inlined
 def factor_modified_hessian(H, L):
-    """Factor ``H + tau I = L L^T`` with the smallest ``tau`` of the sequence
-    0 (or ``beta - min diag``), then doubling, for which Cholesky succeeds.
+    """Factor ``H + tau I = L L^T`` with the first ``tau`` for which Cholesky succeeds
+    in the sequence 0 (when the diagonal of ``H`` is positive), else ``beta - min diag``,
+    then ``beta`` (after 0) and doublings; ``beta`` is :data:`SHIFT_RTOL` times the
+    Frobenius norm of ``H``, computed only when ``H`` itself is not positive definite.
     Returns ``tau``, or -1 when no shift works (``H`` not finite)."""
     n = H.shape[0]
-    frobenius_sq = 0.0
     min_diagonal = np.inf
     for i in range(n):
         min_diagonal = min(min_diagonal, H[i, i])
+    if min_diagonal > 0.0 and cholesky(H, 0.0, L):
+        return 0.0
+    frobenius_sq = 0.0
+    for i in range(n):
         for j in range(n):
             frobenius_sq += H[i, j] * H[i, j]
     frobenius = math.sqrt(frobenius_sq)
     if not math.isfinite(frobenius):
         return -1.0
     beta = SHIFT_RTOL * frobenius if frobenius > 0.0 else SHIFT_RTOL
-    tau = 0.0 if min_diagonal > 0.0 else beta - min_diagonal
+    tau = beta if min_diagonal > 0.0 else beta - min_diagonal
     for _ in range(MAX_SHIFTS):
         if cholesky(H, tau, L):
             return tau
-        tau = max(2.0 * tau, beta)
+        tau = 2.0 * tau
     return -1.0
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
-        return np.nan
+@inlined
+def hessian_buffers(nit, H_out, H_spare):
+    """``(H, H_trial)``: where the Hessian at x is, and where the line search writes the
+    Hessian at its trial point.  The two matrices swap roles at every iteration instead
+    of copying one into the other: after an even number of iterations the Hessian at x
+    is in ``H_out``, after an odd number in ``H_spare``."""
+    if nit % 2 == 0:
+        return H_out, H_spare
+    return H_spare, H_out
+
+
+@inlined
+def hessian_to_out(nit, H_out, H_spare):
+    """Move the Hessian at x into ``H_out`` after ``nit`` iterations (see
+    :func:`hessian_buffers`)."""
+    if nit % 2 == 1:
+        copy_matrix(H_spare, H_out)
+
+
+@iteration
+def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, H_out,
+            vectors, matrices):
+    """The Newton iteration of :func:`solve`, with work arrays ``vectors`` (3 x n) and
+    ``matrices`` (2 x n x n).  Updates ``x``, ``g`` and ``H_out`` in place; returns f."""
     gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
     n = x.shape[0]
+    direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
+    L, H_spare = matrices[0], matrices[1]  # Cholesky factor; see hessian_buffers
 
-    # updated every iteration: x (in place), f, gradient g and Hessian H at x
-    g = g_out
-    H = H_out
-    f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H, info, hist,
-                             gtol, max_iter)
-    if status == CONTINUE and not derivatives_finite(2, f, g, H):
+    f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H_out, info,
+                             hist, gtol, max_iter)
+    if status == CONTINUE and not derivatives_finite(2, f, g, H_out):
         status = HESSIAN_NOT_PD
     nit = 0
-    # work arrays: Cholesky factor, direction, trial point
-    L = np.empty((n, n))
-    direction = np.empty(n)
-    x_trial = np.empty(n)
-    g_trial = np.empty(n)
-    H_trial = np.empty((n, n))
-
     while status == CONTINUE:
+        H, H_trial = hessian_buffers(nit, H_out, H_spare)
         if factor_modified_hessian(H, L) < 0.0:
             status = HESSIAN_NOT_PD
             break
@@ -101,14 +121,31 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
         slope, _ = descent_slope(g, direction)
         alpha, f_trial, flag = backtracking(
             2, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-            1.0, c1, max_ls, x_trial, g_trial, H_trial, info)
+            1.0, c1, max_ls, HALVE, x_trial, g_trial, H_trial, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -slope)
             break
         nit += 1
         f_prev, f = f, f_trial
-        copy_matrix(H_trial, H)
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
                                       gtol, ftol, xtol, max_iter)
+    hessian_to_out(nit, H_out, H_spare)
     finish(info, status, nit)
     return f
+
+
+@solver
+def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
+        return np.nan
+    n = x.shape[0]
+    vectors = np.empty((3, n))
+    matrices = np.empty((2, n, n))
+    try:
+        return _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
+                       g_out, H_out, vectors, matrices)
+    except Exception:  # noqa: BLE001 - a hand-written kernel raised
+        pass
+    hessian_to_out(info[INFO_NIT], H_out, matrices[1])
+    return kernel_raised(value, x, p, data, info)

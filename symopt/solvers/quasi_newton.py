@@ -24,8 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import arguments_valid, descent_slope, end_iteration, finish, read_options, start
-from ._jit import helper, solver
+from ._common import (
+    arguments_valid,
+    descent_slope,
+    end_iteration,
+    finish,
+    kernel_raised,
+    read_options,
+    start,
+)
+from ._jit import inlined, iteration, solver
 from .linalg import dot, matvec, norm2, set_scaled_identity
 from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
@@ -37,7 +45,7 @@ __all__ = ["solve"]
 CURVATURE_RTOL = 1e-10
 
 
-@helper
+@inlined
 def bfgs_update(M, s, y, My, rescale):
     """Apply the BFGS update for step ``s`` and gradient change ``y`` to the inverse
     Hessian approximation ``M`` in place (``My`` is workspace).  With ``rescale``, first
@@ -59,32 +67,22 @@ def bfgs_update(M, s, y, My, rescale):
     return True
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
-        return np.nan
+@iteration
+def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M, vectors,
+          no_hessian):
+    """The BFGS iteration of :func:`solve`, with work arrays ``vectors`` (6 x n).
+    Updates ``x``, ``g`` and ``M`` in place; returns f."""
     gtol, ftol, xtol, max_iter, _, c1, c2, max_ls = read_options(opts)
     n = x.shape[0]
-    no_hessian = np.empty((0, 0))
+    direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
+    s, y, My = vectors[3], vectors[4], vectors[5]  # step, gradient change, M y
 
-    # updated every iteration: x (in place), f and gradient g at x, inverse Hessian M
-    g = g_out
-    M = H_out
     set_scaled_identity(M, 1.0)
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter)
     nit = 0
     # True while M is the unscaled identity (at the start, after a reset)
     M_is_identity = True
-    # work arrays: direction, trial point, step s, gradient change y, M y
-    direction = np.empty(n)
-    x_trial = np.empty(n)
-    g_trial = np.empty(n)
-    s = np.empty(n)
-    y = np.empty(n)
-    My = np.empty(n)
-
     while status == CONTINUE:
         matvec(M, g, direction)
         for i in range(n):
@@ -114,3 +112,18 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
             M_is_identity = False
     finish(info, status, nit)
     return f
+
+
+@solver
+def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
+        return np.nan
+    vectors = np.empty((6, x.shape[0]))
+    no_hessian = np.empty((0, 0))
+    try:
+        return _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
+                     H_out, vectors, no_hessian)
+    except Exception:  # noqa: BLE001 - a hand-written kernel raised
+        pass
+    return kernel_raised(value, x, p, data, info)

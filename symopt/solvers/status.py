@@ -70,7 +70,8 @@ TABLE: dict[int, tuple[str, str, bool]] = {
     ),
     NAN_ENCOUNTERED: (
         "NAN_ENCOUNTERED",
-        "f or its gradient was NaN or Inf and the solver could not step back to finite values.",
+        "f or its gradient was NaN or Inf and the solver could not step back to finite "
+        "values (or a hand-written kernel raised an exception).",
         False,
     ),
     HESSIAN_NOT_PD: (
