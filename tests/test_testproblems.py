@@ -65,6 +65,10 @@ def test_collection_covers_mgh():
         tp.get("no_such_problem")
 
 
+def test_collection_covers_every_mgh_problem_number():
+    assert sorted({p.number for p in PROBLEMS}) == list(range(1, 36))
+
+
 @pytest.mark.parametrize("p", PROBLEMS, ids=IDS)
 def test_shapes_and_text(p):
     n, m = len(p.variables), len(p.residuals)
@@ -72,7 +76,6 @@ def test_shapes_and_text(p):
     assert m >= n >= 1
     assert len(p.x0) == n
     assert p.xmin is None or len(p.xmin) == n
-    assert 1 <= p.number <= 35
     assert p.fmin >= 0 and all(v > 0 for v in p.other_minima)
     variables = set(p.variables)
     for r in p.residuals:
