@@ -44,7 +44,7 @@ ValueGradHessFn = types.FunctionType(value_grad_hess_sig)
 #   f = solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out)
 #
 # x      in: the start; out: the final iterate
-# opts   float64[N_OPTS], laid out by the OPT_* indices below
+# opts   float64[N_OPTS] (or [N_OPTS + 2n] with bounds), laid out by the OPT_* indices below
 # info   int64[N_INFO], written by the solver, laid out by the INFO_* indices
 # hist   float64[max_iter + 1, 2 + n] to record (f, ||g||_inf, x) per iteration,
 #        or float64[0, 0] to record nothing; row 0 is the start
@@ -63,7 +63,16 @@ OPT_STEP = 4        # gradient descent: fixed step length if > 0, else backtrack
 OPT_C1 = 5          # Armijo (sufficient decrease) constant
 OPT_C2 = 6          # curvature constant (strong Wolfe)
 OPT_MAX_LS = 7      # maximum trial steps per line search
-N_OPTS = 8
+OPT_BOUNDS = 8      # 1.0: opts[N_OPTS:N_OPTS+n] are lower and opts[N_OPTS+n:N_OPTS+2n]
+                    # upper bounds on x (+-inf where unbounded); 0.0: no bounds
+OPT_MOMENTUM = 9    # momentum / Nesterov / Adam: first-moment coefficient (0: default)
+OPT_BETA2 = 10      # Adam: second-moment coefficient (0: default)
+OPT_EPS = 11        # Adam: denominator guard (0: default)
+OPT_SCHEDULE = 12   # step-size schedule code of the first-order methods (0: constant)
+OPT_DECAY = 13      # the schedule's rate (0: default)
+OPT_MEMORY = 14     # L-BFGS: number of stored correction pairs (0: default)
+OPT_RADIUS = 15     # trust-region methods: initial radius (0: default)
+N_OPTS = 16         # scalar options; bounds, when given, follow them
 
 INFO_STATUS = 0
 INFO_NIT = 1
