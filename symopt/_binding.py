@@ -116,6 +116,11 @@ _ENTRIES = {
     "gd": (_SCALAR_ENTRY, "symopt.solvers.gradient", "solve"),
     "newton": (_SCALAR_ENTRY, "symopt.solvers.newton", "solve"),
     "bfgs": (_SCALAR_ENTRY, "symopt.solvers.quasi_newton", "solve"),
+    "lbfgs": (_SCALAR_ENTRY, "symopt.solvers.lbfgs", "solve"),
+    "trust-ncg": (_SCALAR_ENTRY, "symopt.solvers.trust_region", "solve"),
+    "momentum": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_momentum"),
+    "nesterov": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_nesterov"),
+    "adam": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_adam"),
     "lm": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_lm"),
     "gn": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_gn"),
 }

@@ -24,11 +24,21 @@ _ALIASES = {
     "gd": "gd", "gradient_descent": "gd", "gradient-descent": "gd", "steepest_descent": "gd",
     "newton": "newton",
     "bfgs": "bfgs",
+    "lbfgs": "lbfgs", "l-bfgs": "lbfgs", "l_bfgs": "lbfgs",
+    "trust-ncg": "trust-ncg", "trust_ncg": "trust-ncg", "newton-cg-trust": "trust-ncg",
+    "momentum": "momentum", "heavy-ball": "momentum", "heavy_ball": "momentum",
+    "nesterov": "nesterov",
+    "adam": "adam",
     "lm": "lm", "levenberg-marquardt": "lm", "levenberg_marquardt": "lm",
     "gn": "gn", "gauss-newton": "gn", "gauss_newton": "gn",
 }
 #: methods for scalar losses (any Problem)
-SCALAR_METHODS = ("newton", "bfgs", "gd")
+SCALAR_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "gd", "momentum", "nesterov", "adam")
+#: methods that take a learning rate ``step=`` (gd: a fixed step instead of backtracking)
+_STEP_METHODS = ("gd", "momentum", "nesterov", "adam")
+_FIRST_ORDER_METHODS = ("momentum", "nesterov", "adam")
+#: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array)
+_MATRIX_METHODS = ("newton", "bfgs", "trust-ncg")
 #: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
 LEAST_SQUARES_METHODS = ("lm", "gn")
 METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
@@ -57,8 +67,50 @@ def _check_tolerance(name: str, value: Any) -> float:
     return value
 
 
+#: option -> (methods that take it, check) for the method-specific options
+def _positive(name, value):
+    value = _check_tolerance(name, value)
+    if value == 0.0:
+        raise InputError(f"{name} must be > 0")
+    return value
+
+
+def _fraction(name, value):
+    value = _check_tolerance(name, value)
+    if not 0.0 < value < 1.0:
+        raise InputError(f"{name} must be in (0, 1), got {value!r}")
+    return value
+
+
+def _memory(name, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= 1000:
+        raise InputError(f"{name} must be an integer from 1 to 1000, got {value!r}")
+    return float(value)
+
+
+def _schedule(name, value):
+    from .solvers.first_order import SCHEDULES
+
+    if value not in SCHEDULES:
+        raise InputError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {value!r}")
+    return float(SCHEDULES[value])
+
+
+_METHOD_OPTIONS = {
+    # name: (abi slot, methods, check)
+    "memory": (abi.OPT_MEMORY, ("lbfgs",), _memory),
+    "radius": (abi.OPT_RADIUS, ("trust-ncg",), _positive),
+    "momentum": (abi.OPT_MOMENTUM, _FIRST_ORDER_METHODS, _fraction),
+    "beta2": (abi.OPT_BETA2, ("adam",), _fraction),
+    "eps": (abi.OPT_EPS, ("adam",), _positive),
+    "schedule": (abi.OPT_SCHEDULE, _FIRST_ORDER_METHODS, _schedule),
+    "decay": (abi.OPT_DECAY, _FIRST_ORDER_METHODS, _positive),
+}
+
+
 @lru_cache(maxsize=256)
-def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray, int]:
+def _options(method: str, gtol, ftol, xtol, max_iter, step,
+             extra: tuple = ()) -> tuple[np.ndarray, int]:
     if method in LEAST_SQUARES_METHODS:
         from .solvers.least_squares import LS_DEFAULTS as DEFAULTS
     else:
@@ -75,34 +127,57 @@ def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray,
         raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
     opts[abi.OPT_MAX_ITER] = int(max_iter)
     if step is not None:
-        if method != "gd":
-            raise InputError(f"step= sets the fixed step length of gradient descent; method {method!r} takes no step")
-        step = _check_tolerance("step", step)
-        if step == 0.0:
-            raise InputError("step must be > 0")
-    opts[abi.OPT_STEP] = step or 0.0
+        if method not in _STEP_METHODS:
+            raise InputError(f"step= sets the step length (learning rate) of "
+                             f"{', '.join(_STEP_METHODS)}; method {method!r} takes no step")
+        step = _positive("step", step)
+    opts[abi.OPT_STEP] = step or defaults["step"]
     opts[abi.OPT_C1] = defaults["c1"]
     opts[abi.OPT_C2] = defaults["c2"]
     opts[abi.OPT_MAX_LS] = defaults["max_ls"]
+    given = dict(extra)
+    for name, (slot, methods, check) in _METHOD_OPTIONS.items():
+        value = given.get(name)
+        if value is not None and method not in methods:
+            raise InputError(f"{name}= is an option of {', '.join(methods)}; "
+                             f"method {method!r} does not take it")
+        if value is not None:
+            opts[slot] = check(name, value)
+        elif name in defaults:  # trusted: 0 means "the solver's default"
+            default = defaults[name]
+            opts[slot] = _schedule(name, default) if name == "schedule" else float(default)
     return opts, int(max_iter)
 
 
 def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: float | None = None,
                    xtol: float | None = None, max_iter: int | None = None,
-                   step: float | None = None) -> np.ndarray:
+                   step: float | None = None, **method_options: Any) -> np.ndarray:
     """The options array a compiled solver takes (layout: the ``OPT_*`` indices of
     :mod:`symopt.abi`), filled with the method's defaults and any overrides.
 
-    For calling a solver from your own ``@numba.njit`` code; pass it as an argument
-    (a global array would be frozen read-only into the compiled code).
+    ``method_options`` are the method-specific options of :func:`minimize` (``memory``,
+    ``radius``, ``momentum``, ``beta2``, ``eps``, ``schedule``, ``decay``).  For
+    calling a solver from your own ``@numba.njit`` code; pass it as an argument (a
+    global array would be frozen read-only into the compiled code).
 
     Examples
     --------
     >>> from symopt import abi, solver_options
     >>> float(solver_options("newton", gtol=1e-10)[abi.OPT_GTOL])
     1e-10
+    >>> float(solver_options("lbfgs", memory=5)[abi.OPT_MEMORY])
+    5.0
     """
-    return _options(_canonical_method(method), gtol, ftol, xtol, max_iter, step)[0].copy()
+    return _options(_canonical_method(method), gtol, ftol, xtol, max_iter, step,
+                    _extra(method_options))[0].copy()
+
+
+def _extra(method_options: Mapping[str, Any]) -> tuple:
+    unknown = set(method_options) - set(_METHOD_OPTIONS)
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}; the method-specific "
+                         f"options are {', '.join(_METHOD_OPTIONS)}")
+    return tuple(sorted((k, v) for k, v in method_options.items() if v is not None))
 
 
 def minimize(
@@ -119,6 +194,13 @@ def minimize(
     step: float | None = None,
     history: bool = False,
     data: Any = None,
+    memory: int | None = None,
+    radius: float | None = None,
+    momentum: float | None = None,
+    beta2: float | None = None,
+    eps: float | None = None,
+    schedule: str | None = None,
+    decay: float | None = None,
 ) -> OptimizeResult:
     """Minimise a problem's loss with a compiled solver.
 
@@ -128,10 +210,15 @@ def minimize(
         The problem (formula text is turned into a :class:`Problem`).
     x0 : mapping, sequence or float
         The start: ``{"x": -1.2, "y": 1.0}`` or values in variable order.
-    method : {"newton", "bfgs", "gd"}
-        Newton with Hessian modification and backtracking (default: exact Hessians
-        are what symopt gives you), BFGS with a strong-Wolfe line search, or gradient
-        descent (Armijo backtracking, or a fixed ``step``).
+    method : str
+        ``"newton"`` (default: exact Hessians are what symopt gives you): Newton with
+        Hessian modification and backtracking; ``"bfgs"``: BFGS with a strong-Wolfe line
+        search; ``"lbfgs"``: limited-memory BFGS, O(mn) memory, for thousands of
+        variables; ``"trust-ncg"``: trust-region Newton with Steihaug-Toint CG (takes
+        indefinite Hessians head on); ``"gd"``: gradient descent (Armijo backtracking,
+        or a fixed ``step``); ``"momentum"``, ``"nesterov"``, ``"adam"``: fixed-step
+        first-order methods with a learning-rate ``schedule``.  ``"lm"``, ``"gn"`` for
+        a :class:`LeastSquares`.  See docs/solvers.md for each method's defaults.
     params : mapping or sequence, optional
         Values of the problem's parameters.
     tol : float, optional
@@ -143,7 +230,8 @@ def minimize(
     max_iter : int, optional
         Iteration limit.
     step : float, optional
-        Gradient descent only: a fixed step length instead of backtracking.
+        Gradient descent: a fixed step length instead of backtracking; momentum,
+        nesterov, adam: the learning rate (defaults 1e-2, 1e-2, 1e-3).
     history : bool
         Record ``f``, the gradient norm and the iterate at every iteration into
         ``result.history``.
@@ -151,6 +239,21 @@ def minimize(
         The data columns of a problem that reads data (a model fitted with
         :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y": ...}``, optionally
         ``"sigma"``.  A dict or a pandas DataFrame.
+    memory : int, optional
+        L-BFGS: the number of stored correction pairs (default 10).
+    radius : float, optional
+        trust-ncg: the initial trust-region radius (default 1).
+    momentum : float, optional
+        momentum, nesterov: the momentum coefficient; adam: beta1 (default 0.9).
+    beta2, eps : float, optional
+        adam: the second-moment coefficient (default 0.999) and the denominator guard
+        (default 1e-8).
+    schedule : {"constant", "inverse_time", "exponential", "cosine"}, optional
+        momentum, nesterov, adam: the learning rate at iteration k is ``step``,
+        ``step / (1 + decay k)``, ``step * decay**k`` or
+        ``step * (1 + cos(pi k / max_iter)) / 2``.
+    decay : float, optional
+        The schedule's rate (defaults: inverse_time 1e-3, exponential 0.999).
 
     Returns
     -------
@@ -170,7 +273,9 @@ def minimize(
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol
-    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
+    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step, _extra(dict(
+        memory=memory, radius=radius, momentum=momentum, beta2=beta2, eps=eps,
+        schedule=schedule, decay=decay)))
     x = problem._x_array(x0, check_finite=False)
     p = problem._param_array(params, check_finite=False)
     d = data_array(problem, data) if (data is not None or problem.data_names) else _EMPTY_DATA
@@ -191,7 +296,7 @@ def minimize(
     else:
         value, value_grad, value_grad_hess = kernels.addresses
         g = np.empty(n)
-        H = np.empty((n, n))
+        H = np.empty((n, n)) if method in _MATRIX_METHODS else _NO_HIST
         fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
     counts = info.tolist()
     if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
@@ -220,7 +325,7 @@ def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> Optimi
         success=_SUCCESS[code],
         method=method,
     )
-    if method == "newton":
+    if method in ("newton", "trust-ncg"):
         res["hess"] = H
     elif method == "bfgs":
         res["hess_inv"] = H

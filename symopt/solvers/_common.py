@@ -33,6 +33,7 @@ from ..abi import (
     OPT_FTOL,
     OPT_GTOL,
     OPT_MAX_ITER,
+    OPT_BOUNDS,
     OPT_MAX_LS,
     OPT_STEP,
     OPT_XTOL,
@@ -60,9 +61,14 @@ MAX_LS_LIMIT = 10_000
 
 
 @inlined
-def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix):
+def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix, takes_bounds):
     """Whether the arrays have consistent sizes (Numba does not bounds-check, so a
-    wrong size would corrupt memory instead of raising).  Writes the status when it can."""
+    wrong size would corrupt memory instead of raising).  Writes the status when it can.
+
+    With ``opts[OPT_BOUNDS]`` set, the bounds must follow the scalar options
+    (``N_OPTS + 2n`` entries), be NaN-free with ``lower <= upper``, and the method must
+    take bounds (``takes_bounds``): a method that would ignore them reports
+    ``INVALID_INPUT`` instead of solving the wrong problem."""
     n = x.shape[0]
     valid = (
         opts.shape[0] >= N_OPTS
@@ -70,12 +76,27 @@ def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix):
         and (hist.shape[0] == 0 or hist.shape[1] >= 2)
         and (not uses_matrix or (H_out.shape[0] == n and H_out.shape[1] == n))
     )
+    if valid and opts[OPT_BOUNDS] != 0.0:
+        valid = takes_bounds and opts.shape[0] >= N_OPTS + 2 * n
+        if valid:
+            for i in range(n):
+                if not opts[N_OPTS + i] <= opts[N_OPTS + n + i]:  # NaN fails too
+                    valid = False
     if info.shape[0] < N_INFO:
         return False
     if not valid:
         info[:] = 0
         info[INFO_STATUS] = INVALID_INPUT
     return valid
+
+
+@inlined
+def read_bounds(opts, n):
+    """``(lower, upper, bounded)``: views of the bounds that follow the scalar options
+    when ``opts[OPT_BOUNDS]`` is set (see :mod:`symopt.abi`), else empty views and False."""
+    if opts[OPT_BOUNDS] != 0.0:
+        return opts[N_OPTS:N_OPTS + n], opts[N_OPTS + n:N_OPTS + 2 * n], True
+    return opts[0:0], opts[0:0], False
 
 
 @inlined
@@ -203,6 +224,33 @@ def descent_slope(g, direction):
     return -dot(g, g), True
 
 
+# --- box bounds -------------------------------------------------------------------------------
+
+
+@inlined
+def project(x, lower, upper, bounded):
+    """Clip ``x`` into the box ``[lower, upper]`` in place (nothing without bounds)."""
+    if bounded:
+        for i in range(x.shape[0]):
+            x[i] = min(max(x[i], lower[i]), upper[i])
+
+
+@inlined
+def stationarity(x, g, lower, upper, bounded):
+    """The first-order optimality measure that gtol is tested on: ``||g||_inf``, or with
+    bounds the projected gradient ``||P(x - g) - x||_inf`` (0 exactly at a point where
+    every free variable has a zero derivative and every variable at a bound has a
+    derivative pushing out of the box)."""
+    if not bounded:
+        return norm_inf(g)
+    largest = 0.0
+    for i in range(x.shape[0]):
+        v = abs(min(max(x[i] - g[i], lower[i]), upper[i]) - x[i])
+        if v > largest or v != v:
+            largest = v
+    return largest
+
+
 # --- termination and history --------------------------------------------------------------
 
 
@@ -247,17 +295,20 @@ def record_history(hist, row, f, gnorm, x, info):
 
 
 @inlined
-def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol, max_iter):
+def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol, max_iter,
+          lower, upper, bounded):
     """Evaluate the start point and decide whether there is anything to do.
 
-    Resets the counters, evaluates f and the gradient (and the Hessian, order 2), writes
-    history row 0.  Returns ``(f, ||g||_inf, status)``: ``NAN_ENCOUNTERED`` when f or
+    Resets the counters, projects ``x`` into the box (with bounds), evaluates f and the
+    gradient (and the Hessian, order 2), writes history row 0 (its gradient norm is
+    :func:`stationarity`).  Returns ``(f, ||g||_inf, status)``: ``NAN_ENCOUNTERED`` when f or
     the gradient is not finite there, ``SUCCESS_GTOL``/``MAX_ITER`` when the start
     already passes the termination test, else ``CONTINUE``.
     """
     info[:] = 0
+    project(x, lower, upper, bounded)
     f = evaluate(order, value_grad, value_grad_hess, x, p, data, g, H, info)
-    gnorm = norm_inf(g)
+    gnorm = stationarity(x, g, lower, upper, bounded)
     record_history(hist, 0, f, gnorm, x, info)
     if not point_finite(f, g):
         return f, gnorm, NAN_ENCOUNTERED
@@ -266,15 +317,17 @@ def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol
 
 
 @inlined
-def end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info, gtol, ftol, xtol, max_iter):
+def end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info, gtol, ftol, xtol, max_iter,
+                  lower, upper, bounded):
     """Move to the accepted point: copy ``x_trial``/``g_trial`` into ``x``/``g``, count
     iteration ``nit`` in ``info``, record history row ``nit``, and run the termination
-    test.  Returns ``(||g||_inf, status)``."""
+    test.  Returns ``(gnorm, status)``, ``gnorm`` the :func:`stationarity` measure
+    (``||g||_inf`` without bounds)."""
     info[INFO_NIT] = nit
     step_norm = diff_norm_inf(x_trial, x)
     copy_vector(x_trial, x)
     copy_vector(g_trial, g)
-    gnorm = norm_inf(g)
+    gnorm = stationarity(x, g, lower, upper, bounded)
     record_history(hist, nit, f, gnorm, x, info)
     status = check_termination(
         nit, f_prev, f, gnorm, step_norm, norm_inf(x), gtol, ftol, xtol, max_iter

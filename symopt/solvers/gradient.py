@@ -7,6 +7,12 @@ after the valley it had to shrink for, and the first trial of all moves ``x`` by
 1 in each coordinate.  Convergence is linear, and slow when the Hessian is badly
 conditioned: prefer Newton or BFGS; gradient descent is the baseline.
 
+With box bounds (``opts[OPT_BOUNDS]``, see :mod:`symopt.abi`) this is the projected
+gradient method: the start is projected into the box, the backtracking search runs
+along the projection arc ``P(x - alpha g)`` (:func:`.linesearch.projected_backtracking`,
+halving), a fixed step is projected too, and gtol is tested on the projected gradient
+``||P(x - g) - x||_inf``.
+
 Importing this module compiles the solver (or loads it from Numba's on-disk cache).
 Uses ``value`` and ``value_grad``; ``value_grad_hess`` is never called and ``H_out``
 is not touched.
@@ -16,10 +22,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import arguments_valid, end_iteration, finish, kernel_raised, read_options, start
+from ._common import (
+    arguments_valid,
+    end_iteration,
+    finish,
+    kernel_raised,
+    project,
+    read_bounds,
+    read_options,
+    start,
+)
 from ._jit import iteration, solver
 from .linalg import dot
-from .linesearch import INTERPOLATE, LS_OK, backtracking, failure_status, fixed_step
+from .linesearch import (
+    INTERPOLATE,
+    LS_OK,
+    backtracking,
+    failure_status,
+    fixed_step,
+    projected_backtracking,
+)
 from .status import CONTINUE
 
 __all__ = ["solve"]
@@ -36,9 +58,10 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
     gtol, ftol, xtol, max_iter, step, c1, _, max_ls = read_options(opts)
     n = x.shape[0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
+    lower, upper, bounded = read_bounds(opts, n)
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter)
+                             info, hist, gtol, max_iter, lower, upper, bounded)
     nit = 0
     # first trial step of the next search: at first, a step of at most 1 per coordinate;
     # then twice the step accepted last
@@ -48,8 +71,19 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
             direction[i] = -g[i]
         slope = -dot(g, g)
         if step > 0.0:
+            if bounded:
+                # project the direction's step: the fixed step lands on P(x - step g)
+                for i in range(n):
+                    x_trial[i] = x[i] + step * direction[i]
+                project(x_trial, lower, upper, bounded)
+                for i in range(n):
+                    direction[i] = (x_trial[i] - x[i]) / step
             alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, step, max_ls,
                                               x_trial, g_trial, info)
+        elif bounded:
+            alpha, f_trial, flag = projected_backtracking(
+                value, value_grad, x, p, data, f, g, direction, trial_step, c1, max_ls,
+                lower, upper, x_trial, g_trial, info)
         else:
             alpha, f_trial, flag = backtracking(
                 1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
@@ -61,7 +95,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter)
+                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
     finish(info, status, nit)
     return f
 
@@ -69,7 +103,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
 @solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False):
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
         return np.nan
     vectors = np.empty((3, x.shape[0]))
     no_hessian = np.empty((0, 0))

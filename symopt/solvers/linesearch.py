@@ -110,6 +110,56 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
 
 
 @inlined
+def projected_step_to(x, alpha, direction, lower, upper, out):
+    """``out = P(x + alpha * direction)``, ``P`` the projection onto the box
+    ``[lower, upper]``.  Returns whether ``out`` differs from ``x``."""
+    moved = False
+    for i in range(x.shape[0]):
+        out[i] = min(max(x[i] + alpha * direction[i], lower[i]), upper[i])
+        moved |= out[i] != x[i]
+    return moved
+
+
+@inlined
+def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha, c1, max_ls,
+                           lower, upper, x_trial, g_trial, info):
+    """Armijo backtracking along the projection arc ``x(alpha) = P(x + alpha d)`` of a
+    box (Bertsekas 1982; Kelley, *Iterative Methods for Optimization*, sec. 5.4):
+    accept the first trial with
+
+        f(x(alpha)) <= f + c1 g.(x(alpha) - x),      g.(x(alpha) - x) < 0,
+
+    else halve ``alpha``.  The arc bends along the faces of the box, so the decrease is
+    measured by the actual displacement rather than ``alpha g.d``.  For ``d = -g`` (and
+    for the projected quasi-Newton directions of :mod:`.lbfgs`) the displacement is a
+    descent direction for all small ``alpha``, so the search ends.  NaN/Inf trials and
+    the value-only kernel are handled as in :func:`backtracking`.
+    """
+    f_noise = F_ROUNDOFF_RTOL * abs(f)
+    saw_insufficient = False
+    for _ in range(max_ls):
+        if not projected_step_to(x, alpha, direction, lower, upper, x_trial):
+            saw_insufficient = True
+            break
+        f_trial = evaluate_value(value, x_trial, p, data, info)
+        if not math.isfinite(f_trial):
+            alpha *= BACKOFF
+            continue
+        decrease = 0.0
+        for i in range(x.shape[0]):
+            decrease += g[i] * (x_trial[i] - x[i])
+        if decrease < 0.0 and f_trial <= f + f_noise + c1 * decrease:
+            f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+            if point_finite(f_trial, g_trial):
+                return alpha, f_trial, LS_OK
+            alpha *= BACKOFF
+            continue
+        saw_insufficient = True
+        alpha *= SHRINK_MAX
+    return alpha, f, LS_NO_DECREASE if saw_insufficient else LS_NONFINITE
+
+
+@inlined
 def _shrink(alpha, f, slope, f_trial):
     """The next backtracking step after ``alpha`` gave ``f_trial`` without sufficient
     decrease: the minimiser of the quadratic through ``f`` (slope ``slope``) at 0 and

@@ -102,11 +102,12 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
     ``matrices`` (2 x n x n).  Updates ``x``, ``g`` and ``H_out`` in place; returns f."""
     gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
     n = x.shape[0]
+    no_bounds = opts[0:0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     L, H_spare = matrices[0], matrices[1]  # Cholesky factor; see hessian_buffers
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H_out, info,
-                             hist, gtol, max_iter)
+                             hist, gtol, max_iter, no_bounds, no_bounds, False)
     if status == CONTINUE and not derivatives_finite(2, f, g, H_out):
         status = HESSIAN_NOT_PD
     nit = 0
@@ -128,7 +129,7 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter)
+                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
     hessian_to_out(nit, H_out, H_spare)
     finish(info, status, nit)
     return f
@@ -137,7 +138,7 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
 @solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
         return np.nan
     n = x.shape[0]
     vectors = np.empty((3, n))

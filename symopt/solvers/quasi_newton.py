@@ -74,12 +74,13 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
     Updates ``x``, ``g`` and ``M`` in place; returns f."""
     gtol, ftol, xtol, max_iter, _, c1, c2, max_ls = read_options(opts)
     n = x.shape[0]
+    no_bounds = opts[0:0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     s, y, My = vectors[3], vectors[4], vectors[5]  # step, gradient change, M y
 
     set_scaled_identity(M, 1.0)
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter)
+                             info, hist, gtol, max_iter, no_bounds, no_bounds, False)
     nit = 0
     # True while M is the unscaled identity (at the start, after a reset)
     M_is_identity = True
@@ -107,7 +108,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter)
+                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
         if bfgs_update(M, s, y, My, M_is_identity):
             M_is_identity = False
     finish(info, status, nit)
@@ -117,7 +118,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
 @solver
 def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True):
+    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
         return np.nan
     vectors = np.empty((6, x.shape[0]))
     no_hessian = np.empty((0, 0))

@@ -17,6 +17,7 @@ __all__ = [
     "NAN_ENCOUNTERED",
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
+    "TRUST_REGION_COLLAPSED",
     "FIRST_FAILURE",
     "TABLE",
     "message",
@@ -35,6 +36,7 @@ LINE_SEARCH_FAILED = 4
 NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
+TRUST_REGION_COLLAPSED = 8
 
 #: Codes below this one are successes.
 FIRST_FAILURE = MAX_ITER
@@ -83,6 +85,13 @@ TABLE: dict[int, tuple[str, str, bool]] = {
     INVALID_INPUT: (
         "INVALID_INPUT",
         "The arrays passed to the solver have inconsistent sizes; nothing was computed.",
+        False,
+    ),
+    TRUST_REGION_COLLAPSED: (
+        "TRUST_REGION_COLLAPSED",
+        "The trust-region radius shrank below the rounding level of x without an "
+        "acceptable step (the quadratic model disagrees with f: inaccurate derivatives, "
+        "or f at the limit of its precision).",
         False,
     ),
 }
