@@ -68,6 +68,8 @@ DEFAULT_MEMORY = 10
 MAX_MEMORY = 1000
 #: Store a pair only if y's > CURVATURE_RTOL * ||y|| ||s|| (as :mod:`.quasi_newton`).
 CURVATURE_RTOL = 1e-10
+#: Upper bound of the first trial of a gradient step.
+ALPHA_MAX = 1e10
 #: Bounds: the largest distance to a bound at which a variable counts as active.
 ACTIVE_EPS = 1e-3
 
@@ -138,6 +140,10 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     count = 0  # pairs stored (0: the next step is a scaled gradient step)
     newest = m - 1
     gamma = 1.0
+    # first trial of a gradient step (count == 0): a step of at most 1 per coordinate at
+    # the start and after a reset, else twice the last accepted step (as gd), so that
+    # steps can grow where no pair is stored (a flat or linear direction)
+    gradient_trial = min(1.0, 1.0 / gnorm) if gnorm > 0.0 else 1.0
     while status == CONTINUE:
         if bounded:
             mark_active(x, g, lower, upper, min(ACTIVE_EPS, gnorm), active)
@@ -146,7 +152,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         if steepest and count > 0:
             count = 0
             gamma = 1.0
-        first_trial = min(1.0, 1.0 / gnorm) if count == 0 else 1.0
+        first_trial = gradient_trial if count == 0 else 1.0
         if bounded:
             alpha, f_trial, flag = projected_backtracking(
                 value, value_grad, x, p, data, f, g, direction, first_trial, c1, max_ls,
@@ -161,7 +167,10 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
                 break
             count = 0  # drop the memory; retry once along -g
             gamma = 1.0
+            gradient_trial = min(1.0, 1.0 / gnorm)
             continue
+        if count == 0:
+            gradient_trial = min(2.0 * alpha, ALPHA_MAX)
         for i in range(n):
             s[i] = x_trial[i] - x[i]
             y[i] = g_trial[i] - g[i]
