@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     mini = sub.add_parser("minimize", help="minimise a formula and print the result")
     _add_solve_arguments(mini)
-    mini.add_argument("--method", default="newton", help="newton (default), bfgs or gd")
+    mini.add_argument("--method", default="newton",
+                      help="newton (default), bfgs, lbfgs, trust-ncg, gd, momentum, nesterov, adam; "
+                           "lm or gn for least squares")
     mini.set_defaults(func=_cmd_minimize)
 
     comp = sub.add_parser("compare", help="run every applicable method on a formula, side by side")

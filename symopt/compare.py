@@ -31,14 +31,14 @@ class Comparison(dict):
 
     def table(self) -> str:
         """The comparison as a text table."""
-        header = (f"{'method':<8}{'success':>8}{'iter':>7}{'f evals':>9}{'grad ev':>9}"
+        header = (f"{'method':<10}{'success':>8}{'iter':>7}{'f evals':>9}{'grad ev':>9}"
                   f"{'Hess ev':>9}{'|grad|':>11}{'f':>13}{'time':>11}{'per iter':>11}")
         lines = [header, "-" * len(header)]
         for method, res in self.items():
             gnorm = float(np.max(np.abs(res.jac))) if len(res.jac) else 0.0
             per_iter = res.time / max(res.nit, 1)
             lines.append(
-                f"{method:<8}{str(res.success):>8}{res.nit:>7}{res.nfev:>9}{res.njev:>9}"
+                f"{method:<10}{str(res.success):>8}{res.nit:>7}{res.nfev:>9}{res.njev:>9}"
                 f"{res.nhev:>9}{gnorm:>11.1e}{res.fun:>13.5e}{format_time(res.time):>11}"
                 f"{format_time(per_iter):>11}")
         return "\n".join(lines)
