@@ -6,8 +6,8 @@ function (MGH 21) from its standard start, for n = 10 and a larger n:
 - ``symopt.minimize(method="lbfgs")`` against ``scipy.optimize.minimize(method="L-BFGS-B")``
   given ``sympy.lambdify`` callbacks (what people do today) and given symopt's own
   compiled kernels as callbacks (the same derivatives: the difference is the solver loop);
-- ``symopt.minimize(method="trust-ncg")`` against scipy's ``trust-ncg`` with lambdify
-  callbacks for f, gradient and Hessian.
+- ``symopt.minimize(method="trust-ncg")`` / ``"trust-exact"`` against scipy's
+  ``trust-ncg`` / ``trust-exact`` with lambdify callbacks for f, gradient and Hessian.
 
 Ratios > 1 mean symopt is faster.  Compile and lambdify times are excluded (measured
 once, printed separately).  Run: ``python benchmarks/bench_solvers.py [n_large]``
@@ -93,6 +93,16 @@ def bench(n: int) -> list[tuple]:
     t_ref = median_time(lambda: scipy.optimize.minimize(lam_f, x0, jac=grad_fn, hess=hess_fn,
                                                         method="trust-ncg", options=tr_opts), number)
     rows.append((n, "trust-ncg vs scipy trust-ncg + lambdify", t_sym, t_ref,
+                 f"{sym.nit}/{ref.nit}", f"{sym.fun:.1e}/{ref.fun:.1e}"))
+
+    sym = so.minimize(problem, x0, method="trust-exact")
+    ref = scipy.optimize.minimize(lam_f, x0, jac=grad_fn, hess=hess_fn, method="trust-exact",
+                                  options=tr_opts)
+    t_sym = median_time(lambda: so.minimize(problem, x0, method="trust-exact"), number)
+    t_ref = median_time(lambda: scipy.optimize.minimize(lam_f, x0, jac=grad_fn, hess=hess_fn,
+                                                        method="trust-exact", options=tr_opts),
+                        number)
+    rows.append((n, "trust-exact vs scipy trust-exact + lambdify", t_sym, t_ref,
                  f"{sym.nit}/{ref.nit}", f"{sym.fun:.1e}/{ref.fun:.1e}"))
     return rows
 

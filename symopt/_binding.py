@@ -118,6 +118,7 @@ _ENTRIES = {
     "bfgs": (_SCALAR_ENTRY, "symopt.solvers.quasi_newton", "solve"),
     "lbfgs": (_SCALAR_ENTRY, "symopt.solvers.lbfgs", "solve"),
     "trust-ncg": (_SCALAR_ENTRY, "symopt.solvers.trust_region", "solve"),
+    "trust-exact": (_SCALAR_ENTRY, "symopt.solvers.trust_region", "solve_exact"),
     "momentum": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_momentum"),
     "nesterov": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_nesterov"),
     "adam": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_adam"),

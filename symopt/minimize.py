@@ -25,7 +25,8 @@ _ALIASES = {
     "newton": "newton",
     "bfgs": "bfgs",
     "lbfgs": "lbfgs", "l-bfgs": "lbfgs", "l_bfgs": "lbfgs",
-    "trust-ncg": "trust-ncg", "trust_ncg": "trust-ncg", "newton-cg-trust": "trust-ncg",
+    "trust-ncg": "trust-ncg", "trust_ncg": "trust-ncg",
+    "trust-exact": "trust-exact", "trust_exact": "trust-exact",
     "momentum": "momentum", "heavy-ball": "momentum", "heavy_ball": "momentum",
     "nesterov": "nesterov",
     "adam": "adam",
@@ -33,12 +34,13 @@ _ALIASES = {
     "gn": "gn", "gauss-newton": "gn", "gauss_newton": "gn",
 }
 #: methods for scalar losses (any Problem)
-SCALAR_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "gd", "momentum", "nesterov", "adam")
+SCALAR_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "gd", "momentum",
+                  "nesterov", "adam")
 #: methods that take a learning rate ``step=`` (gd: a fixed step instead of backtracking)
 _STEP_METHODS = ("gd", "momentum", "nesterov", "adam")
 _FIRST_ORDER_METHODS = ("momentum", "nesterov", "adam")
 #: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array)
-_MATRIX_METHODS = ("newton", "bfgs", "trust-ncg")
+_MATRIX_METHODS = ("newton", "bfgs", "trust-ncg", "trust-exact")
 #: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
 LEAST_SQUARES_METHODS = ("lm", "gn")
 METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
@@ -99,7 +101,7 @@ def _schedule(name, value):
 _METHOD_OPTIONS = {
     # name: (abi slot, methods, check)
     "memory": (abi.OPT_MEMORY, ("lbfgs",), _memory),
-    "radius": (abi.OPT_RADIUS, ("trust-ncg",), _positive),
+    "radius": (abi.OPT_RADIUS, ("trust-ncg", "trust-exact"), _positive),
     "momentum": (abi.OPT_MOMENTUM, _FIRST_ORDER_METHODS, _fraction),
     "beta2": (abi.OPT_BETA2, ("adam",), _fraction),
     "eps": (abi.OPT_EPS, ("adam",), _positive),
@@ -215,7 +217,8 @@ def minimize(
         Hessian modification and backtracking; ``"bfgs"``: BFGS with a strong-Wolfe line
         search; ``"lbfgs"``: limited-memory BFGS, O(mn) memory, for thousands of
         variables; ``"trust-ncg"``: trust-region Newton with Steihaug-Toint CG (takes
-        indefinite Hessians head on); ``"gd"``: gradient descent (Armijo backtracking,
+        indefinite Hessians head on); ``"trust-exact"``: trust region with the
+        Moré-Sorensen (Cholesky) subproblem solution; ``"gd"``: gradient descent (Armijo backtracking,
         or a fixed ``step``); ``"momentum"``, ``"nesterov"``, ``"adam"``: fixed-step
         first-order methods with a learning-rate ``schedule``.  ``"lm"``, ``"gn"`` for
         a :class:`LeastSquares`.  See docs/solvers.md for each method's defaults.
@@ -242,7 +245,7 @@ def minimize(
     memory : int, optional
         L-BFGS: the number of stored correction pairs (default 10).
     radius : float, optional
-        trust-ncg: the initial trust-region radius (default 1).
+        trust-ncg, trust-exact: the initial trust-region radius (default 1).
     momentum : float, optional
         momentum, nesterov: the momentum coefficient; adam: beta1 (default 0.9).
     beta2, eps : float, optional
@@ -325,7 +328,7 @@ def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> Optimi
         success=_SUCCESS[code],
         method=method,
     )
-    if method in ("newton", "trust-ncg"):
+    if method in ("newton", "trust-ncg", "trust-exact"):
         res["hess"] = H
     elif method == "bfgs":
         res["hess_inv"] = H

@@ -20,7 +20,7 @@ def test_compare_runs_each_method_and_times_it():
 
 def test_default_methods_are_the_applicable_ones():
     runs = so.compare("(x - 1)**2 + (y + 2)**2", [0.0, 0.0], repeat=1)
-    assert set(runs) == {"gd", "newton", "bfgs", "lbfgs", "trust-ncg", "momentum", "nesterov",
+    assert set(runs) == {"gd", "newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "momentum", "nesterov",
                          "adam"}
     assert all(r.success for r in runs.values())
 

@@ -524,7 +524,7 @@ def test_counts_are_consistent(method):
     assert r.nit >= 1
     assert r.nfev >= r.nit + 1 and r.njev >= r.nit + 1
     assert r.njev <= r.nfev
-    if method in ("newton", "trust-ncg"):
+    if method in ("newton", "trust-ncg", "trust-exact"):
         assert r.nhev == r.nit + 1  # one Hessian per accepted point (no NaN here)
     else:
         assert r.nhev == 0
@@ -733,7 +733,7 @@ def test_status_table_is_complete_and_consistent():
 
 def test_defaults_cover_every_method_and_option():
     assert set(DEFAULTS) == set(METHODS) == {"gd", "newton", "bfgs", "lbfgs", "trust-ncg",
-                                             "momentum", "nesterov", "adam"}
+                                             "trust-exact", "momentum", "nesterov", "adam"}
     method_specific = {"memory", "radius", "momentum", "beta2", "eps", "schedule", "decay"}
     for method in METHODS:
         assert set(OPTION_INDEX) <= set(DEFAULTS[method]) <= set(OPTION_INDEX) | method_specific

@@ -71,11 +71,12 @@ def solve_direct(problem, method, x0, lower=None, upper=None, max_iter=None, his
 
 #: which of test_mgh's problems each method solves from the standard start with default
 #: options (recorded in docs/solvers.md): all of them
-QUASI_NEWTON_SOLVES = {"lbfgs": set(MGH_PROBLEMS), "trust-ncg": set(MGH_PROBLEMS)}
+QUASI_NEWTON_SOLVES = {"lbfgs": set(MGH_PROBLEMS), "trust-ncg": set(MGH_PROBLEMS),
+                       "trust-exact": set(MGH_PROBLEMS)}
 
 
 @pytest.mark.parametrize("name", MGH_PROBLEMS)
-@pytest.mark.parametrize("method", ["lbfgs", "trust-ncg"])
+@pytest.mark.parametrize("method", ["lbfgs", "trust-ncg", "trust-exact"])
 def test_lbfgs_and_trust_ncg_reach_the_literature_minimum(mgh, method, name):
     assert name in QUASI_NEWTON_SOLVES[method]
     tp, problem = mgh(name)
@@ -147,7 +148,8 @@ def test_lbfgs_memory_option_changes_the_iterates(mgh):
 DOUBLE_WELL = "(x**2 - 1)**2 + y**2"
 
 
-def test_trust_ncg_leaves_a_saddle_region_where_the_newton_step_heads_for_the_saddle():
+@pytest.mark.parametrize("method", ["trust-ncg", "trust-exact"])
+def test_trust_region_leaves_a_saddle_region_where_the_newton_step_heads_for_the_saddle(method):
     # at (1e-3, 1) the Hessian is diag(12x^2 - 4, 2): indefinite.  The Newton step
     # -H^{-1} g leads to x ~ 0, the saddle point (0, 0); the trust region takes the
     # negative curvature and reaches a minimum (+-1, 0), f = 0
@@ -158,7 +160,7 @@ def test_trust_ncg_leaves_a_saddle_region_where_the_newton_step_heads_for_the_sa
     newton_point = x0 - np.linalg.solve(H, g)
     assert np.abs(newton_point).max() < 1e-6  # the premise: plain Newton goes to the saddle
 
-    res = so.minimize(DOUBLE_WELL, {"x": 1e-3, "y": 1.0}, method="trust-ncg", history=True)
+    res = so.minimize(DOUBLE_WELL, {"x": 1e-3, "y": 1.0}, method=method, history=True)
     assert res.success, res.message
     np.testing.assert_allclose(np.abs(res.x), [1.0, 0.0], atol=1e-9)
     assert res.fun < 1e-18
@@ -306,7 +308,7 @@ def test_fixed_step_methods_halve_the_step_when_it_lands_on_nan(method, step):
     assert res.success and abs(res.x[0] - 1.0) < 1e-5, res.message
 
 
-@pytest.mark.parametrize("method", ["lbfgs", "trust-ncg", *FIXED_STEP])
+@pytest.mark.parametrize("method", ["lbfgs", "trust-ncg", "trust-exact", *FIXED_STEP])
 def test_nan_start_and_nan_everywhere_end_with_a_status(method):
     # a NaN start, through the solver directly (minimize refuses it as an input error)
     f, x, g, info, _ = solve_direct(so.Problem("x**2 + y**2"), method, [np.nan, 1.0])
@@ -385,7 +387,7 @@ def test_bounded_lbfgs_matches_scipy_lbfgsb_on_extended_rosenbrock(mgh):
 
 
 def test_bounds_on_a_method_without_them_are_refused_as_invalid_input():
-    for method in ("newton", "bfgs", "trust-ncg"):
+    for method in ("newton", "bfgs", "trust-ncg", "trust-exact"):
         _, x, _, info, _ = solve_direct(so.Problem(ROSENBROCK), method, [-1.2, 1.0],
                                         upper=[0.5, np.inf])
         assert info[abi.INFO_STATUS] == status.INVALID_INPUT

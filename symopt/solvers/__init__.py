@@ -15,6 +15,7 @@ method       module                 direction / search
 "lbfgs"      :mod:`.lbfgs`          L-BFGS two-loop recursion / strong Wolfe (bounds:
                                     projected, epsilon-active set, projected Armijo)
 "trust-ncg"  :mod:`.trust_region`   Steihaug-Toint truncated CG / trust region
+"trust-exact" :mod:`.trust_region`  Moré-Sorensen nearly exact step / trust region
 "momentum"   :mod:`.first_order`    heavy-ball momentum / fixed step with a schedule
 "nesterov"   :mod:`.first_order`    Nesterov momentum / fixed step with a schedule
 "adam"       :mod:`.first_order`    Adam / fixed step with a schedule
@@ -47,7 +48,8 @@ from typing import Callable
 
 __all__ = ["METHODS", "BOUNDED_METHODS", "DEFAULTS", "get_solver"]
 
-METHODS = ("gd", "newton", "bfgs", "lbfgs", "trust-ncg", "momentum", "nesterov", "adam")
+METHODS = ("gd", "newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "momentum", "nesterov",
+           "adam")
 #: the methods that take box bounds
 BOUNDED_METHODS = ("gd", "lbfgs", "momentum", "nesterov", "adam")
 
@@ -58,6 +60,7 @@ _MODULES = {
     "bfgs": ("quasi_newton", "solve"),
     "lbfgs": ("lbfgs", "solve"),
     "trust-ncg": ("trust_region", "solve"),
+    "trust-exact": ("trust_region", "solve_exact"),
     "momentum": ("first_order", "solve_momentum"),
     "nesterov": ("first_order", "solve_nesterov"),
     "adam": ("first_order", "solve_adam"),
@@ -99,6 +102,7 @@ DEFAULTS = {
     # trust-ncg: as Newton; radius 1 as scipy's trust-ncg (the radius adapts in a few
     # steps; a badly scaled start may want a different one)
     "trust-ncg": {**_COMMON, "max_iter": 500, "radius": 1.0},
+    "trust-exact": {**_COMMON, "max_iter": 500, "radius": 1.0},
 }
 
 # The fixed-step methods.  Their step is a learning rate, not searched, so defaults
