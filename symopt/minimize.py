@@ -179,6 +179,9 @@ def _extra(method_options: Mapping[str, Any]) -> tuple:
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}; the method-specific "
                          f"options are {', '.join(_METHOD_OPTIONS)}")
+    for name, value in method_options.items():
+        if value is not None and not isinstance(value, (str, int, float, np.integer, np.floating)):
+            raise InputError(f"{name} must be a number (schedule: a name), got {value!r}")
     return tuple(sorted((k, v) for k, v in method_options.items() if v is not None))
 
 

@@ -293,6 +293,10 @@ def test_fixed_step_options_are_validated():
         so.minimize(QUADRATIC, [0, 0, 0], method="momentum", beta2=0.99)
     with pytest.raises(InputError, match="step"):
         so.minimize(QUADRATIC, [0, 0, 0], method="bfgs", step=0.1)
+    with pytest.raises(InputError, match="momentum"):
+        so.minimize(QUADRATIC, [0, 0, 0], method="adam", momentum=[0.9])
+    with pytest.raises(InputError, match="unknown option"):
+        so.solver_options("adam", beta1=0.9)
 
 
 # --- NaN --------------------------------------------------------------------------------------------
