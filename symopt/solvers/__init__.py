@@ -107,9 +107,10 @@ DEFAULTS = {
 
 # The fixed-step methods.  Their step is a learning rate, not searched, so defaults
 # must be safe rather than fast: momentum/Nesterov with step 1e-2 and mu 0.9 move with
-# an effective step of step / (1 - mu) = 0.1, stable for curvature up to ~20 (the
-# heavy ball is stable while step * L < 2 (1 + mu)); Adam's 1e-3, 0.9, 0.999, 1e-8 are
-# Kingma & Ba's.  gtol 1e-6: a constant-step method does not home in to 1e-10 in any
+# an effective step of step / (1 - mu) = 0.1 along slowly changing gradients, and the
+# heavy ball is stable for curvature L while step * L < 2 (1 + mu), i.e. L < 380
+# (Rosenbrock's valley, L ~ 1000 at the start, needs a smaller step); Adam's 1e-3, 0.9,
+# 0.999, 1e-8 are Kingma & Ba's.  gtol 1e-6: a constant-step method does not home in to 1e-10 in any
 # reasonable number of iterations (Adam's steps stay ~step in size until its second
 # moment forgets the early gradients); ask for it with a decaying schedule.  ftol and
 # xtol are 0 (off): a momentum method slows to turn round, and their tests would stop
