@@ -113,7 +113,7 @@ DEFAULTS = {
 # 0.999, 1e-8 are Kingma & Ba's.  gtol 1e-6: a constant-step method does not home in to 1e-10 in any
 # reasonable number of iterations (Adam's steps stay ~step in size until its second
 # moment forgets the early gradients); ask for it with a decaying schedule.  ftol and
-# xtol are 0 (off): a momentum method slows to turn round, and their tests would stop
+# xtol are 0 (only exact stagnation stops): a momentum method slows to turn round, and their tests would stop
 # it there; when set they must hold for PATIENCE (10) iterations in a row.
 _FIRST_ORDER = {**_COMMON, "gtol": 1e-6, "ftol": 0.0, "xtol": 0.0, "max_iter": 10_000,
                 "schedule": "constant", "decay": 0.0}

@@ -33,8 +33,8 @@ cosine       3     ``step * (1 + cos(pi k / max_iter)) / 2`` (decay unused)
 Stopping.  gtol is tested, as everywhere, on ``||g||_inf`` (with bounds, the projected
 gradient).  A momentum method slows down and turns around in a valley, so a single
 iteration with a tiny change of f or x says nothing: the ftol and xtol tests must hold
-for :data:`PATIENCE` consecutive iterations before the solve stops (and both default
-to 0, off).  If f or the gradient is NaN/Inf at the new point the learning rate is
+for :data:`PATIENCE` consecutive iterations before the solve stops (both default to 0:
+then only an f, or x, that stopped changing exactly stops it).  If f or the gradient is NaN/Inf at the new point the learning rate is
 halved for the rest of the solve and the step retried (at most ``max_ls`` times in one
 iteration); then the solve ends with ``NAN_ENCOUNTERED`` at the last finite point.
 
