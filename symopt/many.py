@@ -503,19 +503,24 @@ def minimize_many(
     try:
         done = 0
         size = chunk_size or min(k, 64 * n_threads)  # a small first chunk measures the speed
+        chunks = 0
         while done < k:
             stop = min(k, done + size)
             block = max(1, min(64, (stop - done) // (8 * n_threads)))
+            chunk_started = time.perf_counter()
             entry(addresses[0], addresses[1], addresses[2], done, stop, batch.X, batch.P,
                   batch.flat, batch.col_base, batch.col_per_problem, batch.offsets, m_fixed,
                   batch.m_max, opts, fun, counts, block)
+            now = time.perf_counter()
+            rate = (stop - done) / max(now - chunk_started, 1e-9)  # this chunk's speed
             done = stop
-            elapsed = time.perf_counter() - started
+            chunks += 1
             if done < k:
-                rate = done / max(elapsed, 1e-9)
                 if chunk_size is None:
                     size = int(min(max(rate * _CHUNK_SECONDS, 64 * n_threads), 1 << 20))
-                if verbose and progress is None and elapsed + (k - done) / rate > PROGRESS_AFTER:
+                # the first chunk also starts Numba's threads: judge from the second on
+                if (verbose and progress is None and (chunks > 1 or chunk_size is not None)
+                        and now - started + (k - done) / rate > PROGRESS_AFTER):
                     progress = _Progress(k, done, method)
             if progress is not None:
                 progress.update(done)
