@@ -43,6 +43,8 @@ _BATCH_MESSAGES = {
 
 #: progress is shown only for batches expected to take longer than this (seconds)
 PROGRESS_AFTER = 2.0
+#: largest number of problems per parallel work item (its work arrays are allocated once)
+_MAX_BLOCK = 64
 #: target duration of one chunk (one compiled call) once the speed is known (seconds)
 _CHUNK_SECONDS = 0.5
 
@@ -457,8 +459,8 @@ def minimize_many(
     >>> res = so.minimize_many(model, x0=[1.0, 1.0, 0.0], data={"t": t, "y": Y}, method="lm")
     >>> res.x.round(6).tolist()
     [[1.0, 1.0, 0.5], [2.0, 0.5, 0.5], [3.0, 2.0, 0.5]]
-    >>> res.success.all()
-    np.True_
+    >>> bool(res.success.all()), res.x.shape, res.status.shape
+    (True, (3, 3), (3,))
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
@@ -506,7 +508,7 @@ def minimize_many(
         chunks = 0
         while done < k:
             stop = min(k, done + size)
-            block = max(1, min(64, (stop - done) // (8 * n_threads)))
+            block = max(1, min(_MAX_BLOCK, (stop - done) // (8 * n_threads)))
             chunk_started = time.perf_counter()
             entry(addresses[0], addresses[1], addresses[2], done, stop, batch.X, batch.P,
                   batch.flat, batch.col_base, batch.col_per_problem, batch.offsets, m_fixed,

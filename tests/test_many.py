@@ -245,6 +245,24 @@ def test_problems_pickle_after_compiling(model, noisy):
     assert res.success.all()
 
 
+def test_docstring_examples_run():
+    import doctest
+
+    assert doctest.testmod(many, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_batched_doc_examples_run():
+    import re
+
+    text = (ROOT / "docs" / "batched.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespace: dict = {}
+    for block in blocks:
+        if "dask" not in block:  # the Dask block needs a big array; tests/test_dask.py runs it
+            exec(compile(block, "docs/batched.md", "exec"), namespace)  # noqa: S102
+    assert namespace["res"].success.all() and namespace["res"].x.shape == (3, 3)
+
+
 # --- the example --------------------------------------------------------------------------
 
 
