@@ -130,13 +130,22 @@ def hand_lm_many(P, t, Y, cost, nfev):
         cost[i], nfev[i] = hand_lm(P[i], t, Y[i], 200)
 
 
+CPU_SHARE: dict[float, float] = {}  # median wall time -> median CPU time / wall time
+
+
 def median_time(fn, repeat=REPEAT):
-    times = []
+    """Median wall time of ``fn()``; the median share of CPU time this process got during
+    it (cores in use: about 2 for two busy threads on an idle machine) goes to CPU_SHARE."""
+    times, shares = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall = time.perf_counter() - start
+        times.append(wall)
+        shares.append((time.process_time() - cpu) / wall)
+    median = statistics.median(times)
+    CPU_SHARE[median] = statistics.median(shares)
+    return median
 
 
 def main() -> None:
@@ -194,7 +203,9 @@ def main() -> None:
         return out
 
     ref = scipy_subset()
-    t_scipy = median_time(scipy_subset, repeat=3) * K / SCIPY_SUBSET
+    t_subset = median_time(scipy_subset, repeat=3)
+    t_scipy = t_subset * K / SCIPY_SUBSET
+    CPU_SHARE[t_scipy] = CPU_SHARE[t_subset]
     rows.append((f"scipy least_squares lm + lambdify, Python loop (x{K // SCIPY_SUBSET} of {SCIPY_SUBSET})",
                  t_scipy))
 
@@ -202,9 +213,11 @@ def main() -> None:
     if t_dask is not None:
         rows.append(("symopt.dask, LocalCluster 2 processes x 1 thread", t_dask))
 
-    print(f"{'':62}{'time':>9}{'fits/s':>12}{'vs symopt':>11}")
+    print(f"{'':62}{'time':>9}{'fits/s':>12}{'vs symopt':>11}{'cores used':>12}")
     for name, seconds in rows:
-        print(f"{name:62}{seconds:8.3f}s{K / seconds:12,.0f}{seconds / t_so:10.2f}x")
+        share = CPU_SHARE.get(seconds, float("nan"))
+        print(f"{name:62}{seconds:8.3f}s{K / seconds:12,.0f}{seconds / t_so:10.2f}x{share:12.2f}")
+    print("(cores used: this process's CPU time / wall time; Dask's run in the workers)")
     print()
     print(f"symopt vs scipy loop: {t_scipy / t_so:.0f}x faster (target >= 100x)")
     print(f"symopt vs hand-written Numba LM: {t_so / t_hand:.2f}x the time (target <= 1.3x); "
