@@ -95,6 +95,14 @@ def test_scalar_methods_with_per_problem_parameters(quadratic, method):
     np.testing.assert_allclose(res.x[:, 0], expected, rtol=1e-7)
 
 
+def test_scalar_method_on_per_problem_data(model):
+    # Newton on the model's scalar loss reads each problem's own data row
+    res = so.minimize_many(model, x0=X0, data={"t": T, "y": decay(TRUE[:3])}, method="newton")
+    assert res.success.all(), res
+    np.testing.assert_allclose(res.x, TRUE[:3], rtol=1e-7, atol=1e-9)
+    assert (res.nhev > 0).all()
+
+
 def test_params_and_starts_by_name(quadratic):
     res = so.minimize_many(quadratic, x0={"x": [1.0, 0.0, 2.0]},
                            params={"a": 1.0, "b": np.array([2.0, 2.0, 2.0])}, method="newton")
