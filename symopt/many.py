@@ -400,6 +400,7 @@ def minimize_many(
     verbose: bool = True,
     threads: int | None = None,
     chunk_size: int | None = None,
+    **options: Any,
 ) -> BatchResult:
     """Solve many independent instances of one problem in parallel.
 
@@ -435,6 +436,9 @@ def minimize_many(
         Numba threads to use (default: Numba's, i.e. every core).
     chunk_size : int, optional
         Problems per compiled call (default: adapted to about 0.5 s per call).
+    **options
+        Any further option of :func:`symopt.solver_options` for ``method`` (so options
+        that methods gain later work here too), the same for every problem.
 
     Returns
     -------
@@ -470,7 +474,11 @@ def minimize_many(
         raise ProblemError(f"method {method!r} needs residuals: use a symopt.LeastSquares problem")
     if tol is not None and gtol is None:
         gtol = tol
-    opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, step=step)
+    try:
+        opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                              step=step, **options)
+    except TypeError as exc:  # an option solver_options does not know
+        raise InputError(f"unknown option for minimize_many: {exc}") from None
     batch = _Batch(problem, x0, params, data, offsets)
     k = batch.k
     counts = np.zeros((BATCH_COUNTS, k), dtype=np.int64)

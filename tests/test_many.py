@@ -203,6 +203,17 @@ def test_bad_shapes_raise_clear_errors(model, kwargs, match):
         so.minimize_many(model, **args)
 
 
+def test_unknown_option_is_an_input_error(quadratic):
+    with pytest.raises(so.InputError, match="unknown option"):
+        so.minimize_many(quadratic, x0=[[1.0]], params=[1.0, 1.0], method="newton", gtool=1e-3)
+
+
+def test_options_reach_every_solve(quadratic):
+    params = np.array([[1.0, 2.0], [2.0, 1.0]])
+    res = so.minimize_many(quadratic, x0=[3.0], params=params, method="gd", max_iter=2)
+    assert res.nit.tolist() == [2, 2] and (res.status == status.MAX_ITER).all()
+
+
 def test_least_squares_method_on_a_scalar_problem_is_an_error(quadratic):
     with pytest.raises(so.ProblemError, match="LeastSquares"):
         so.minimize_many(quadratic, x0=[[1.0]], params=[1.0, 1.0], method="lm")
