@@ -113,7 +113,10 @@ def test_inactive_bounds_give_the_unbounded_answer(method):
     ls = so.LeastSquares(list(tp.residuals), wrt=tp.variables)
     free = so.minimize(ls, tp.x0, method=method)
     boxed = so.minimize(ls, tp.x0, method=method, bounds=[(-10, 10)] * 3)
-    np.testing.assert_allclose(boxed.x, free.x, rtol=1e-12)
+    if method == "lm":  # no step clipped, nothing active: lmder's iterates, bit for bit
+        np.testing.assert_array_equal(boxed.x, free.x)
+    else:  # GN's bounded Armijo test is measured along the projected path
+        np.testing.assert_allclose(boxed.x, free.x, rtol=1e-12)
     assert boxed.nit == free.nit
     np.testing.assert_array_equal(boxed.active_mask, [0, 0, 0])
 

@@ -35,8 +35,16 @@ Options (``opts``, read by :func:`._common.read_options`):
 ``max_iter``  LM: trial steps (lmder's maxfev: each is one kernel call, plus a Jacobian
           call when a step after a rejected one is taken); GN: Gauss-Newton iterations.
 ``step``  LM only: the initial trust radius is ``step * ||D x0||`` (``step`` if
-          ``x0 = 0``); 0 means MINPACK's default factor 100.
+          ``x0 = 0``); 0 means MINPACK's default factor 100 (``minimize(factor=...)``).
 ``c1``, ``max_ls``  GN only: Armijo constant and trial steps per line search.
+``bounds``  with ``opts[OPT_BOUNDS] = 1`` and the bounds after the ``N_OPTS`` scalar
+          options (see :mod:`symopt.abi`), both methods keep x in the box: x0 is clipped
+          into it; at each iterate the variables on a bound that the gradient pushes
+          against are held fixed (their Jacobian columns are factored as zero columns),
+          the step is computed on the others, and the trial point is projected onto the
+          box.  LM measures its ratio against the model's reduction along the projected
+          step; GN backtracks along the projected path with the projected Armijo test.
+          Without bounds (or while no bound is touched) the iterates are lmder's.
 
 Whatever the tolerances, the tests are also met when they hold with machine precision in
 place of the tolerance (MINPACK's info 6/7/8: no further improvement is possible), and
@@ -460,9 +468,11 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
             for j in range(n):
                 if active[j] != 0.0:
                     x_trial[j] = x[j]
+                    wa1[j] = 0.0
             clipped = project(x_trial, lower, upper)
-            for j in range(n):
-                wa1[j] = x_trial[j] - x[j]
+            if clipped:
+                for j in range(n):
+                    wa1[j] = x_trial[j] - x[j]
         for j in range(n):
             wa3[j] = diag[j] * wa1[j]
         pnorm = enorm(wa3, 0, n)
