@@ -102,7 +102,7 @@ def _options(method: str, gtol, ftol, xtol, max_iter, step, factor=None) -> tupl
 def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: float | None = None,
                    xtol: float | None = None, max_iter: int | None = None,
                    step: float | None = None, factor: float | None = None,
-                   bounds: Any = None, n: int | None = None,
+                   bounds: Any = None,
                    variable_names: Sequence[str] | None = None) -> np.ndarray:
     """The options array a compiled solver takes (layout: the ``OPT_*`` indices of
     :mod:`symopt.abi`), filled with the method's defaults and any overrides.
@@ -123,11 +123,9 @@ def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: f
     if bounds is None:
         return opts.copy()
     if variable_names is None:
-        if n is None:
-            if isinstance(bounds, Mapping):
-                raise InputError("bounds given by name need variable_names=")
-            n = len(bounds)
-        variable_names = [f"x[{i}]" for i in range(n)]
+        if isinstance(bounds, Mapping) or not hasattr(bounds, "__len__"):
+            raise InputError("bounds given by name need variable_names=")
+        variable_names = [f"x[{i}]" for i in range(len(bounds))]
     lower, upper = bounds_arrays(bounds, list(variable_names))
     return _with_bounds(method, opts, lower, upper)
 
