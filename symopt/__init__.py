@@ -26,6 +26,7 @@ from .errors import (
 )
 from .fit import FitResult, FitWarning, fit
 from .kernels import Kernels, compile
+from .many import BatchResult, minimize_many
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
 from .problem import LeastSquares, Problem
@@ -39,6 +40,8 @@ __all__ = [
     "FitResult",
     "FitWarning",
     "minimize",
+    "minimize_many",
+    "BatchResult",
     "compare",
     "Comparison",
     "solver_options",
