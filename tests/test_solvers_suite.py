@@ -400,3 +400,13 @@ def test_bounds_on_a_method_without_them_are_refused_as_invalid_input():
     _, _, _, info, _ = solve_direct(so.Problem(ROSENBROCK), "lbfgs", [0.0, 0.0],
                                     lower=[1.0, 0.0], upper=[0.0, 1.0])
     assert info[abi.INFO_STATUS] == status.INVALID_INPUT
+
+
+@pytest.mark.parametrize("method", BOUNDED_METHODS)
+def test_minimize_bounds_reach_the_new_solvers(method):
+    # the user-facing bounds= (symopt.minimize) packs the box the way these solvers read it
+    res = so.minimize(QUADRATIC, [0.0, 0.0, 3.0], method=method, gtol=1e-6,
+                      bounds={"x": (-1, 0.5), "y": (-1, 1)})
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [0.5, -1.0, 0.0], atol=1e-5)
+    assert res.active_mask.tolist() == [1, -1, 0]
