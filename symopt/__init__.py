@@ -28,13 +28,20 @@ from .fit import FitResult, FitWarning, fit
 from .kernels import Kernels, compile
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
-from .problem import LeastSquares, Problem
+from .functions import sigmoid, softplus
+from .problem import DataLoss, LeastSquares, Problem
+from .vector import dot, symbols
 from .result import OptimizeResult
 
 __all__ = [
     "__version__",
     "Problem",
     "LeastSquares",
+    "DataLoss",
+    "symbols",
+    "dot",
+    "sigmoid",
+    "softplus",
     "fit",
     "FitResult",
     "FitWarning",

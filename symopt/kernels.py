@@ -84,7 +84,8 @@ class Kernels:
                 if module is None:
                     p = self.problem
                     module = self.__dict__["_module"] = _load(p, lambda: scalar_kernels_source(
-                        p.derivatives, p.parameters, p.formula, p.data_symbols))
+                        p.derivatives, p.parameters, p.formula, p.data_symbols,
+                        reduce=p.reduce, regularization=p.regularization_derivatives))
         return module
 
     @property
