@@ -119,6 +119,13 @@ def minimize(
     step: float | None = None,
     history: bool = False,
     data: Any = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    seed: Any = None,
+    validation: float | None = None,
+    patience: int | None = None,
+    verbose: bool | None = None,
+    **minibatch_options: Any,
 ) -> OptimizeResult:
     """Minimise a problem's loss with a compiled solver.
 
@@ -147,10 +154,17 @@ def minimize(
     history : bool
         Record ``f``, the gradient norm and the iterate at every iteration into
         ``result.history``.
-    data : mapping of 1-D arrays, optional
-        The data columns of a problem that reads data (a model fitted with
-        :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y": ...}``, optionally
-        ``"sigma"``.  A dict or a pandas DataFrame.
+    data : mapping of 1-D arrays, 2-D array, optional
+        The data columns of a problem that reads data (a :class:`~symopt.DataLoss`, or a
+        model fitted with :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y":
+        ...}`` (optionally ``"sigma"`` for a model), a pandas DataFrame, a NumPy
+        structured array, or (DataLoss) a 2-D array of shape (rows, columns) with the
+        columns in the problem's ``data_names`` order.
+    batch_size, epochs, seed, validation, patience, verbose, momentum, beta2, eps
+        Mini-batch training of a loss over data rows with ``method="sgd"`` or
+        ``"adam"``: given ``batch_size`` or ``epochs`` (or ``method="sgd"``), the run goes
+        to :func:`symopt.stochastic.minimize_minibatch`, which documents them; ``step``
+        is the learning rate there.
 
     Returns
     -------
@@ -167,6 +181,19 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
+    if batch_size is not None or epochs is not None or method == "sgd" or minibatch_options:
+        from .stochastic import minimize_minibatch
+
+        if tol is not None or gtol is not None or ftol is not None or xtol is not None \
+                or max_iter is not None or history:
+            raise InputError("mini-batch training runs for a number of epochs: tol, gtol, ftol, "
+                             "xtol, max_iter and history do not apply (see result.history)")
+        return minimize_minibatch(problem, x0, method, params, data=data, batch_size=batch_size,
+                                  epochs=epochs, seed=seed, step=step, validation=validation,
+                                  patience=patience, verbose=verbose, **minibatch_options)
+    if seed is not None or validation is not None or patience is not None or verbose is not None:
+        raise InputError("seed, validation, patience and verbose are options of mini-batch "
+                         "training: give batch_size= or epochs= with method='sgd' or 'adam'")
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol

@@ -17,6 +17,8 @@ __all__ = [
     "NAN_ENCOUNTERED",
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
+    "EPOCHS_DONE",
+    "EARLY_STOPPED",
     "FIRST_FAILURE",
     "TABLE",
     "message",
@@ -35,6 +37,10 @@ LINE_SEARCH_FAILED = 4
 NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
+# mini-batch training (symopt.stochastic): it ends after a number of epochs, not on a
+# convergence test
+EPOCHS_DONE = 20
+EARLY_STOPPED = 21
 
 #: Codes below this one are successes.
 FIRST_FAILURE = MAX_ITER
@@ -84,6 +90,17 @@ TABLE: dict[int, tuple[str, str, bool]] = {
         "INVALID_INPUT",
         "The arrays passed to the solver have inconsistent sizes; nothing was computed.",
         False,
+    ),
+    EPOCHS_DONE: (
+        "EPOCHS_DONE",
+        "Mini-batch training ran the requested number of epochs.",
+        True,
+    ),
+    EARLY_STOPPED: (
+        "EARLY_STOPPED",
+        "Mini-batch training stopped early: the validation loss did not improve for "
+        "`patience` epochs; x is the point with the best validation loss.",
+        True,
     ),
 }
 
