@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import datasets
 from .compare import Comparison, compare
 from .errors import (
     CompileError,
@@ -35,6 +36,7 @@ from .result import OptimizeResult
 
 __all__ = [
     "__version__",
+    "datasets",
     "Problem",
     "LeastSquares",
     "DataLoss",
