@@ -222,6 +222,11 @@ class _Module:
             parallel: bool = False) -> None:
         if sig is None:  # a helper the kernels call (compiled with them, for their types)
             decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+        elif parallel:
+            # compiled lazily, for abi.<sig>, by symopt.Kernels on first use: a Hessian
+            # kernel over many variables is costly to compile and a first-order method
+            # never calls it
+            decorator = f"@numba.njit(cache=True, nogil=True, error_model='numpy', parallel=True)  # abi.{sig}"
         else:
             decorator = (f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy'"
                          + (", parallel=True)" if parallel else ")"))

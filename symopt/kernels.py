@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Kernels", "compile"]
 
 _EMPTY_DATA = np.empty((0, 0))
+_SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
+               "value_grad_hess": abi.value_grad_hess_sig}
 _lock = threading.RLock()
 
 
@@ -108,11 +110,30 @@ class Kernels:
                                                            p.data_symbols))
         return module
 
-    value_kernel = property(lambda self: self.module.value, doc="f = value(x, p, data)")
-    grad_kernel = property(lambda self: self.module.grad, doc="grad(x, p, data, g_out)")
-    value_grad_kernel = property(lambda self: self.module.value_grad,
+    def _kernel(self, name: str):
+        """The dispatcher of kernel ``name``, compiled for its :mod:`symopt.abi`
+        signature.  Row-sum kernels (losses over data rows) are generated without an
+        eager signature and compile here, on first use, one by one (or load from
+        Numba's disk cache): a gradient call or mini-batch training never compiles
+        the Hessian kernel."""
+        dispatcher = getattr(self.module, name)
+        if not dispatcher.signatures:
+            with _lock:
+                if not dispatcher.signatures:
+                    try:
+                        dispatcher.compile(_SIGNATURES[name])
+                    except Exception as exc:  # a bug in codegen, not a user error
+                        raise CompileError(
+                            f"compiling the {name} kernel of {self.problem.formula!r} failed: "
+                            f"{type(exc).__name__}: {exc}. This is a bug in symopt; please "
+                            "report it with the formula.") from exc
+        return dispatcher
+
+    value_kernel = property(lambda self: self._kernel("value"), doc="f = value(x, p, data)")
+    grad_kernel = property(lambda self: self._kernel("grad"), doc="grad(x, p, data, g_out)")
+    value_grad_kernel = property(lambda self: self._kernel("value_grad"),
                                  doc="f = value_grad(x, p, data, g_out)")
-    value_grad_hess_kernel = property(lambda self: self.module.value_grad_hess,
+    value_grad_hess_kernel = property(lambda self: self._kernel("value_grad_hess"),
                                       doc="f = value_grad_hess(x, p, data, g_out, H_out)")
     residuals_kernel = property(lambda self: self.residual_module.residuals,
                                 doc="residuals(x, p, data, r_out)")
