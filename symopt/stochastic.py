@@ -57,10 +57,10 @@ PROGRESS_AFTER_SECONDS = 2.0
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _epoch(value_grad_address, x, p, data, order, batch_size, method, opts, row_factor,
-           reg_data, m, v, steps, g, g_reg, batch, last_batch):  # pragma: no cover - compiled
+           reg_data, m, v, steps, g, g_reg, batch, last_batch, x_prev):  # pragma: no cover
     """One epoch over the rows ``order`` of ``data``: returns the row-weighted mean of
     the batch losses, or NaN when a batch's loss or gradient was not finite (then ``x``
-    is left at the last finite iterate).  ``steps[0]`` counts the updates (Adam's bias
+    is set back to the iterate before, ``x_prev``, whose batch loss was finite).  ``steps[0]`` counts the updates (Adam's bias
     correction uses it)."""
     value_grad = value_grad_fn(value_grad_address)
     n = x.shape[0]
@@ -89,7 +89,11 @@ def _epoch(value_grad_address, x, p, data, order, batch_size, method, opts, row_
         for i in range(n):
             finite = finite and math.isfinite(g[i])
         if not finite:
+            for i in range(n):
+                x[i] = x_prev[i]
             return np.nan
+        for i in range(n):
+            x_prev[i] = x[i]
         total += f * size
         steps[0] += 1
         if method == 0:  # SGD with heavy-ball momentum
@@ -273,6 +277,7 @@ def minimize_minibatch(
         reg_data=np.empty((columns, 0)), m=np.zeros(n), v=np.zeros(n),
         steps=np.zeros(1, dtype=np.int64), g=np.empty(n), g_reg=np.empty(n),
         batch=np.empty((columns, batch_size)), last_batch=np.empty((columns, last_rows)),
+        x_prev=x.copy(),
     )
     code = MINIBATCH_METHODS[method]
     history: dict[str, list[float]] = {"loss": []}
@@ -290,7 +295,8 @@ def minimize_minibatch(
             epoch_started = time.perf_counter()
             loss = _epoch(value_grad_address, x, p, d, order, batch_size, code, opts,
                           row_factor, work["reg_data"], work["m"], work["v"], work["steps"],
-                          work["g"], work["g_reg"], work["batch"], work["last_batch"])
+                          work["g"], work["g_reg"], work["batch"], work["last_batch"],
+                          work["x_prev"])
             if not math.isfinite(loss):
                 status = _status.NAN_ENCOUNTERED
                 break
@@ -323,6 +329,7 @@ def minimize_minibatch(
         if progress is not None:
             progress.close()
     # after NAN_ENCOUNTERED, x is the last iterate whose batch loss and gradient were finite
+    # (set back by _epoch)
     if status == _status.EPOCHS_DONE and patience is not None and best_val < math.inf:
         x[:] = best_x  # early stopping keeps the best point even when it never fired
     g = np.empty(n)
