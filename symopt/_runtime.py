@@ -55,3 +55,17 @@ def n_blocks(rows, block_rows, max_blocks):
     if blocks < 1:
         return 1
     return min(blocks, max_blocks)
+
+
+@njit(inline="always", cache=True)
+def sigmoid_e(z, e):
+    """sigmoid(z) given e = exp(-|z|) (shared with softplus_e: one exp for both)."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + e)
+    return e / (1.0 + e)
+
+
+@njit(inline="always", cache=True)
+def softplus_e(z, e):
+    """softplus(z) given e = exp(-|z|)."""
+    return max(z, 0.0) + math.log1p(e)

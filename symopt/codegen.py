@@ -126,6 +126,17 @@ class KernelPrinter(PythonCodePrinter):
     def _print_softplus(self, expr):
         return f"_rt.softplus({self._print(expr.args[0])})"
 
+    def _print_ExpNegAbs(self, expr):
+        return f"math.exp(-abs({self._print(expr.args[0])}))"
+
+    def _print_SoftplusE(self, expr):
+        z, e = expr.args
+        return f"_rt.softplus_e({self._print(z)}, {self._print(e)})"
+
+    def _print_SigmoidE(self, expr):
+        z, e = expr.args
+        return f"_rt.sigmoid_e({self._print(z)}, {self._print(e)})"
+
     def _print_sign(self, expr):
         return f"_rt.sign({self._print(expr.args[0])})"
 
@@ -167,6 +178,34 @@ def _assign(printer: KernelPrinter, target: str, expr: sympy.Expr, indent: str =
     return f"{indent}{target} = {printer.doprint(expr)}"
 
 
+class ExpNegAbs(sympy.Function):
+    """``exp(-|z|)``: the one exponential that ``softplus(z)`` and ``sigmoid(z)`` share
+    (codegen only; never differentiated)."""
+
+
+class SoftplusE(sympy.Function):
+    """``softplus(z)`` given ``e = exp(-|z|)``: ``max(z, 0) + log1p(e)``."""
+
+
+class SigmoidE(sympy.Function):
+    """``sigmoid(z)`` given ``e = exp(-|z|)``."""
+
+
+def _share_exponentials(exprs: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+    """Rewrite ``softplus(z)`` and ``sigmoid(z)`` in terms of one ``exp(-|z|)``, so that
+    CSE computes the exponential once when both appear (the value and gradient of a
+    logistic loss): one ``exp`` per data row instead of two."""
+    from .functions import sigmoid, softplus
+
+    def rewrite(e: sympy.Expr) -> sympy.Expr:
+        if not e.has(softplus, sigmoid):
+            return e
+        e = e.replace(softplus, lambda z: SoftplusE(z, ExpNegAbs(z)))
+        return e.replace(sigmoid, lambda z: SigmoidE(z, ExpNegAbs(z)))
+
+    return [rewrite(sympy.sympify(e)) for e in exprs]
+
+
 class _Body:
     """The statements of one kernel: CSE temporaries, split into those computed once
     (they depend only on x and p) and those computed per data row, plus the printed
@@ -174,7 +213,7 @@ class _Body:
 
     def __init__(self, printer: KernelPrinter, exprs: Sequence[sympy.Expr],
                  row_symbols: frozenset = frozenset()):
-        replacements, reduced = joint_cse(exprs)
+        replacements, reduced = joint_cse(_share_exponentials(exprs))
         per_row: set[sympy.Symbol] = set(row_symbols)
         self.once: list[str] = []
         self.per_row: list[str] = []
