@@ -297,3 +297,12 @@ def test_example_runs_on_small_data(name, tmp_path):
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.strip()
+
+
+@pytest.mark.parametrize("module", ["symopt.vector", "symopt.datasets", "symopt.problem"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
