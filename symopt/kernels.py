@@ -52,8 +52,10 @@ class Kernels:
 
     Python calls take the variables as an array in the problem's variable order (or a
     mapping by name), the parameters as a mapping or sequence, and the data columns as
-    a mapping of 1-D arrays; all are bound at call time, so one compilation serves every
-    value and every dataset.
+    a mapping of 1-D arrays (or the other forms of :mod:`symopt.data`); all are bound at
+    call time, so one compilation serves every value and every dataset.  For a loss over
+    data rows without parameters the data may be the second positional argument:
+    ``k.value_and_grad(w, data)``.
 
     The raw Numba dispatchers, with the :mod:`symopt.abi` signatures, are the
     attributes ``value_kernel``, ``grad_kernel``, ``value_grad_kernel``,
@@ -143,6 +145,9 @@ class Kernels:
     # --- Python-facing calls -------------------------------------------------------------
     def _args(self, x, params, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.problem
+        if data is None and params is not None and p.data_names and not p.parameter_names:
+            # k.value_and_grad(w, data) for a loss over data without parameters
+            params, data = None, params
         return p._x_array(x, "x"), p._param_array(params), data_array(p, data)
 
     def value(self, x: Sequence[float] | np.ndarray | Mapping[str, float],

@@ -181,19 +181,27 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
-    if batch_size is not None or epochs is not None or method == "sgd" or minibatch_options:
+    unknown = sorted(set(minibatch_options) - {"momentum", "beta2", "eps"})
+    if unknown:
+        raise InputError(f"unknown option{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))} for minimize")
+    if (batch_size is not None or epochs is not None
+            or (isinstance(method, str) and method.lower() == "sgd")):
         from .stochastic import minimize_minibatch
 
         if tol is not None or gtol is not None or ftol is not None or xtol is not None \
                 or max_iter is not None or history:
             raise InputError("mini-batch training runs for a number of epochs: tol, gtol, ftol, "
                              "xtol, max_iter and history do not apply (see result.history)")
-        return minimize_minibatch(problem, x0, method, params, data=data, batch_size=batch_size,
+        return minimize_minibatch(problem, x0, str(method).lower(), params, data=data,
+                                  batch_size=batch_size,
                                   epochs=epochs, seed=seed, step=step, validation=validation,
                                   patience=patience, verbose=verbose, **minibatch_options)
-    if seed is not None or validation is not None or patience is not None or verbose is not None:
-        raise InputError("seed, validation, patience and verbose are options of mini-batch "
-                         "training: give batch_size= or epochs= with method='sgd' or 'adam'")
+    if (seed is not None or validation is not None or patience is not None or verbose is not None
+            or minibatch_options):
+        raise InputError("seed, validation, patience, verbose, momentum, beta2 and eps are "
+                         "options of mini-batch training: give batch_size= or epochs= with "
+                         "method='sgd' or 'adam'")
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol

@@ -182,6 +182,15 @@ def test_data_formats_give_the_same_loss(logistic):
     assert k.value(w, data={"y": list(y), "x2": X[:, 1], "x1": X[:, 0]}) == ref
 
 
+def test_data_may_be_the_second_positional_argument_without_parameters(logistic):
+    X, y = _logistic_data(30)
+    data = {"x1": X[:, 0], "x2": X[:, 1], "y": y}
+    k = so.compile(logistic)
+    f, g = k.value_and_grad([0.1, 0.2, 0.3], data)
+    f2, g2 = k.value_and_grad([0.1, 0.2, 0.3], data=data)
+    assert f == f2 and np.array_equal(g, g2)
+
+
 def test_pandas_dataframe(logistic):
     pd = pytest.importorskip("pandas")
     X, y = _logistic_data(40)

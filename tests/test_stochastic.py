@@ -138,6 +138,8 @@ def test_progress_bar_shows_the_loss(problem, capsys):
     (dict(method="newton", batch_size=10), "apply to the mini-batch methods"),
     (dict(method="adam", epochs=2, gtol=1e-5), "tol, gtol, ftol"),
     (dict(method="newton", seed=1), "options of mini-batch training"),
+    (dict(method="newton", momentum=0.9), "options of mini-batch training"),
+    (dict(method="adam", epochs=1, mometum=0.9), "unknown option 'mometum'"),
 ])
 def test_bad_options_are_clear_errors(problem, kwargs, match):
     loss, data = problem

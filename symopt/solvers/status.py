@@ -17,6 +17,7 @@ __all__ = [
     "NAN_ENCOUNTERED",
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
+    "FIRST_MINIBATCH",
     "EPOCHS_DONE",
     "EARLY_STOPPED",
     "FIRST_FAILURE",
@@ -37,12 +38,14 @@ LINE_SEARCH_FAILED = 4
 NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
-# mini-batch training (symopt.stochastic): it ends after a number of epochs, not on a
-# convergence test
+#: Mini-batch training (symopt.stochastic) ends after a number of epochs, not on a
+#: convergence test: its codes form a block of their own from here, so the solvers' codes
+#: stay contiguous (successes below FIRST_FAILURE, then failures).
+FIRST_MINIBATCH = 20
 EPOCHS_DONE = 20
 EARLY_STOPPED = 21
 
-#: Codes below this one are successes.
+#: Codes below this one are successes (among the solvers' codes, below FIRST_MINIBATCH).
 FIRST_FAILURE = MAX_ITER
 
 #: code -> (NAME, message, success)
