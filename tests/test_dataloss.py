@@ -315,3 +315,15 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_data_guide_examples_run():
+    import re
+
+    text = (ROOT / "docs" / "data.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/data.md", "exec"), namespace)  # noqa: S102 - our own docs
+    assert namespace["res"].success and namespace["loss"].n == 21
