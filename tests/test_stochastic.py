@@ -125,6 +125,18 @@ def test_progress_bar_shows_the_loss(problem, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_progress_without_tqdm_is_one_stderr_line(problem, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    loss, data = problem
+    so.minimize(loss, [0, 0], data=data, method="sgd", batch_size=100, epochs=3, seed=0,
+                verbose=True)
+    err = capsys.readouterr().err
+    assert "\rsymopt: epoch 3/3 loss=" in err and err.endswith("\n")
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(method="adam", batch_size=601), "batch_size=601 is larger than the 600 training rows"),
     (dict(method="adam", batch_size=500, validation=0.5), "larger than the 300 training rows"),
