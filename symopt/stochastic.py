@@ -56,15 +56,17 @@ PROGRESS_AFTER_SECONDS = 2.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _epoch(value_grad_address, x, p, data, order, batch_size, method, opts, row_factor,
+def _epoch(value_grad_address, x, p, rows_data, order, batch_size, method, opts, row_factor,
            reg_data, m, v, steps, g, g_reg, batch, last_batch, x_prev):  # pragma: no cover
-    """One epoch over the rows ``order`` of ``data``: returns the row-weighted mean of
+    """One epoch over the rows ``order`` of ``rows_data`` (the data row-major: shape
+    (rows, columns), so gathering a shuffled row reads one or two cache lines instead of
+    one per column): returns the row-weighted mean of
     the batch losses, or NaN when a batch's loss or gradient was not finite (then ``x``
     is set back to the iterate before, ``x_prev``, whose batch loss was finite).  ``steps[0]`` counts the updates (Adam's bias
     correction uses it)."""
     value_grad = value_grad_fn(value_grad_address)
     n = x.shape[0]
-    columns = data.shape[0]
+    columns = rows_data.shape[1]
     rows = order.shape[0]
     lr = opts[abi.OPT_STEP]
     beta1 = opts[abi.OPT_MOMENTUM]
@@ -76,9 +78,10 @@ def _epoch(value_grad_address, x, p, data, order, batch_size, method, opts, row_
         stop = min(start + batch_size, rows)
         size = stop - start
         buffer = batch if size == batch_size else last_batch
-        for k in range(columns):
-            for j in range(size):
-                buffer[k, j] = data[k, order[start + j]]
+        for j in range(size):
+            row = order[start + j]
+            for k in range(columns):
+                buffer[k, j] = rows_data[row, k]
         f = value_grad(x, p, buffer, g)
         if row_factor != 1.0:  # reduce="sum": scale the rows' part, not the regularization
             f_reg = value_grad(x, p, reg_data, g_reg)
@@ -269,6 +272,10 @@ def minimize_minibatch(
 
     kernels = compile(problem)
     _, value_grad_address, _ = kernels.addresses
+    # a row-major copy of the training rows: a shuffled batch is gathered from it row by
+    # row (measured on 2e5 rows of 11 columns, batch 256: an epoch took 61 ms gathering
+    # from the column layout, of which 23 ms was the kernel)
+    rows_data = np.ascontiguousarray(d.T)
     n = x.shape[0]
     columns = d.shape[0]
     row_factor = rows / batch_size if problem.reduce == "sum" else 1.0
@@ -293,7 +300,7 @@ def minimize_minibatch(
             order = rng.permutation(rows)
             compiled_now = not _epoch.signatures
             epoch_started = time.perf_counter()
-            loss = _epoch(value_grad_address, x, p, d, order, batch_size, code, opts,
+            loss = _epoch(value_grad_address, x, p, rows_data, order, batch_size, code, opts,
                           row_factor, work["reg_data"], work["m"], work["v"], work["steps"],
                           work["g"], work["g_reg"], work["batch"], work["last_batch"],
                           work["x_prev"])
