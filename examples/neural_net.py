@@ -57,7 +57,10 @@ print(f"{loss.n} weights; |gradient(symopt) - backprop(numpy)|_max = "
 assert abs(f_symopt - f_numpy) < 1e-12 * max(1.0, f_numpy)
 assert np.allclose(g_symopt, g_numpy, rtol=1e-10, atol=1e-12)
 
-res = so.minimize(loss, theta, data=data, method="gd", max_iter=300 if small else 3000)
+# full-batch gradient descent with momentum: one batch of all rows per epoch (the
+# mini-batch path compiles only the value and gradient kernels, never the Hessian)
+res = so.minimize(loss, theta, data=data, method="sgd", batch_size=n_rows,
+                  epochs=300 if small else 2000, step=0.1, momentum=0.9, verbose=not small)
 print(f"gradient descent: {res.nit} iterations, mean squared error {f_symopt:.4f} -> {res.fun:.4f}")
 adam = so.minimize(loss, theta, data=data, method="adam", batch_size=32,
                    epochs=20 if small else 50, step=0.01, seed=0, verbose=not small)
