@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import datasets
 from .compare import Comparison, compare
 from .errors import (
     CompileError,
@@ -29,13 +30,21 @@ from .kernels import Kernels, compile
 from .many import BatchResult, minimize_many
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
-from .problem import LeastSquares, Problem
+from .functions import sigmoid, softplus
+from .problem import DataLoss, LeastSquares, Problem
+from .vector import dot, symbols
 from .result import OptimizeResult
 
 __all__ = [
     "__version__",
+    "datasets",
     "Problem",
     "LeastSquares",
+    "DataLoss",
+    "symbols",
+    "dot",
+    "sigmoid",
+    "softplus",
     "fit",
     "FitResult",
     "FitWarning",

@@ -44,3 +44,28 @@ def heaviside(z):
     if z < 0.0:
         return 0.0
     return 0.5 + z * 0.0
+
+
+@njit(inline="always", cache=True)
+def n_blocks(rows, block_rows, max_blocks):
+    """Number of row blocks of a row-sum kernel: one per ``block_rows`` rows, at least
+    one and at most ``max_blocks``; a function of the row count only (never of the
+    thread count), so the summation order, and the result, are deterministic."""
+    blocks = rows // block_rows
+    if blocks < 1:
+        return 1
+    return min(blocks, max_blocks)
+
+
+@njit(inline="always", cache=True)
+def sigmoid_e(z, e):
+    """sigmoid(z) given e = exp(-|z|) (shared with softplus_e: one exp for both)."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + e)
+    return e / (1.0 + e)
+
+
+@njit(inline="always", cache=True)
+def softplus_e(z, e):
+    """softplus(z) given e = exp(-|z|)."""
+    return max(z, 0.0) + math.log1p(e)

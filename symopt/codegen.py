@@ -126,6 +126,17 @@ class KernelPrinter(PythonCodePrinter):
     def _print_softplus(self, expr):
         return f"_rt.softplus({self._print(expr.args[0])})"
 
+    def _print_ExpNegAbs(self, expr):
+        return f"math.exp(-abs({self._print(expr.args[0])}))"
+
+    def _print_SoftplusE(self, expr):
+        z, e = expr.args
+        return f"_rt.softplus_e({self._print(z)}, {self._print(e)})"
+
+    def _print_SigmoidE(self, expr):
+        z, e = expr.args
+        return f"_rt.sigmoid_e({self._print(z)}, {self._print(e)})"
+
     def _print_sign(self, expr):
         return f"_rt.sign({self._print(expr.args[0])})"
 
@@ -167,6 +178,34 @@ def _assign(printer: KernelPrinter, target: str, expr: sympy.Expr, indent: str =
     return f"{indent}{target} = {printer.doprint(expr)}"
 
 
+class ExpNegAbs(sympy.Function):
+    """``exp(-|z|)``: the one exponential that ``softplus(z)`` and ``sigmoid(z)`` share
+    (codegen only; never differentiated)."""
+
+
+class SoftplusE(sympy.Function):
+    """``softplus(z)`` given ``e = exp(-|z|)``: ``max(z, 0) + log1p(e)``."""
+
+
+class SigmoidE(sympy.Function):
+    """``sigmoid(z)`` given ``e = exp(-|z|)``."""
+
+
+def _share_exponentials(exprs: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+    """Rewrite ``softplus(z)`` and ``sigmoid(z)`` in terms of one ``exp(-|z|)``, so that
+    CSE computes the exponential once when both appear (the value and gradient of a
+    logistic loss): one ``exp`` per data row instead of two."""
+    from .functions import sigmoid, softplus
+
+    def rewrite(e: sympy.Expr) -> sympy.Expr:
+        if not e.has(softplus, sigmoid):
+            return e
+        e = e.replace(softplus, lambda z: SoftplusE(z, ExpNegAbs(z)))
+        return e.replace(sigmoid, lambda z: SigmoidE(z, ExpNegAbs(z)))
+
+    return [rewrite(sympy.sympify(e)) for e in exprs]
+
+
 class _Body:
     """The statements of one kernel: CSE temporaries, split into those computed once
     (they depend only on x and p) and those computed per data row, plus the printed
@@ -174,7 +213,7 @@ class _Body:
 
     def __init__(self, printer: KernelPrinter, exprs: Sequence[sympy.Expr],
                  row_symbols: frozenset = frozenset()):
-        replacements, reduced = joint_cse(exprs)
+        replacements, reduced = joint_cse(_share_exponentials(exprs))
         per_row: set[sympy.Symbol] = set(row_symbols)
         self.once: list[str] = []
         self.per_row: list[str] = []
@@ -218,9 +257,20 @@ class _Module:
     def row_symbols(self) -> frozenset:
         return frozenset(self.data_symbols)
 
-    def add(self, name: str, args: str, sig: str, doc: str, body: list[str]) -> None:
+    def add(self, name: str, args: str, sig: str | None, doc: str, body: list[str],
+            parallel: bool = False) -> None:
+        if sig is None:  # a helper the kernels call (compiled with them, for their types)
+            decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+        elif parallel:
+            # compiled lazily, for abi.<sig>, by symopt.Kernels on first use: a Hessian
+            # kernel over many variables is costly to compile and a first-order method
+            # never calls it
+            decorator = f"@numba.njit(cache=True, nogil=True, error_model='numpy', parallel=True)  # abi.{sig}"
+        else:
+            decorator = (f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy'"
+                         + (", parallel=True)" if parallel else ")"))
         self.kernels += ["", "",
-                         f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy')",
+                         decorator,
                          f"def {name}({args}):",
                          f'    """{doc}"""',
                          *self.loads, *body]
@@ -246,6 +296,7 @@ class _Module:
             "import math",
             "",
             "import numba",
+            "import numpy as np",
             "",
             "from symopt import abi",
             "from symopt import _runtime as _rt",
@@ -253,51 +304,68 @@ class _Module:
         return "\n".join(header + self.kernels) + "\n"
 
 
+#: Row-sum kernels split the rows into blocks of at least this many rows, and run the
+#: blocks in parallel (``prange``) only when there are at least two; below it a kernel
+#: sums the rows in one serial pass and never starts the thread pool.  Measured with
+#: benchmarks/bench_dataloss.py (logistic loss, 10 features, 2 cores): the parallel pass
+#: pays off from a few thousand rows.
+BLOCK_ROWS = 4096
+#: The number of blocks is at most this many, whatever the number of threads: each block
+#: is summed serially in row order and the blocks are combined in block order, so the
+#: result depends on the number of rows only, never on scheduling or thread count.
+MAX_BLOCKS = 64
+
+
 def scalar_kernels_source(
     derivatives: Derivatives,
     parameters: Sequence[sympy.Symbol],
     formula: str,
     data_symbols: Sequence[sympy.Symbol] = (),
+    *,
+    reduce: str = "sum",
+    regularization: Derivatives | None = None,
 ) -> str:
     """The source of the kernel module for a scalar loss (without the hash header).
 
     With ``data_symbols``, ``derivatives.value`` is the loss of one data row and the
     kernels sum it, its gradient and its Hessian over the rows of ``data`` (row ``i``
     binds ``data_symbols[k]`` to ``data[k, i]``); subexpressions that do not depend on
-    the row are computed once, before the loop.
+    the row are computed once per block of rows.  The rows are split into blocks
+    (:data:`BLOCK_ROWS`, :data:`MAX_BLOCKS`) summed in parallel with ``prange``, each
+    block serially into its own partial sums, then combined in block order: the result
+    is deterministic.  ``reduce="mean"`` divides the row sum by the number of rows;
+    ``regularization`` (derivatives of a term of the variables and parameters only) is
+    added once, not per row.
     """
-    module = _Module(derivatives.variables, parameters, data_symbols, formula,
-                     "loss summed over data rows" if data_symbols else "formula")
+    if not data_symbols:
+        if reduce != "sum" or regularization is not None:
+            raise ValueError("reduce and regularization apply to losses summed over data rows")
+        return _straight_line_source(derivatives, parameters, formula)
+    return _row_sum_source(derivatives, parameters, formula, data_symbols, reduce,
+                           regularization)
+
+
+def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol],
+                          formula: str) -> str:
+    module = _Module(derivatives.variables, parameters, (), formula, "formula")
     printer = module.printer
     n = derivatives.n
     f = derivatives.value
     grad = list(derivatives.gradient_entries)
     upper = derivatives.hessian_upper
     upper_keys = sorted(upper)
-    looped = bool(data_symbols)
 
     def emit(exprs: list[sympy.Expr], targets: list[str]) -> list[str]:
-        """Statements computing ``exprs`` into ``targets`` (assigned, or accumulated
-        over rows)."""
-        body = _Body(printer, exprs, module.row_symbols)
-        if not looped:
-            return body.once + [f"    {t} = {e}" for t, e in zip(targets, body.reduced)]
-        lines = [f"    {t} = 0.0" for t in targets] + body.once
-        lines += ["    for _i in range(_data.shape[1]):", *module.row_loads, *body.per_row]
-        lines += [f"        {t} += {e}" for t, e in zip(targets, body.reduced)]
-        return lines
+        body = _Body(printer, exprs)
+        return body.once + [f"    {t} = {e}" for t, e in zip(targets, body.reduced)]
 
-    # value
     module.add("value", "_x, _p, _data", "value_sig", "The loss.",
                emit([f], ["_f"]) + ["    return _f"])
-    # gradient
     module.add("grad", "_x, _p, _data, _g", "grad_sig", "The gradient, into _g.",
                emit(grad, [f"_g[{i}]" for i in range(n)]))
-    # value and gradient
     module.add("value_grad", "_x, _p, _data, _g", "value_grad_sig",
                "The loss; the gradient into _g.",
                emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"])
-    # value, gradient and Hessian (upper triangle computed, mirrored)
     zeros = [f"    _H[{i}, {j}] = 0.0" for i in range(n) for j in range(i, n) if (i, j) not in upper]
     mirror = [f"    _H[{j}, {i}] = _H[{i}, {j}]" for i in range(n) for j in range(i + 1, n)]
     body = emit([f] + grad + [upper[k] for k in upper_keys],
@@ -307,6 +375,91 @@ def scalar_kernels_source(
                zeros + body + mirror + ["    return _f"])
     return module.source([
         f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
+    ])
+
+
+def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol], formula: str,
+                    data_symbols: Sequence[sympy.Symbol], reduce: str,
+                    regularization: Derivatives | None) -> str:
+    """Kernels summing a row term over the data rows: for each kernel, a serial *block*
+    function ``_<kernel>_rows(x, p, data, start, stop, out)`` that sums the term (and its
+    derivatives) over rows ``start:stop`` into ``out``, and the kernel itself, which runs
+    the blocks (in parallel when there are several), combines them in order, scales the
+    sum (``reduce``) and adds the regularization.  The block function is the reusable
+    part: the same assembly serves any sum of one term over an index."""
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+    module = _Module(derivatives.variables, parameters, data_symbols, formula,
+                     "loss summed over data rows" + (" (mean)" if reduce == "mean" else ""))
+    printer = module.printer
+    n = derivatives.n
+    grad = list(derivatives.gradient_entries)
+    upper = derivatives.hessian_upper
+    reg_grad = list(regularization.gradient_entries) if regularization is not None else [0] * n
+    reg_upper = regularization.hessian_upper if regularization is not None else {}
+    upper_keys = sorted(set(upper) | set(reg_upper))
+    zero = sympy.S.Zero
+
+    def kernel(name: str, args: str, sig: str, doc: str, row_exprs: list[sympy.Expr],
+               reg_exprs: list[sympy.Expr], targets: list[str], pre: list[str],
+               post: list[str]) -> None:
+        k = len(row_exprs)
+        # the block function: one serial pass over rows start:stop
+        body = _Body(printer, row_exprs, module.row_symbols)
+        accumulators = [f"_s{j}" for j in range(k)]
+        block = [f"    {a} = 0.0" for a in accumulators] + body.once
+        block += ["    for _i in range(_start, _stop):", *module.row_loads, *body.per_row]
+        block += [f"        {a} += {e}" for a, e in zip(accumulators, body.reduced)]
+        block += [f"    _out[{j}] = {a}" for j, a in enumerate(accumulators)]
+        module.add(f"_{name}_rows", "_x, _p, _data, _start, _stop, _out", None,
+                   f"Partial sums of {name} over rows _start:_stop, into _out.", block)
+        # the kernel: blocks in parallel, combined in block order
+        lines = list(pre) + [
+            "    _rows = _data.shape[1]",
+            f"    _nb = _rt.n_blocks(_rows, {BLOCK_ROWS}, {MAX_BLOCKS})",
+            f"    _part = np.empty((_nb, {k}))",
+            "    if _nb == 1:",
+            f"        _{name}_rows(_x, _p, _data, 0, _rows, _part[0])",
+            "    else:",
+            "        for _b in numba.prange(_nb):",
+            f"            _{name}_rows(_x, _p, _data, (_b * _rows) // _nb, ((_b + 1) * _rows) // _nb, _part[_b])",
+            f"    _t = np.zeros({k})",
+            "    for _b in range(_nb):",
+            f"        for _j in range({k}):",
+            "            _t[_j] += _part[_b, _j]",
+        ]
+        if reduce == "mean":
+            lines.append("    _scale = 1.0 / _rows if _rows > 0 else 0.0")
+        scaled = "_scale * " if reduce == "mean" else ""
+        reg = _Body(printer, reg_exprs)
+        lines += reg.once
+        for j, (target, e) in enumerate(zip(targets, reg.reduced)):
+            tail = "" if reg_exprs[j] == 0 else f" + {e}"
+            lines.append(f"    {target} = {scaled}_t[{j}]{tail}")
+        module.add(name, args, sig, doc, lines + list(post), parallel=True)
+
+    f_reg = regularization.value if regularization is not None else zero
+    kernel("value", "_x, _p, _data", "value_sig", "The loss.",
+           [derivatives.value], [f_reg], ["_f"], [], ["    return _f"])
+    kernel("grad", "_x, _p, _data, _g", "grad_sig", "The gradient, into _g.",
+           grad, reg_grad, [f"_g[{i}]" for i in range(n)], [], [])
+    kernel("value_grad", "_x, _p, _data, _g", "value_grad_sig", "The loss; the gradient into _g.",
+           [derivatives.value] + grad, [f_reg] + reg_grad,
+           ["_f"] + [f"_g[{i}]" for i in range(n)], [], ["    return _f"])
+    zeros = [f"    _H[{i}, {j}] = 0.0" for i in range(n) for j in range(i, n)
+             if (i, j) not in set(upper_keys)]
+    mirror = [f"    _H[{j}, {i}] = _H[{i}, {j}]" for i in range(n) for j in range(i + 1, n)]
+    kernel("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
+           "The loss; the gradient into _g, the symmetric Hessian into _H.",
+           [derivatives.value] + grad + [upper.get(key, zero) for key in upper_keys],
+           [f_reg] + reg_grad + [reg_upper.get(key, zero) for key in upper_keys],
+           ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys],
+           zeros, mirror + ["    return _f"])
+    reg_text = f"; regularization (added once): {regularization.value}" if regularization is not None else ""
+    return module.source([
+        f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
+        f"# rows: summed in blocks of >= {BLOCK_ROWS} rows (at most {MAX_BLOCKS} blocks, in parallel),"
+        f" reduce={reduce!r}{reg_text}",
     ])
 
 

@@ -3,7 +3,8 @@
 Kernels read data as one C-contiguous float64 array of shape ``(n_columns, n_rows)``
 (:mod:`symopt.abi`), column ``k`` being the problem's ``data_names[k]``.  This module
 builds that array from what users have - a mapping of 1-D arrays (a dict, a pandas
-DataFrame) - and says exactly what is wrong when it cannot: a missing or unknown column,
+DataFrame), a NumPy structured array, or a plain 2-D array of shape ``(n_rows,
+n_columns)`` whose columns are in the problem's ``data_names`` order - and says exactly what is wrong when it cannot: a missing or unknown column,
 columns of different lengths, a non-numeric column, NaN or Inf (naming the column and the
 first bad row), an empty dataset.
 """
@@ -26,14 +27,15 @@ _WEIGHT = "_w"
 
 
 def _columns(data: Any) -> dict[str, Any]:
+    if isinstance(data, np.ndarray) and data.dtype.names:  # a structured array
+        return {name: data[name] for name in data.dtype.names}
     if hasattr(data, "columns") and hasattr(data, "__getitem__"):  # a DataFrame
         return {str(name): data[name] for name in data.columns}
     if hasattr(data, "keys") and hasattr(data, "__getitem__"):
         return {str(name): data[name] for name in data.keys()}
-    if isinstance(data, np.ndarray) and data.dtype.names:  # a structured array
-        return {name: data[name] for name in data.dtype.names}
     raise InputError(
-        f"data must be a mapping of column name -> 1-D array (a dict or a DataFrame), "
+        f"data must be a mapping of column name -> 1-D array (a dict or a DataFrame), a "
+        f"structured array, or a 2-D array with one column per data column; "
         f"got {type(data).__name__}"
     )
 
@@ -42,9 +44,32 @@ def _column(name: str, values: Any) -> np.ndarray:
     try:
         column = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InputError(f"data column {name!r} is not numeric") from None
+        raise InputError(f"data column {name!r} is not numeric{_first_non_number(values)}") from None
     if column.ndim != 1:
         raise ShapeError(f"data column {name!r} must be 1-D, got shape {column.shape}")
+    _check_finite(name, column)
+    return column
+
+
+def _first_non_number(values: Any) -> str:
+    try:
+        for row, value in enumerate(values):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return f": row {row} holds {value!r}"
+    except TypeError:
+        pass
+    return ""
+
+
+def _check_finite(name: str, column: np.ndarray) -> None:
+    # np.isfinite(column.sum()) is one cheap pass that is finite for almost all data;
+    # only then look for the first bad row
+    with np.errstate(all="ignore"):
+        total = column.sum()
+    if np.isfinite(total):
+        return
     finite = np.isfinite(column)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
@@ -52,7 +77,31 @@ def _column(name: str, values: Any) -> np.ndarray:
             f"data column {name!r} is not finite at row {row} (value {column[row]!r}); "
             "remove or fill such rows before fitting"
         )
-    return column
+
+
+def _matrix(problem: "Problem", data: np.ndarray) -> np.ndarray:
+    """The kernel data array from a 2-D array of shape (rows, columns) whose columns are
+    the problem's data columns in order.  A Fortran-ordered float64 array (or the
+    transpose of a C-ordered (columns, rows) array) is used without a copy."""
+    names = problem.data_names
+    if _WEIGHT in names:
+        raise InputError("a model fit takes its data as a mapping: {'x': ..., 'y': ...}")
+    if data.ndim != 2:
+        raise ShapeError(f"data must be 2-D (rows, columns) or a mapping, got shape {data.shape}")
+    if data.shape[1] != len(names):
+        raise ShapeError(
+            f"data has {data.shape[1]} columns, but this problem reads {len(names)}: "
+            f"{list(names)} (in this order; a 2-D array has shape (rows, columns))"
+        )
+    if data.shape[0] == 0:
+        raise InputError("the dataset is empty (0 rows)")
+    try:
+        out = np.ascontiguousarray(data.T, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError("data is not numeric") from None
+    for k, name in enumerate(names):
+        _check_finite(name, out[k])
+    return out
 
 
 def data_array(problem: "Problem", data: Any) -> np.ndarray:
@@ -62,6 +111,8 @@ def data_array(problem: "Problem", data: Any) -> np.ndarray:
         if data is not None and len(_columns(data)):
             raise InputError("this problem reads no data columns, but data was given")
         return EMPTY_DATA
+    if isinstance(data, np.ndarray) and not data.dtype.names:
+        return _matrix(problem, data)
     wanted = [name for name in names if name != _WEIGHT]
     if data is None:
         raise InputError(f"this problem reads the data columns {wanted}: pass data={{...}}")

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Kernels", "compile"]
 
 _EMPTY_DATA = np.empty((0, 0))
+_SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
+               "value_grad_hess": abi.value_grad_hess_sig}
 _lock = threading.RLock()
 
 
@@ -50,8 +52,10 @@ class Kernels:
 
     Python calls take the variables as an array in the problem's variable order (or a
     mapping by name), the parameters as a mapping or sequence, and the data columns as
-    a mapping of 1-D arrays; all are bound at call time, so one compilation serves every
-    value and every dataset.
+    a mapping of 1-D arrays (or the other forms of :mod:`symopt.data`); all are bound at
+    call time, so one compilation serves every value and every dataset.  For a loss over
+    data rows without parameters the data may be the second positional argument:
+    ``k.value_and_grad(w, data)``.
 
     The raw Numba dispatchers, with the :mod:`symopt.abi` signatures, are the
     attributes ``value_kernel``, ``grad_kernel``, ``value_grad_kernel``,
@@ -84,7 +88,8 @@ class Kernels:
                 if module is None:
                     p = self.problem
                     module = self.__dict__["_module"] = _load(p, lambda: scalar_kernels_source(
-                        p.derivatives, p.parameters, p.formula, p.data_symbols))
+                        p.derivatives, p.parameters, p.formula, p.data_symbols,
+                        reduce=p.reduce, regularization=p.regularization_derivatives))
         return module
 
     @property
@@ -107,11 +112,30 @@ class Kernels:
                                                            p.data_symbols))
         return module
 
-    value_kernel = property(lambda self: self.module.value, doc="f = value(x, p, data)")
-    grad_kernel = property(lambda self: self.module.grad, doc="grad(x, p, data, g_out)")
-    value_grad_kernel = property(lambda self: self.module.value_grad,
+    def _kernel(self, name: str):
+        """The dispatcher of kernel ``name``, compiled for its :mod:`symopt.abi`
+        signature.  Row-sum kernels (losses over data rows) are generated without an
+        eager signature and compile here, on first use, one by one (or load from
+        Numba's disk cache): a gradient call or mini-batch training never compiles
+        the Hessian kernel."""
+        dispatcher = getattr(self.module, name)
+        if not dispatcher.signatures:
+            with _lock:
+                if not dispatcher.signatures:
+                    try:
+                        dispatcher.compile(_SIGNATURES[name])
+                    except Exception as exc:  # a bug in codegen, not a user error
+                        raise CompileError(
+                            f"compiling the {name} kernel of {self.problem.formula!r} failed: "
+                            f"{type(exc).__name__}: {exc}. This is a bug in symopt; please "
+                            "report it with the formula.") from exc
+        return dispatcher
+
+    value_kernel = property(lambda self: self._kernel("value"), doc="f = value(x, p, data)")
+    grad_kernel = property(lambda self: self._kernel("grad"), doc="grad(x, p, data, g_out)")
+    value_grad_kernel = property(lambda self: self._kernel("value_grad"),
                                  doc="f = value_grad(x, p, data, g_out)")
-    value_grad_hess_kernel = property(lambda self: self.module.value_grad_hess,
+    value_grad_hess_kernel = property(lambda self: self._kernel("value_grad_hess"),
                                       doc="f = value_grad_hess(x, p, data, g_out, H_out)")
     residuals_kernel = property(lambda self: self.residual_module.residuals,
                                 doc="residuals(x, p, data, r_out)")
@@ -121,6 +145,9 @@ class Kernels:
     # --- Python-facing calls -------------------------------------------------------------
     def _args(self, x, params, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.problem
+        if data is None and params is not None and p.data_names and not p.parameter_names:
+            # k.value_and_grad(w, data) for a loss over data without parameters
+            params, data = None, params
         return p._x_array(x, "x"), p._param_array(params), data_array(p, data)
 
     def value(self, x: Sequence[float] | np.ndarray | Mapping[str, float],

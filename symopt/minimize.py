@@ -301,6 +301,12 @@ def minimize(
     eps: float | None = None,
     schedule: str | None = None,
     decay: float | None = None,
+    batch_size: int | None = None,
+    epochs: int | None = None,
+    seed: Any = None,
+    validation: float | None = None,
+    patience: int | None = None,
+    verbose: bool | None = None,
 ) -> OptimizeResult:
     """Minimise a problem's loss with a compiled solver.
 
@@ -345,10 +351,12 @@ def minimize(
     history : bool
         Record ``f``, the gradient norm and the iterate at every iteration into
         ``result.history``.
-    data : mapping of 1-D arrays, optional
-        The data columns of a problem that reads data (a model fitted with
-        :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y": ...}``, optionally
-        ``"sigma"``.  A dict or a pandas DataFrame.
+    data : mapping of 1-D arrays, 2-D array, optional
+        The data columns of a problem that reads data (a :class:`~symopt.DataLoss`, or a
+        model fitted with :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y":
+        ...}`` (optionally ``"sigma"`` for a model), a pandas DataFrame, a NumPy
+        structured array, or (DataLoss) a 2-D array of shape (rows, columns) with the
+        columns in the problem's ``data_names`` order.
     memory : int, optional
         L-BFGS: the number of stored correction pairs (default 10).
     radius : float, optional
@@ -364,6 +372,11 @@ def minimize(
         ``step * (1 + cos(pi k / max_iter)) / 2``.
     decay : float, optional
         The schedule's rate (defaults: inverse_time 1e-3, exponential 0.999).
+    batch_size, epochs, seed, validation, patience, verbose
+        Mini-batch training of a loss over data rows with ``method="sgd"`` or
+        ``"adam"``: given ``batch_size`` or ``epochs`` (or ``method="sgd"``), the run goes
+        to :func:`symopt.stochastic.minimize_minibatch`, which documents them; ``step``
+        is the learning rate there, and ``momentum``, ``beta2``, ``eps`` apply as above.
 
     Returns
     -------
@@ -380,6 +393,30 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
+    if (batch_size is not None or epochs is not None
+            or (isinstance(method, str) and method.lower() == "sgd")):
+        from .stochastic import minimize_minibatch
+
+        if tol is not None or gtol is not None or ftol is not None or xtol is not None \
+                or max_iter is not None or history:
+            raise InputError("mini-batch training runs for a number of epochs: tol, gtol, ftol, "
+                             "xtol, max_iter and history do not apply (see result.history)")
+        full_batch_only = {"memory": memory, "radius": radius, "schedule": schedule,
+                           "decay": decay, "factor": factor, "bounds": bounds}
+        given = sorted(k for k, v in full_batch_only.items() if v is not None)
+        if given:
+            raise InputError(f"{', '.join(given)} do not apply to mini-batch training "
+                             f"(batch_size=/epochs=/method='sgd')")
+        minibatch_options = {k: v for k, v in
+                             {"momentum": momentum, "beta2": beta2, "eps": eps}.items()
+                             if v is not None}
+        return minimize_minibatch(problem, x0, str(method).lower(), params, data=data,
+                                  batch_size=batch_size,
+                                  epochs=epochs, seed=seed, step=step, validation=validation,
+                                  patience=patience, verbose=verbose, **minibatch_options)
+    if seed is not None or validation is not None or patience is not None or verbose is not None:
+        raise InputError("seed, validation, patience and verbose are options of mini-batch "
+                         "training: give batch_size= or epochs= with method='sgd' or 'adam'")
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol

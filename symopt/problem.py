@@ -19,7 +19,7 @@ from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
 from .parsing import make_symbol, parse_formula, parse_names
 
-__all__ = ["Problem", "LeastSquares", "natural_key"]
+__all__ = ["Problem", "LeastSquares", "DataLoss", "natural_key"]
 
 Names = Union[str, sympy.Symbol, Iterable[Union[str, sympy.Symbol]], None]
 
@@ -118,6 +118,10 @@ class Problem:
 
     #: names of the data columns the loss reads per row (empty: no data)
     data_names: tuple[str, ...] = ()
+    #: how the row losses combine: "sum" or "mean" (:class:`DataLoss`)
+    reduce: str = "sum"
+    #: a term of the variables and parameters added once to a loss over data rows
+    regularization_expr: sympy.Expr | None = None
 
     def __init__(self, loss: str | sympy.Expr, wrt: Names = None, params: Names = None):
         wrt_names = _names(wrt, "variable")
@@ -186,6 +190,13 @@ class Problem:
     def derivatives(self) -> Derivatives:
         """The :class:`~symopt.derivatives.Derivatives` (gradient, Hessian, sparsity)."""
         return Derivatives(self.expr, self.variables)
+
+    @cached_property
+    def regularization_derivatives(self) -> Derivatives | None:
+        """Derivatives of :attr:`regularization_expr` (``None`` without one)."""
+        if self.regularization_expr is None:
+            return None
+        return Derivatives(self.regularization_expr, self.variables)
 
     @property
     def n(self) -> int:
@@ -481,3 +492,88 @@ class LeastSquares(Problem):
         if self.n <= _DISPLAY_MAX_N and len(self.residual_exprs) <= 12:
             parts.append(f"J = {sympy.latex(self.jacobian)}")
         return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"
+
+
+class DataLoss(Problem):
+    """A loss summed (or averaged) over data rows, written for one row.
+
+    The loss of the whole dataset is ``sum_i loss(x; row_i) + regularization(x)`` (or
+    the mean over rows, plus the regularization).  Its exact derivatives are those of
+    the one-row formula, summed by compiled kernels that loop over the rows in
+    parallel blocks (:mod:`symopt.codegen`); the data are bound at solve time, so one
+    compilation serves every dataset with these columns.
+
+    Parameters
+    ----------
+    loss : str or sympy.Expr
+        The loss of one data row, e.g. ``"softplus(-y*(w0 + w1*x1 + w2*x2))"``; build
+        long ones in Python with :func:`symopt.symbols` and :func:`symopt.dot`.
+    data : names
+        The data columns the formula reads (``["x1", "x2", "y"]``, ``"x0:20 y"``).
+    wrt, params : names, optional
+        As for :class:`Problem`; default variables: every other symbol.
+    reduce : {"sum", "mean"}
+        Sum the row losses, or average them (divide by the number of rows).
+    regularization : str or sympy.Expr, optional
+        A term of the variables and parameters, added once (not per row), e.g.
+        ``"1e-3*(w1**2 + w2**2)"``.
+
+    Notes
+    -----
+    ``expr``, ``gradient`` and ``hessian`` are those of one row's loss;
+    ``regularization_expr`` is the term added once.
+
+    Examples
+    --------
+    >>> import numpy as np, symopt as so
+    >>> loss = so.DataLoss("(y - a - b*t)**2", data="t y", wrt="a b", reduce="mean")
+    >>> res = so.minimize(loss, [0, 0], data={"t": [0.0, 1.0, 2.0], "y": [1.0, 3.0, 5.0]})
+    >>> np.round(res.x, 6).tolist()
+    [1.0, 2.0]
+    """
+
+    def __init__(self, loss: str | sympy.Expr, data: Names, wrt: Names = None,
+                 params: Names = None, *, reduce: str = "sum",
+                 regularization: str | sympy.Expr | None = None):
+        data_names = _names(data, "data column")
+        if not data_names:
+            raise ProblemError("a DataLoss needs at least one data column: data=['x', 'y', ...]")
+        if reduce not in ("sum", "mean"):
+            raise ProblemError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+        wrt_names = _names(wrt, "variable")
+        param_names = _names(params, "parameter")
+        local = _declared_symbols(wrt_names, param_names, data_names)
+        expr, formula = _as_scalar_expr(loss, local)
+        used = {s.name for s in expr.free_symbols}
+        unused = [name for name in data_names if name not in used]
+        if unused:
+            raise ProblemError(
+                f"the loss {formula!r} does not use the data column"
+                f"{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))}; "
+                "list only the columns the row formula reads"
+            )
+        reg_expr = sympy.S.Zero
+        if regularization is not None:
+            reg_expr, reg_text = _as_scalar_expr(regularization, local)
+            in_data = sorted({s.name for s in reg_expr.free_symbols} & set(data_names))
+            if in_data:
+                raise ProblemError(
+                    f"the regularization {reg_text!r} uses the data column"
+                    f"{'s' if len(in_data) > 1 else ''} {', '.join(map(repr, in_data))}; "
+                    "it is added once, so it may use variables and parameters only"
+                )
+            formula = f"{formula}  [+ once: {reg_text}]"
+        # check names and find the variables over the row loss and the regularization
+        self._setup(expr + reg_expr, formula, wrt_names, param_names, data_names, local)
+        self.expr = expr
+        self.reduce = reduce
+        self.regularization_expr = reg_expr if regularization is not None else None
+        self.row_formula = formula
+
+    def _text(self, show) -> str:
+        what = "mean" if self.reduce == "mean" else "sum"
+        lines = [f"DataLoss: {self._signature_text()} = {what} over rows of {self.formula}",
+                 f"data columns: {', '.join(self.data_names)}"]
+        if self.n <= _DISPLAY_MAX_N:
+            lines += ["gradient of one row:", show(self.gradient)]
+        return "\n".join(lines)

@@ -18,6 +18,9 @@ __all__ = [
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
     "TRUST_REGION_COLLAPSED",
+    "FIRST_MINIBATCH",
+    "EPOCHS_DONE",
+    "EARLY_STOPPED",
     "FIRST_FAILURE",
     "TABLE",
     "message",
@@ -37,8 +40,14 @@ NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
 TRUST_REGION_COLLAPSED = 8
+#: Mini-batch training (symopt.stochastic) ends after a number of epochs, not on a
+#: convergence test: its codes form a block of their own from here, so the solvers' codes
+#: stay contiguous (successes below FIRST_FAILURE, then failures).
+FIRST_MINIBATCH = 20
+EPOCHS_DONE = 20
+EARLY_STOPPED = 21
 
-#: Codes below this one are successes.
+#: Codes below this one are successes (among the solvers' codes, below FIRST_MINIBATCH).
 FIRST_FAILURE = MAX_ITER
 
 #: code -> (NAME, message, success)
@@ -93,6 +102,17 @@ TABLE: dict[int, tuple[str, str, bool]] = {
         "acceptable step (the quadratic model disagrees with f: inaccurate derivatives, "
         "or f at the limit of its precision).",
         False,
+    ),
+    EPOCHS_DONE: (
+        "EPOCHS_DONE",
+        "Mini-batch training ran the requested number of epochs.",
+        True,
+    ),
+    EARLY_STOPPED: (
+        "EARLY_STOPPED",
+        "Mini-batch training stopped early: the validation loss did not improve for "
+        "`patience` epochs; x is the point with the best validation loss.",
+        True,
     ),
 }
 
