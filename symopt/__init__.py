@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import plot
 from .compare import Comparison, compare
 from .errors import (
     CompileError,
@@ -47,6 +48,7 @@ __all__ = [
     "OptimizeResult",
     "METHODS",
     "parse_formula",
+    "plot",
     "SymoptError",
     "FormulaError",
     "ProblemError",
