@@ -160,8 +160,10 @@ def _levels(Z: np.ndarray, floor: float, count: int, log: bool | None) -> tuple[
     if span <= 0:
         return np.array([]), False
     if log is None:
-        # log levels when most of the picture sits far below the maximum
-        log = float(np.median(finite)) - lo < 0.05 * span
+        # log levels when half the picture lies in the lowest tenth of the range (a
+        # narrow valley between steep walls: Rosenbrock's median is at 5% of its range
+        # over its paths, quadratic bowls' at 15-25%)
+        log = float(np.median(finite)) - lo < 0.1 * span
     if log:
         return lo + np.geomspace(span * 1e-6, span, count), True
     return np.linspace(lo, lo + span, count + 2)[1:-1], False
