@@ -452,6 +452,8 @@ class LeastSquares(Problem):
         dependent : str
             Name of the observed data column (default ``"y"``).
 
+        Notes
+        -----
         The data are bound at solve time (``data={"x": ..., "y": ...}``, optional
         ``"sigma"``), so one compilation serves data of any length.
 
