@@ -5,9 +5,9 @@ Needs matplotlib (``pip install "symopt[plot]"``); without it every function rai
 
 - draws into ``ax=`` when given (an ``Axes``; a pair of them for :func:`convergence`
   and :func:`fit`), else into a new figure;
-- saves to ``save=`` when given, with the Agg renderer (no display needed; the figure
-  is then not registered with pyplot, so saving many never leaks figures), at
-  ``figsize`` inches times ``dpi`` pixels;
+- saves to ``save=`` when given (PNG, SVG, PDF by the extension), at ``figsize``
+  inches times ``dpi`` pixels; without a display it renders with Agg, and a figure it
+  made is released from pyplot after saving, so saving many never accumulates figures;
 - returns the matplotlib ``Figure``, which a notebook shows.
 
 Each method's line carries the method's name as its ``gid`` (``line.get_gid()``), so
@@ -60,11 +60,16 @@ def _has_display() -> bool:
 
 
 def _new_figure(save, figsize, dpi, ncols: int = 1, nrows: int = 1, **subplot_kw):
-    """A new figure and its axes.  Saving, or without a display, the figure is a plain
-    Agg-rendered ``Figure`` that pyplot never sees; otherwise it comes from pyplot (so
-    ``plt.show()`` and interactive backends see it)."""
+    """A new figure and its axes.
+
+    Saving without a display, and before anything imported pyplot (a script, CI), the
+    figure is a plain ``Figure`` on the Agg renderer that pyplot never sees.  Otherwise it
+    comes from pyplot, so that ``plt.show()`` and a notebook's inline display see it; a
+    saved one is then closed in pyplot after saving (:func:`_save`), so saving many never
+    accumulates open figures, and a notebook still shows the returned figure once.
+    """
     mpl = _matplotlib()
-    if save is not None or not _has_display() and "matplotlib.pyplot" not in sys.modules:
+    if save is not None and not _has_display() and "matplotlib.pyplot" not in sys.modules:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         fig = mpl.figure.Figure(figsize=figsize, dpi=dpi, layout="constrained")
@@ -88,9 +93,16 @@ def _given_axes(ax, count: int, what: str) -> list:
     return axes
 
 
-def _save(fig, save, dpi) -> None:
-    if save is not None:
-        fig.savefig(os.fspath(save), dpi=dpi)
+def _save(fig, save, dpi, owned: bool = True) -> None:
+    """Write ``fig`` to ``save`` (if given); a figure this module made is then released
+    from pyplot (a no-op for one pyplot never saw)."""
+    if save is None:
+        return
+    fig.savefig(os.fspath(save), dpi=dpi)
+    if owned and "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 # --- the runs ---------------------------------------------------------------------------------
@@ -267,7 +279,8 @@ def paths(
     floor = float(recorded.min()) if recorded.size else np.inf  # the lowest level sits below the paths
     lv, is_log = _levels(Z, floor, levels, log_levels)
 
-    if ax is None:
+    owned = ax is None
+    if owned:
         fig, (ax,) = _new_figure(save, figsize, dpi)
     else:
         (ax,) = _given_axes(ax, 1, "paths()")
@@ -297,7 +310,7 @@ def paths(
                  f"f = {_short(problem.formula)}" + (" (log-spaced contours)" if is_log else ""),
                  fontsize="medium")
     ax.legend(loc="best", fontsize="small")
-    _save(fig, save, dpi)
+    _save(fig, save, dpi, owned)
     return fig
 
 
@@ -341,7 +354,8 @@ def convergence(
         recorded = [np.min(r["history"]["f"]) for r in runs.values() if len(r["history"]["f"])]
         finite = [v for v in recorded if np.isfinite(v)]
         f_star = float(min(finite)) if finite else 0.0
-    if ax is None:
+    owned = ax is None
+    if owned:
         fig, (ax_f, ax_g) = _new_figure(save, figsize, dpi, ncols=2)
     else:
         ax_f, ax_g = _given_axes(ax, 2, "convergence()")
@@ -371,7 +385,7 @@ def convergence(
     ax_g.grid(True, which="major", alpha=0.3)
     if title:
         fig.suptitle(title)
-    _save(fig, save, dpi)
+    _save(fig, save, dpi, owned)
     return fig
 
 
@@ -425,7 +439,8 @@ def fit(
     model = sympy.lambdify(symbols, problem.model, modules="numpy")
     fitted = [float(v) for v in result["x"]] + [float(v) for v in p]
 
-    if ax is None:
+    owned = ax is None
+    if owned:
         fig, (ax_d, ax_r) = _new_figure(save, figsize, dpi, nrows=2,
                                         gridspec_kw={"height_ratios": (3, 1)}, sharex=True)
     else:
@@ -464,5 +479,5 @@ def fit(
     rl.set_gid("residuals")
     ax_r.set_xlabel(xlabel)
     ax_r.set_ylabel("(y - model)/σ" if sigma is not None else "y - model")
-    _save(fig, save, dpi)
+    _save(fig, save, dpi, owned)
     return fig

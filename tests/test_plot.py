@@ -23,6 +23,13 @@ from matplotlib.figure import Figure  # noqa: E402
 ROSEN = "(1 - x)**2 + 100*(y - x**2)**2"
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 @pytest.fixture(scope="module")
 def rosen():
     return so.Problem(ROSEN)
@@ -98,6 +105,19 @@ def test_rosenbrock_contours_are_log_spaced_above_the_lowest_value(rosen, runs):
     fig = so.plot.paths(bowl, res, levels=10)
     (contours,) = [c for c in fig.axes[0].collections if c.get_gid() == "contours"]
     np.testing.assert_allclose(np.diff(contours.levels), np.diff(contours.levels)[0])
+
+
+def test_saved_figures_are_not_left_open_in_pyplot(rosen, runs, tmp_path):
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    fig = so.plot.convergence(runs, save=tmp_path / "c.png")
+    assert len(plt.get_fignums()) == before and fig.axes
+    shown = so.plot.convergence(runs)              # not saved: pyplot keeps it for show()
+    assert shown.number in plt.get_fignums()
+    mine, ax = plt.subplots()
+    so.plot.paths(rosen, runs, ax=ax, save=tmp_path / "p.png")  # the caller's figure stays
+    assert mine.number in plt.get_fignums()
 
 
 def test_paths_into_a_given_axes_with_parameters(tmp_path):
