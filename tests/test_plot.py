@@ -346,3 +346,19 @@ def test_comparison_and_fit_html(runs, decay):
     html = fit._repr_html_()
     assert html.count("<tr>") == 4  # header and one row per parameter
     assert "<code>a*exp(-b*t) + c</code>" in html and "dof = 22" in html
+
+
+def test_paths_of_a_model_fitted_to_data_sum_the_loss_over_rows(decay):
+    t, y, sigma = decay
+    model = so.LeastSquares.from_model("a*exp(-b*t) + 0.3", independent="t", wrt="a b")
+    data = {"t": t, "y": y, "sigma": sigma}
+    res = so.minimize(model, [1.0, 1.0], method="lm", data=data, history=True)
+    fig = so.plot.paths(model, res, data=data)
+    (line,) = lines_by_gid(fig)["lm"]
+    np.testing.assert_array_equal(line.get_xdata(), res.history["x"][:, 0])
+    # the contoured loss is the compiled kernel's, 0.5 * sum(((y - model)/sigma)**2)
+    k = so.compile(model)
+    X, Y = np.meshgrid([0.5, 2.5, 4.0], [0.2, 1.3])
+    Z = plot._loss_on_grid(model, X, Y, 0, 1, res.x, None, data)
+    expected = [[k.value([a, b], data=data) for a in X[0]] for b in Y[:, 0]]
+    np.testing.assert_allclose(Z, expected, rtol=1e-10)
