@@ -244,6 +244,12 @@ def test_without_matplotlib_plots_name_the_extra(monkeypatch, rosen, runs, capsy
     cli._demo_pictures(rosen, runs, str(folder))
     assert "symopt[plot]" in capsys.readouterr().out
     assert not folder.exists()
+    # --plot says so before solving, with the bad-input exit code
+    assert cli.main(["minimize", ROSEN, "--x0", "x=-1.2,y=1", "--plot",
+                     str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr()
+    assert "symopt[plot]" in err.err and "method" not in err.out
+    assert not (tmp_path / "m.png").exists()
 
 
 # --- command line ------------------------------------------------------------------------------
