@@ -27,6 +27,7 @@ from .errors import (
 )
 from .fit import FitResult, FitWarning, fit
 from .kernels import Kernels, compile
+from .many import BatchResult, minimize_many
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
 from .problem import LeastSquares, Problem
@@ -40,6 +41,8 @@ __all__ = [
     "FitResult",
     "FitWarning",
     "minimize",
+    "minimize_many",
+    "BatchResult",
     "compare",
     "Comparison",
     "solver_options",

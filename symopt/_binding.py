@@ -16,16 +16,19 @@ about a microsecond.  The addresses stay valid while the kernels' dispatchers li
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from . import abi
+from .solvers.status import INVALID_INPUT
 
 __all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "residuals_fn",
-           "residuals_jacobian_fn", "entry_point"]
+           "residuals_jacobian_fn", "entry_point", "batch_entry_point", "batch_sig", "gather_data",
+           "BATCH_COUNTS"]
 
 
 def _function_from_address(fn_type: types.FunctionType):
@@ -138,3 +141,199 @@ def entry_point(method: str):
                                  sources=_solver_sources_hash())
         entry = _entries[method] = cache.load_source(source, kind="e").entry
     return entry
+
+
+# --------------------------------------------------------------------------------------
+# Batched entry points: many independent problems in one compiled, parallel call.
+#
+#   batch_entry(address0, address1, address2, start, stop, X, P, flat, col_base,
+#               col_per_problem, offsets, m_fixed, m_max, opts, fun, counts, block)
+#
+# solves problems start..stop-1, each with the method's ordinary solver:
+#
+# address0..2      the kernel addresses, as for the method's single entry (least squares:
+#                  residuals, residuals_jacobian, 0)
+# X                float64[k, n]: row i is problem i's start in, its solution out
+# P                float64[1 or k, n_params]: shared parameters (1 row) or one row per problem
+# flat             float64[:]: every data column's values, one after the other
+# col_base         int64[n_columns]: where column c starts in ``flat``
+# col_per_problem  int64[n_columns]: 1 when column c holds every problem's rows, problem
+#                  i's at col_base[c] + offsets[i]; 0 when it is shared (all problems read
+#                  it from col_base[c])
+# offsets          int64[k + 1]: problem i has offsets[i + 1] - offsets[i] data rows
+# m_fixed          residuals per problem when they are not data rows (LeastSquares with
+#                  explicit residuals); 0 for one residual per data row
+# m_max            the largest number of data rows of any problem (buffer size)
+# opts             the method's options (shared)
+# fun              float64[k]: the loss at the solution
+# counts           int64[BATCH_COUNTS, k]: status, nit, nfev, njev, nhev per problem
+# block            problems per parallel work item (its work arrays are allocated once)
+#
+# Each problem has its own rows of X, fun and counts and its own work arrays: nothing
+# written is shared, and the kernels and solvers keep no state, so threads never touch
+# the same memory.  A problem whose start, parameters or data are not finite (or that has
+# no data rows though the problem reads data) is not solved: status INVALID_INPUT.
+# --------------------------------------------------------------------------------------
+
+mat_i8 = types.Array(types.int64, 2, "C")
+batch_sig = types.void(types.intp, types.intp, types.intp, types.int64, types.int64,
+                       abi.mat, abi.mat, abi.vec, abi.ivec, abi.ivec, abi.ivec, types.int64,
+                       types.int64, abi.vec, abi.vec, mat_i8, types.int64)
+
+#: rows of the ``counts`` output of a batched entry
+BATCH_STATUS, BATCH_NIT, BATCH_NFEV, BATCH_NJEV, BATCH_NHEV = range(5)
+BATCH_COUNTS = 5
+
+
+@njit(nogil=True, error_model="numpy")
+def all_finite(a):
+    """Whether every entry of the 1-D array ``a`` is finite."""
+    for i in range(a.shape[0]):
+        if not math.isfinite(a[i]):
+            return False
+    return True
+
+
+@njit(nogil=True, error_model="numpy")
+def gather_data(flat, col_base, col_per_problem, offsets, i, buffer):
+    """Problem ``i``'s data, copied into ``buffer`` and returned as the kernels' C-ordered
+    ``(n_columns, m_i)`` array, and whether all of it is finite."""
+    m = offsets[i + 1] - offsets[i]
+    ncols = col_base.shape[0]
+    finite = True
+    for c in range(ncols):
+        start = col_base[c] + (offsets[i] if col_per_problem[c] else 0)
+        for j in range(m):
+            value = flat[start + j]
+            buffer[c * m + j] = value
+            if not math.isfinite(value):
+                finite = False
+    return buffer[:ncols * m].reshape((ncols, m)), finite
+
+
+@njit(nogil=True)
+def store_counts(counts, i, info):
+    counts[BATCH_STATUS, i] = info[abi.INFO_STATUS]
+    counts[BATCH_NIT, i] = info[abi.INFO_NIT]
+    counts[BATCH_NFEV, i] = info[abi.INFO_NFEV]
+    counts[BATCH_NJEV, i] = info[abi.INFO_NJEV]
+    counts[BATCH_NHEV, i] = info[abi.INFO_NHEV]
+
+
+@njit(nogil=True)
+def store_invalid(fun, counts, i):
+    fun[i] = math.nan
+    for row in range(BATCH_COUNTS):
+        counts[row, i] = 0
+    counts[BATCH_STATUS, i] = INVALID_INPUT
+
+_BATCH_HEADER = '''\
+# symopt batched entry point for method {method!r}: takes kernel addresses, compiled once.
+# solver sources hash: {sources}
+import numba
+import numpy as np
+
+from symopt import abi
+from symopt._binding import (batch_sig, gather_data, all_finite, store_counts,
+                             store_invalid, {functions})
+from {module} import {function} as _solve
+'''
+
+_BATCH_ENTRY = '''
+
+@numba.njit(batch_sig, cache=True, parallel=True)
+def entry(address0, address1, address2, start, stop, X, P, flat, col_base, col_per_problem,
+          offsets, m_fixed, m_max, opts, fun, counts, block):
+    blocks = (stop - start + block - 1) // block
+    for b in numba.prange(blocks):
+        lo = start + b * block
+        _block(address0, address1, address2, lo, min(lo + block, stop), X, P, flat, col_base,
+               col_per_problem, offsets, m_fixed, m_max, opts, fun, counts)
+'''
+
+_BATCH_SCALAR = _BATCH_HEADER + '''
+
+@numba.njit(nogil=True)
+def _block(address0, address1, address2, lo, hi, X, P, flat, col_base, col_per_problem,
+           offsets, m_fixed, m_max, opts, fun, counts):
+    value = value_fn(address0)
+    value_grad = value_grad_fn(address1)
+    value_grad_hess = value_grad_hess_fn(address2)
+    n = X.shape[1]
+    needs_rows = col_base.shape[0] > 0
+    buffer = np.empty(col_base.shape[0] * m_max)
+    info = np.zeros(abi.N_INFO, np.int64)
+    hist = np.empty((0, 0))
+    g = np.empty(n)
+    H = np.empty((n, n))
+    for i in range(lo, hi):
+        data, finite = gather_data(flat, col_base, col_per_problem, offsets, i, buffer)
+        x = X[i]
+        p = P[i] if P.shape[0] > 1 else P[0]
+        if not (finite and all_finite(x) and all_finite(p)) or (needs_rows and data.shape[1] == 0):
+            store_invalid(fun, counts, i)
+            continue
+        fun[i] = _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, H)
+        store_counts(counts, i, info)
+''' + _BATCH_ENTRY
+
+_BATCH_LEAST_SQUARES = _BATCH_HEADER + '''
+
+@numba.njit(nogil=True)
+def _block(address0, address1, address2, lo, hi, X, P, flat, col_base, col_per_problem,
+           offsets, m_fixed, m_max, opts, fun, counts):
+    residuals = residuals_fn(address0)
+    residuals_jacobian = residuals_jacobian_fn(address1)
+    n = X.shape[1]
+    buffer = np.empty(col_base.shape[0] * m_max)
+    info = np.zeros(abi.N_INFO, np.int64)
+    hist = np.empty((0, 0))
+    size = max(m_fixed, m_max)
+    r_buffer = np.empty(size)
+    J_buffer = np.empty(size * n)
+    for i in range(lo, hi):
+        data, finite = gather_data(flat, col_base, col_per_problem, offsets, i, buffer)
+        x = X[i]
+        p = P[i] if P.shape[0] > 1 else P[0]
+        m = m_fixed if m_fixed > 0 else data.shape[1]
+        if not (finite and all_finite(x) and all_finite(p)) or m == 0:
+            store_invalid(fun, counts, i)
+            continue
+        r = r_buffer[:m]
+        J = J_buffer[:m * n].reshape((m, n))
+        fun[i] = _solve(residuals, residuals_jacobian, x, p, data, opts, info, hist, r, J)
+        store_counts(counts, i, info)
+''' + _BATCH_ENTRY
+
+#: single-entry template -> (batched template, the address intrinsics it uses)
+_BATCH_TEMPLATES = {
+    _SCALAR_ENTRY: (_BATCH_SCALAR, "value_fn, value_grad_fn, value_grad_hess_fn"),
+    _LEAST_SQUARES_ENTRY: (_BATCH_LEAST_SQUARES, "residuals_fn, residuals_jacobian_fn"),
+}
+
+_batch_entries: dict[str, object] = {}
+
+
+def batch_entry_point(method: str):
+    """The compiled, parallel batched entry point of ``method`` (signature
+    :data:`batch_sig`), generated from the method's row of ``_ENTRIES``: every method
+    whose single entry uses the scalar or least-squares template runs batched too.
+    Returns ``None`` for a method whose entry template has no batched counterpart."""
+    entry = _batch_entries.get(method)
+    if entry is None:
+        from . import cache
+
+        template, module, function = _ENTRIES[method]
+        batched = _BATCH_TEMPLATES.get(template)
+        if batched is None:
+            return None
+        batch_template, functions = batched
+        source = batch_template.format(method=method, module=module, function=function,
+                                       functions=functions, sources=_solver_sources_hash())
+        entry = _batch_entries[method] = cache.load_source(source, kind="b").entry
+    return entry
+
+
+def is_least_squares_entry(method: str) -> bool:
+    """Whether ``method``'s entry takes residual kernels (else scalar kernels)."""
+    return _ENTRIES[method][0] is _LEAST_SQUARES_ENTRY

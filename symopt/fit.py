@@ -12,6 +12,13 @@ package: at the solution ``x*`` with Jacobian ``J`` of the weighted residuals,
 ``(J^T J)^-1`` comes from the SVD of ``J`` (never by forming and inverting ``J^T J``,
 which squares the condition number).  When ``J`` is rank deficient the parameters are
 not identifiable: a :class:`FitWarning` says so, and the covariance is ``inf``.
+
+With ``bounds``, a parameter that ends on a bound it presses against (``active_mask``
+nonzero) is not estimated by these formulas: the usual asymptotic theory does not hold
+there.  Its standard error and its row and column of the covariance are NaN, the
+covariance of the other parameters is computed from their columns of ``J`` (the bound
+parameter held fixed), and a :class:`FitWarning` names it.  ``dof`` still counts every
+fitted parameter.
 """
 
 from __future__ import annotations
@@ -135,6 +142,7 @@ def fit(
     absolute_sigma: bool = False,
     method: str = "lm",
     params: Mapping[str, float] | None = None,
+    bounds: Mapping[str, Any] | Sequence[Any] | None = None,
     dependent: str = "y",
     **columns: Any,
 ) -> FitResult:
@@ -158,6 +166,10 @@ def fit(
         ``"lm"`` (Levenberg-Marquardt, default), or any method of :func:`minimize`.
     params : mapping, optional
         Values of symbols held fixed (they are compiled as parameters).
+    bounds : mapping or sequence, optional
+        Box bounds on the fitted parameters, ``{"b2": (0, None)}`` or one ``(lo, hi)``
+        pair per parameter (see :func:`minimize`); a ``p0`` outside is clipped into the
+        box.  Standard errors of parameters that end on an active bound are NaN.
     **columns : arrays
         The independent variables, by name.
 
@@ -189,7 +201,7 @@ def fit(
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
         data["sigma"] = sigma
-    res = minimize(problem, p0, method=method, params=params, data=data)
+    res = minimize(problem, p0, method=method, params=params, data=data, bounds=bounds)
     return _statistics(problem, res, params, data, absolute_sigma)
 
 
@@ -224,8 +236,18 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
     chisqr = float(np.dot(r, r)) if np.isfinite(r).all() else math.inf
     dof = m - n
     redchi = chisqr / dof if dof > 0 else math.nan
-    inv, full_rank = covariance_from_jacobian(J)
+    at_bound = np.asarray(res.get("active_mask", np.zeros(n)), dtype=bool)
     found: list[str] = []
+    if at_bound.any():
+        free = np.flatnonzero(~at_bound)
+        inv_free, full_rank = covariance_from_jacobian(J[:, free])
+        inv = np.full((n, n), np.nan)
+        inv[np.ix_(free, free)] = inv_free
+        names = [problem.variable_names[i] for i in np.flatnonzero(at_bound)]
+        found.append(f"parameter(s) {', '.join(names)} ended on a bound: their standard errors "
+                     "are NaN, and the covariance of the others holds them fixed")
+    else:
+        inv, full_rank = covariance_from_jacobian(J)
     if not full_rank:
         found.append("the Jacobian is rank deficient at the solution: some parameters are not "
                      "identifiable from these data (covariance and standard errors are inf)")
@@ -233,8 +255,10 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
         found.append(f"no degrees of freedom ({m} data points, {n} parameters): "
                      "the covariance cannot be estimated")
     scale = 1.0 if absolute_sigma else redchi
-    covariance = inv * scale if (full_rank and dof > 0) or (full_rank and absolute_sigma) else \
-        np.full((n, n), np.inf)
+    if (full_rank and dof > 0) or (full_rank and absolute_sigma):
+        covariance = inv * scale
+    else:
+        covariance = np.where(np.isnan(inv), np.nan, np.inf)
     stderr = np.sqrt(np.abs(np.diag(covariance)))
     for text in found:
         warnings.warn(text, FitWarning, stacklevel=3)

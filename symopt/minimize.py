@@ -17,7 +17,7 @@ from .problem import Problem, check_finite_values
 from .solvers import status as _status
 from .result import OptimizeResult
 
-__all__ = ["minimize", "solver_options", "METHODS"]
+__all__ = ["minimize", "solver_options", "METHODS", "BOUNDED_METHODS"]
 
 #: method name -> (canonical name, what it needs)
 _ALIASES = {
@@ -32,6 +32,10 @@ SCALAR_METHODS = ("newton", "bfgs", "gd")
 #: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
 LEAST_SQUARES_METHODS = ("lm", "gn")
 METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
+#: methods that accept box bounds (``bounds=``): the solver reads them from the options
+#: array (``opts[abi.OPT_BOUNDS] = 1``, then lower and upper bounds after the N_OPTS
+#: scalar options) and keeps every iterate inside the box
+BOUNDED_METHODS = frozenset({"lm", "gn", "gd", "lbfgs", "momentum", "nesterov", "adam"})
 _NO_HIST = np.empty((0, 0))
 #: ``history=True`` records the iterates ``x`` only up to this many variables (plots of
 #: paths need them; beyond, f and the gradient norm per iteration are what is recorded)
@@ -61,7 +65,7 @@ def _check_tolerance(name: str, value: Any) -> float:
 
 
 @lru_cache(maxsize=256)
-def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray, int]:
+def _options(method: str, gtol, ftol, xtol, max_iter, step, factor=None) -> tuple[np.ndarray, int]:
     if method in LEAST_SQUARES_METHODS:
         from .solvers.least_squares import LS_DEFAULTS as DEFAULTS
     else:
@@ -84,6 +88,14 @@ def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray,
         if step == 0.0:
             raise InputError("step must be > 0")
     opts[abi.OPT_STEP] = step or 0.0
+    if factor is not None:
+        if method != "lm":
+            raise InputError(f"factor= sets the initial trust radius of Levenberg-Marquardt "
+                             f"(method 'lm'); method {method!r} takes no factor")
+        factor = _check_tolerance("factor", factor)
+        if factor == 0.0:
+            raise InputError("factor must be > 0 (MINPACK's default is 100)")
+        opts[abi.OPT_STEP] = factor
     opts[abi.OPT_C1] = defaults["c1"]
     opts[abi.OPT_C2] = defaults["c2"]
     opts[abi.OPT_MAX_LS] = defaults["max_ls"]
@@ -92,12 +104,16 @@ def _options(method: str, gtol, ftol, xtol, max_iter, step) -> tuple[np.ndarray,
 
 def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: float | None = None,
                    xtol: float | None = None, max_iter: int | None = None,
-                   step: float | None = None) -> np.ndarray:
+                   step: float | None = None, factor: float | None = None,
+                   bounds: Any = None,
+                   variable_names: Sequence[str] | None = None) -> np.ndarray:
     """The options array a compiled solver takes (layout: the ``OPT_*`` indices of
     :mod:`symopt.abi`), filled with the method's defaults and any overrides.
 
     For calling a solver from your own ``@numba.njit`` code; pass it as an argument
-    (a global array would be frozen read-only into the compiled code).
+    (a global array would be frozen read-only into the compiled code).  With
+    ``bounds`` (a sequence of ``(lo, hi)`` pairs, or a mapping by name with
+    ``variable_names``) the array is ``N_OPTS + 2 n`` long, as the bounded methods read it.
 
     Examples
     --------
@@ -105,7 +121,84 @@ def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: f
     >>> float(solver_options("newton", gtol=1e-10)[abi.OPT_GTOL])
     1e-10
     """
-    return _options(_canonical_method(method), gtol, ftol, xtol, max_iter, step)[0].copy()
+    method = _canonical_method(method)
+    opts = _options(method, gtol, ftol, xtol, max_iter, step, factor)[0]
+    if bounds is None:
+        return opts.copy()
+    if variable_names is None:
+        if isinstance(bounds, Mapping) or not hasattr(bounds, "__len__"):
+            raise InputError("bounds given by name need variable_names=")
+        variable_names = [f"x[{i}]" for i in range(len(bounds))]
+    lower, upper = bounds_arrays(bounds, list(variable_names))
+    return _with_bounds(method, opts, lower, upper)
+
+
+def _bound_value(value: Any, default: float, name: str) -> float:
+    if value is None:
+        return default
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"bound of {name!r} must be a number or None, got {value!r}") from None
+    if math.isnan(value):
+        raise InputError(f"bound of {name!r} is NaN; use None (or +-inf) for no bound")
+    return value
+
+
+def _pair(spec: Any, name: str) -> tuple[float, float]:
+    if spec is None:
+        return -math.inf, math.inf
+    if isinstance(spec, (str, bytes)) or not hasattr(spec, "__len__") or len(spec) != 2:
+        raise InputError(f"bounds of {name!r} must be a pair (lo, hi) with None for no bound, "
+                         f"got {spec!r}")
+    lo = _bound_value(spec[0], -math.inf, name)
+    hi = _bound_value(spec[1], math.inf, name)
+    if lo > hi:
+        raise InputError(f"bounds of {name!r}: lower bound {lo!r} is above upper bound {hi!r}")
+    if lo == math.inf or hi == -math.inf:
+        raise InputError(f"bounds of {name!r} leave no finite value: ({lo!r}, {hi!r})")
+    return lo, hi
+
+
+def bounds_arrays(bounds: Any, variable_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(lower, upper)`` arrays in variable order from ``bounds``: a mapping
+    ``{name: (lo, hi)}`` (variables not named are unbounded) or a sequence of
+    ``(lo, hi)`` pairs in variable order; ``None`` (or +-inf) for no bound."""
+    n = len(variable_names)
+    lower = np.full(n, -math.inf)
+    upper = np.full(n, math.inf)
+    if isinstance(bounds, Mapping):
+        index = {name: i for i, name in enumerate(variable_names)}
+        for name, spec in bounds.items():
+            i = index.get(str(name))
+            if i is None:
+                raise InputError(f"bounds given for {name!r}, which is not a variable; the "
+                                 f"variables are {', '.join(variable_names)}")
+            lower[i], upper[i] = _pair(spec, str(name))
+        return lower, upper
+    if isinstance(bounds, (str, bytes)) or not hasattr(bounds, "__len__"):
+        raise InputError(f"bounds must be a mapping {{name: (lo, hi)}} or a sequence of "
+                         f"(lo, hi) pairs in variable order, got {bounds!r}")
+    if len(bounds) != n:
+        raise InputError(f"bounds has {len(bounds)} pairs but the problem has {n} variables "
+                         f"({', '.join(variable_names)})")
+    for i, spec in enumerate(bounds):
+        lower[i], upper[i] = _pair(spec, variable_names[i])
+    return lower, upper
+
+
+def _with_bounds(method: str, opts: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """A new options array: ``opts`` followed by the bounds, ``OPT_BOUNDS`` set."""
+    if method not in BOUNDED_METHODS:
+        raise InputError(f"method {method!r} does not take bounds; the methods that do are "
+                         f"{', '.join(sorted(BOUNDED_METHODS))}")
+    n = lower.shape[0]
+    out = np.empty(abi.N_OPTS + 2 * n)
+    out[:abi.N_OPTS] = opts
+    out[abi.OPT_BOUNDS] = 1.0
+    out[abi.N_OPTS:abi.N_OPTS + n] = lower
+    out[abi.N_OPTS + n:] = upper
+    return out
 
 
 def minimize(
@@ -120,6 +213,8 @@ def minimize(
     xtol: float | None = None,
     max_iter: int | None = None,
     step: float | None = None,
+    factor: float | None = None,
+    bounds: Any = None,
     history: bool = False,
     data: Any = None,
 ) -> OptimizeResult:
@@ -147,6 +242,15 @@ def minimize(
         Iteration limit.
     step : float, optional
         Gradient descent only: a fixed step length instead of backtracking.
+    factor : float, optional
+        Levenberg-Marquardt only: the initial trust radius is ``factor * ||D x0||``
+        (``factor`` if that is 0), MINPACK's step bound factor; default 100.
+    bounds : mapping or sequence, optional
+        Box bounds on the variables: ``{"b2": (0, None), "x": (-1, 1)}`` (variables not
+        named are free) or one ``(lo, hi)`` pair per variable in variable order; ``None``
+        or +-inf for no bound.  Taken by the methods in :data:`BOUNDED_METHODS`.  An
+        ``x0`` outside the box is clipped into it (as L-BFGS-B does); every iterate
+        stays inside.
     history : bool
         Record ``f``, the gradient norm and (up to 100 variables) the iterate at every
         iteration into ``result.history`` (for :mod:`symopt.plot`).
@@ -173,8 +277,12 @@ def minimize(
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol
-    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step)
+    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step, factor)
     x = problem._x_array(x0, check_finite=False)
+    if bounds is not None:
+        lower, upper = bounds_arrays(bounds, list(problem.variable_names))
+        opts = _with_bounds(method, opts, lower, upper)
+        np.clip(x, lower, upper, out=x)  # NaN stays NaN: reported as a non-finite x0
     p = problem._param_array(params, check_finite=False)
     d = data_array(problem, data) if (data is not None or problem.data_names) else _EMPTY_DATA
     kernels = compile(problem)
@@ -202,10 +310,22 @@ def minimize(
         check_finite_values(x, problem.variable_names, "x0")
         check_finite_values(p, problem.parameter_names, "params")
     res = _result(problem, method, x, fun, g, H, counts, hist)
+    if bounds is not None:
+        res["active_mask"] = _active_mask(x, g, lower, upper)
     if H is None:
         res["residuals"] = r
         res["jacobian"] = J
     return res
+
+
+def _active_mask(x, g, lower, upper) -> np.ndarray:
+    """scipy's ``active_mask``: -1 where x is at its lower bound, +1 at its upper bound,
+    0 where it is free (inside, or on a bound it would leave to descend)."""
+    mask = np.zeros(x.shape[0], dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        mask[(x <= lower) & ~(g < 0.0)] = -1
+        mask[(x >= upper) & ~(g > 0.0)] = 1
+    return mask
 
 
 def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> OptimizeResult:

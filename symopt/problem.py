@@ -172,6 +172,15 @@ class Problem:
         self._variable_index = {name: i for i, name in enumerate(self.variable_names)}
         self._parameter_index = {name: i for i, name in enumerate(self.parameter_names)}
 
+    # --- pickling ------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """Everything but the compiled kernels (modules, machine-code addresses): a
+        problem pickles - to a Dask worker, say - and its kernels load there from the
+        disk cache on first use.  Derived SymPy results travel with it."""
+        state = self.__dict__.copy()
+        state.pop("_kernels", None)
+        return state
+
     # --- derivatives ---------------------------------------------------------------------------
     @cached_property
     def derivatives(self) -> Derivatives:

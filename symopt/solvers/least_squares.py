@@ -35,8 +35,16 @@ Options (``opts``, read by :func:`._common.read_options`):
 ``max_iter``  LM: trial steps (lmder's maxfev: each is one kernel call, plus a Jacobian
           call when a step after a rejected one is taken); GN: Gauss-Newton iterations.
 ``step``  LM only: the initial trust radius is ``step * ||D x0||`` (``step`` if
-          ``x0 = 0``); 0 means MINPACK's default factor 100.
+          ``x0 = 0``); 0 means MINPACK's default factor 100 (``minimize(factor=...)``).
 ``c1``, ``max_ls``  GN only: Armijo constant and trial steps per line search.
+``bounds``  with ``opts[OPT_BOUNDS] = 1`` and the bounds after the ``N_OPTS`` scalar
+          options (see :mod:`symopt.abi`), both methods keep x in the box: x0 is clipped
+          into it; at each iterate the variables on a bound that the gradient pushes
+          against are held fixed (their Jacobian columns are factored as zero columns),
+          the step is computed on the others, and the trial point is projected onto the
+          box.  LM measures its ratio against the model's reduction along the projected
+          step; GN backtracks along the projected path with the projected Armijo test.
+          Without bounds (or while no bound is touched) the iterates are lmder's.
 
 Whatever the tolerances, the tests are also met when they hold with machine precision in
 place of the tolerance (MINPACK's info 6/7/8: no further improvement is possible), and
@@ -74,7 +82,7 @@ import numpy as np
 from numba import njit
 
 from .. import abi
-from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
+from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS, OPT_BOUNDS
 from ._common import finish, read_options, record_history
 from ._jit import OPTIONS, helper
 from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
@@ -91,6 +99,7 @@ from .linesearch import (
 from .qr import (
     EPS,
     apply_qt,
+    dot_range,
     enorm,
     gradient_measures,
     lmpar,
@@ -161,8 +170,9 @@ _P75 = 0.75
 _P0001 = 1e-4
 
 # rows of the n-vector work matrix
-_RDIAG, _ACNORM, _COLSCALE, _QTF, _DIAG, _WA1, _WA2, _WA3, _SDIAG, _XT, _WA4 = range(11)
-_N_WORK = 11
+(_RDIAG, _ACNORM, _COLSCALE, _QTF, _DIAG, _WA1, _WA2, _WA3, _SDIAG, _XT, _WA4, _GRAD,
+ _ACTIVE) = range(13)
+_N_WORK = 13
 
 
 # --- arguments, counted kernel calls -------------------------------------------------------
@@ -225,11 +235,57 @@ def evaluate_jacobian(residuals_jacobian, x, p, data, r, J, info):
     return fnorm if jacobian_finite else np.nan
 
 
+# --- box bounds ------------------------------------------------------------------------------
+
+
+@helper
+def has_bounds(opts, n):
+    """Whether ``opts`` carries box bounds for n variables (``OPT_BOUNDS`` set and the
+    array long enough to hold them)."""
+    return opts.shape[0] >= N_OPTS + 2 * n and opts[OPT_BOUNDS] == 1.0
+
+
+@helper
+def project(x, lower, upper):
+    """Clip ``x`` into the box in place; returns whether any entry moved."""
+    moved = False
+    for j in range(x.shape[0]):
+        v = x[j]
+        if v < lower[j]:
+            x[j] = lower[j]
+            moved = True
+        elif v > upper[j]:
+            x[j] = upper[j]
+            moved = True
+    return moved
+
+
+@helper
+def find_active(J, r, x, lower, upper, g, active):
+    """The gradient ``g = J^T r`` and the active set: ``active[j] = 1`` where ``x_j`` is
+    on a bound that the steepest-descent direction ``-g_j`` points out of (or on both
+    bounds, lower = upper), else 0.  Active variables are held fixed for the next step."""
+    m = r.shape[0]
+    n = x.shape[0]
+    for j in range(n):
+        g[j] = 0.0
+    for i in range(m):
+        ri = r[i]
+        for j in range(n):
+            g[j] += J[i, j] * ri
+    for j in range(n):
+        at_lower = x[j] <= lower[j]
+        at_upper = x[j] >= upper[j]
+        fixed = (at_lower and at_upper) or (at_lower and g[j] >= 0.0) or \
+            (at_upper and g[j] <= 0.0)
+        active[j] = 1.0 if fixed else 0.0
+
+
 # --- the factorisation at the current point -------------------------------------------------
 
 
 @helper
-def factorize(J, r, fnorm, A, ipvt, W, b, normalize):
+def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
     """QR-factor J (pivoted) into ``A``, form ``W[_QTF] = (Q^T r)[:n]``, and return
     ``(cosine, ||J^T r||_inf)`` (see :func:`.qr.gradient_measures`).
 
@@ -237,9 +293,20 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize):
     first divided by their norms (``W[_COLSCALE]``; 1 for zero columns), so that the
     pivoting and the rank decision do not depend on the units of the variables;
     otherwise ``W[_COLSCALE]`` must hold ones.
+
+    With ``bounded``, the columns of the variables marked in ``W[_ACTIVE]`` are factored
+    as zero columns: every step computed from the factorisation leaves those variables
+    where they are, and the gradient measures are those of the free variables (the
+    projected gradient).  ``W[_ACNORM]`` still receives their true column norms.
     """
     n = A.shape[0]
     load_transposed(J, A)
+    active = W[_ACTIVE]
+    if bounded:
+        for j in range(n):
+            if active[j] != 0.0:
+                for i in range(A.shape[1]):
+                    A[j, i] = 0.0
     acnorm = W[_ACNORM]
     colscale = W[_COLSCALE]
     if normalize:
@@ -254,6 +321,13 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize):
     else:
         qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1])
     m = r.shape[0]
+    if bounded:
+        for j in range(n):
+            if active[j] != 0.0:
+                total = 0.0
+                for i in range(m):
+                    total += J[i, j] * J[i, j]
+                acnorm[j] = math.sqrt(total)
     for i in range(m):
         b[i] = r[i]
     for i in range(m, b.shape[0]):
@@ -333,6 +407,11 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
+    bounded = has_bounds(opts, n)
+    lower = opts[N_OPTS:N_OPTS + n]
+    upper = opts[N_OPTS + n:N_OPTS + 2 * n]
+    if bounded:
+        project(x, lower, upper)
     fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
     if not math.isfinite(fnorm):
         return np.nan
@@ -348,15 +427,19 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     wa2 = W[_WA2]
     wa3 = W[_WA3]
     x_trial = W[_XT]
+    active = W[_ACTIVE]
     for j in range(n):
         W[_COLSCALE, j] = 1.0
+        active[j] = 0.0
     # r and J at x (rc, Jc) and at the trial point (rt, Jt): two buffers that swap roles
     # when a step is taken, so the current ones are never overwritten by a trial
     rc, Jc = r_out, J_out
     rt, Jt = np.empty(m), np.empty((m, n))
     current_in_out = True
 
-    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False)
+    if bounded:
+        find_active(Jc, rc, x, lower, upper, W[_GRAD], active)
+    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False, bounded)
     # scale by the column norms of J (lmder mode 1); initial trust radius
     for j in range(n):
         diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
@@ -378,9 +461,22 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         for j in range(n):
             wa1[j] = -wa1[j]
             x_trial[j] = x[j] + wa1[j]
+        clipped = False
+        if bounded:
+            # the trial point is the step projected onto the box; the step is then
+            # the projected one, s = P(x + p) - x (active variables do not move)
+            for j in range(n):
+                if active[j] != 0.0:
+                    x_trial[j] = x[j]
+                    wa1[j] = 0.0
+            clipped = project(x_trial, lower, upper)
+            if clipped:
+                for j in range(n):
+                    wa1[j] = x_trial[j] - x[j]
+        for j in range(n):
             wa3[j] = diag[j] * wa1[j]
         pnorm = enorm(wa3, 0, n)
-        if accepted == 0:
+        if accepted == 0 and not clipped:
             delta = min(delta, pnorm)
         # the trial point: with its Jacobian while steps are being taken (the kernel
         # computes r anyway), residuals only after a rejected step
@@ -393,22 +489,32 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         # predicted relative reduction of ||r||^2, and the directional derivative
         r_times(A, ipvt, wa1, wa3)
         temp1 = enorm(wa3, 0, n) / fnorm
-        temp2 = math.sqrt(par) * pnorm / fnorm
-        prered = temp1 * temp1 + temp2 * temp2 / _P5
-        dirder = -(temp1 * temp1 + temp2 * temp2)
+        if clipped:
+            # the model's reduction along the projected step s, from J s = Q R P^T s:
+            # ||r + J s||^2 = ||r||^2 + 2 (Q^T r).(R P^T s) + ||R P^T s||^2
+            rjs = dot_range(qtf, wa3, 0, n) / fnorm / fnorm
+            prered = -(2.0 * rjs + temp1 * temp1)
+            dirder = rjs
+        else:
+            temp2 = math.sqrt(par) * pnorm / fnorm
+            prered = temp1 * temp1 + temp2 * temp2 / _P5
+            dirder = -(temp1 * temp1 + temp2 * temp2)
         nonfinite = not math.isfinite(fnorm1)
         taken = False
         if not nonfinite:
             actred = -1.0
             if _P1 * fnorm1 < fnorm:
                 actred = 1.0 - (fnorm1 / fnorm) ** 2
-            ratio = actred / prered if prered != 0.0 else 0.0
+            # (a projected step the model does not even predict to reduce is rejected)
+            ratio = actred / prered if prered > 0.0 or (prered != 0.0 and not clipped) else 0.0
             # update the trust radius
             if ratio <= _P25:
                 if actred >= 0.0:
                     temp = _P5
-                else:
+                elif dirder < 0.0:
                     temp = _P5 * dirder / (dirder + _P5 * actred)
+                else:
+                    temp = _P1
                 if _P1 * fnorm1 >= fnorm or temp < _P1:
                     temp = _P1
                 delta = temp * min(delta, pnorm / _P1)
@@ -433,7 +539,9 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
                     fnorm = fnorm1
                     xnorm = scaled_norm(diag, x, wa3)
                     accepted += 1
-                    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False)
+                    if bounded:
+                        find_active(Jc, rc, x, lower, upper, W[_GRAD], active)
+                    cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, False, bounded)
                     for j in range(n):
                         diag[j] = max(diag[j], acnorm[j])
                     record_history(hist, accepted, 0.5 * fnorm * fnorm, grad_inf, x, info)
@@ -447,7 +555,7 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
             par = par / NONFINITE_SHRINK
         jacobian_trial = taken
         nit += 1
-        failed_gn_step = trial_par == 0.0 and not taken and not nonfinite
+        failed_gn_step = trial_par == 0.0 and not taken and not nonfinite and not clipped
         status = check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step,
                                       delta, xnorm, cosine, gtol, ftol, xtol)
     if not current_in_out:
@@ -462,17 +570,35 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
 
 @helper
 def _gn_backtracking(residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1,
-                     max_ls, jacobian_first, x_trial, r_trial, J_trial, info):
+                     max_ls, jacobian_first, x_trial, r_trial, J_trial, info, bounded,
+                     lower, upper, g):
     """Armijo backtracking on the cost from step 1 (as :func:`.linesearch.backtracking`,
     with residual kernels): quadratic interpolation kept within [0.1, 0.5] of the step,
     halving after NaN/Inf.  The accepted point gets its Jacobian (into ``r_trial``,
     ``J_trial``); with ``jacobian_first`` the full step is evaluated with the Jacobian
-    kernel at once (it is usually taken).  Returns ``(alpha, ||r_trial||, flag)``."""
+    kernel at once (it is usually taken).  Returns ``(alpha, ||r_trial||, flag)``.
+
+    With ``bounded`` the trial points ``P(x + alpha d)`` follow the projected path and
+    the sufficient decrease is measured against ``g.(P(x + alpha d) - x)``, ``g`` the
+    gradient (Bertsekas' projected Armijo rule)."""
     f_noise = F_ROUNDOFF_RTOL * abs(cost)
     alpha = 1.0
     saw_insufficient = False
     for trial in range(max_ls):
         step_to(x, alpha, direction, x_trial)
+        linear = alpha * slope
+        if bounded:
+            project(x_trial, lower, upper)
+            linear = 0.0
+            for j in range(x.shape[0]):
+                linear += g[j] * (x_trial[j] - x[j])
+            if not linear < 0.0:
+                # the projected step is not a descent direction at this length: shorter
+                saw_insufficient = True
+                if diff_norm_inf(x_trial, x) == 0.0:
+                    break
+                alpha *= BACKOFF
+                continue
         if diff_norm_inf(x_trial, x) == 0.0:
             saw_insufficient = True
             break
@@ -487,7 +613,8 @@ def _gn_backtracking(residuals, residuals_jacobian, x, p, data, cost, slope, dir
             alpha *= BACKOFF
             continue
         cost_trial = 0.5 * fnorm * fnorm
-        if cost_trial <= cost + f_noise + c1 * alpha * slope:
+        decrease = c1 * linear if bounded else c1 * alpha * slope
+        if cost_trial <= cost + f_noise + decrease:
             if not with_jacobian:
                 fnorm = evaluate_jacobian(residuals_jacobian, x_trial, p, data, r_trial,
                                           J_trial, info)
@@ -497,12 +624,27 @@ def _gn_backtracking(residuals, residuals_jacobian, x, p, data, cost, slope, dir
             alpha *= BACKOFF
             continue
         saw_insufficient = True
-        excess = cost_trial - cost - slope * alpha
-        alpha_quadratic = -slope * alpha * alpha / (2.0 * excess)
+        excess = cost_trial - cost - linear
+        alpha_quadratic = -linear * alpha / (2.0 * excess)
         if not alpha_quadratic >= SHRINK_MIN * alpha:
             alpha_quadratic = SHRINK_MIN * alpha
         alpha = min(alpha_quadratic, SHRINK_MAX * alpha)
     return alpha, np.nan, LS_NO_DECREASE if saw_insufficient else LS_NONFINITE
+
+
+@helper
+def _model_reduction(J, r, x, x_trial, fnorm):
+    """The Gauss-Newton model's relative reduction of ``||r||^2`` along the step
+    ``s = x_trial - x``: ``-(2 r.(J s) + ||J s||^2) / ||r||^2``."""
+    rjs = 0.0
+    jsjs = 0.0
+    for i in range(r.shape[0]):
+        js = 0.0
+        for j in range(x.shape[0]):
+            js += J[i, j] * (x_trial[j] - x[j])
+        rjs += r[i] * js
+        jsjs += js * js
+    return -(2.0 * rjs + jsjs) / (fnorm * fnorm)
 
 
 def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
@@ -513,6 +655,11 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
+    bounded = has_bounds(opts, n)
+    lower = opts[N_OPTS:N_OPTS + n]
+    upper = opts[N_OPTS + n:N_OPTS + 2 * n]
+    if bounded:
+        project(x, lower, upper)
     fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
     if not math.isfinite(fnorm):
         return np.nan
@@ -532,6 +679,10 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     T = np.empty((n, n))
     direction = W[_SDIAG]
     x_trial = W[_XT]
+    grad = W[_GRAD]
+    active = W[_ACTIVE]
+    for j in range(n):
+        active[j] = 0.0
     rank_rtol = RANK_FACTOR * mm * EPS
     # r and J at x (rc, Jc) and at the trial point (rt, Jt), swapped when a step is taken
     rc, Jc = r_out, J_out
@@ -546,7 +697,9 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     status = CONTINUE
     while True:
         cost = 0.5 * fnorm * fnorm
-        cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, True)
+        if bounded:
+            find_active(Jc, rc, x, lower, upper, grad, active)
+        cosine, grad_inf = factorize(Jc, rc, fnorm, A, ipvt, W, b, True, bounded)
         # scale by the current column norms (no trust region to keep stable here)
         for j in range(n):
             diag[j] = acnorm[j] if acnorm[j] != 0.0 else 1.0
@@ -563,7 +716,18 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         for j in range(n):
             col = ipvt[j]
             direction[col] = z[j] / colscale[col]
-        step_bound = scaled_norm(diag, direction, wa3)
+        if bounded:
+            # the full step as it will be taken: projected onto the box
+            for j in range(n):
+                if active[j] != 0.0:
+                    direction[j] = 0.0
+            step_to(x, 1.0, direction, x_trial)
+            project(x_trial, lower, upper)
+            for j in range(n):
+                wa3[j] = diag[j] * (x_trial[j] - x[j])
+            step_bound = enorm(wa3, 0, n)
+        else:
+            step_bound = scaled_norm(diag, direction, wa3)
         status = check_ls_termination(nit, max_iter, actred, prered, ratio, False, step_bound,
                                       xnorm, cosine, gtol, ftol, xtol)
         if status != CONTINUE:
@@ -571,7 +735,7 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
         slope = -predicted  # d cost(x + alpha d) / d alpha at 0
         alpha, fnorm_trial, flag = _gn_backtracking(
             residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1, max_ls,
-            jacobian_first, x_trial, rt, Jt, info)
+            jacobian_first, x_trial, rt, Jt, info, bounded, lower, upper, grad)
         if flag != LS_OK:
             status = failure_status(flag, cost, predicted)
             if flag == LS_NO_DECREASE and step_bound <= GN_NOISE_XTOL * xnorm:
@@ -581,7 +745,10 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
             break
         nit += 1
         actred = 1.0 - (fnorm_trial / fnorm) ** 2
-        prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
+        if bounded:
+            prered = _model_reduction(Jc, rc, x, x_trial, fnorm)
+        else:
+            prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
         ratio = actred / prered if prered != 0.0 else 0.0
         copy_vector(x_trial, x)
         rc, rt = rt, rc
