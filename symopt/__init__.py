@@ -15,6 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import datasets
+from . import plot
 from .compare import Comparison, compare
 from .errors import (
     CompileError,
@@ -59,6 +60,7 @@ __all__ = [
     "OptimizeResult",
     "METHODS",
     "parse_formula",
+    "plot",
     "SymoptError",
     "FormulaError",
     "ProblemError",

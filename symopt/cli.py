@@ -92,8 +92,12 @@ def _cmd_minimize(args) -> int:
     from .minimize import minimize
 
     problem, x0, params = _problem_and_start(args)
+    if args.plot:
+        from .plot import _matplotlib
+
+        _matplotlib()  # no matplotlib: say so before solving
     res = minimize(problem, x0, method=args.method, params=params, tol=args.tol,
-                   max_iter=args.max_iter)
+                   max_iter=args.max_iter, history=bool(args.plot))
     print(f"problem : f({', '.join(problem.variable_names)}) = {problem.formula}")
     print(f"method  : {res.method}")
     print(f"status  : {res.status} ({'success' if res.success else 'FAILED'}): {res.message}")
@@ -103,7 +107,21 @@ def _cmd_minimize(args) -> int:
     gnorm = max(abs(float(v)) for v in res.jac) if len(res.jac) else 0.0
     print(f"|grad|  : {gnorm:.3e} (infinity norm)")
     print(f"nit={res.nit} nfev={res.nfev} njev={res.njev} nhev={res.nhev}")
+    if args.plot:
+        _plot_runs(problem, {res.method: res}, params, args.plot)
     return 0 if res.success else 1
+
+
+def _plot_runs(problem, runs, params, path) -> None:
+    """The paths over the contours for two variables, else the convergence curves."""
+    from . import plot
+
+    if problem.n == 2 and all("x" in r.history for r in runs.values()):
+        plot.paths(problem, runs, params=params, save=path)
+        print(f"plot   : {path} (paths over the contours of f)")
+    else:
+        plot.convergence(runs, save=path)
+        print(f"plot   : {path} (f - f* and gradient norm per iteration)")
 
 
 def _cmd_compare(args) -> int:
@@ -111,10 +129,18 @@ def _cmd_compare(args) -> int:
 
     problem, x0, params = _problem_and_start(args)
     methods = None if args.methods is None else [m for m in args.methods.split(",") if m.strip()]
-    runs = compare(problem, x0, methods, params=params, tol=args.tol, max_iter=args.max_iter)
+    if args.plot:
+        from .plot import _matplotlib
+
+        _matplotlib()  # no matplotlib: say so before solving
+    runs = compare(problem, x0, methods, params=params, tol=args.tol, max_iter=args.max_iter,
+                   history=bool(args.plot))
     print(f"problem: f({', '.join(problem.variable_names)}) = {problem.formula}")
     print(f"start  : {dict(zip(problem.variable_names, problem._x_array(x0).tolist()))}\n")
     print(runs.table())
+    if args.plot:
+        print()
+        _plot_runs(problem, runs, params, args.plot)
     return 0 if any(r.success for r in runs.values()) else 1
 
 
@@ -127,7 +153,7 @@ def _cmd_demo(args) -> int:
     _print_derivatives(problem, False, sys.stdout)
     print("\ncompiling kernels and solvers (cached on disk; instant next time) ...", flush=True)
     start = time.perf_counter()
-    runs = compare(problem, DEMO_X0, ["gd", "newton", "bfgs"], repeat=7)
+    runs = compare(problem, DEMO_X0, ["gd", "newton", "bfgs"], repeat=7, history=True)
     print(f"ready in {time.perf_counter() - start:.1f} s\n")
     print(runs.table())
     print("\nx* =", {k: round(v, 10) for k, v in runs["newton"].x_dict.items()}, "(exact: x = y = 1)")
@@ -135,7 +161,30 @@ def _cmd_demo(args) -> int:
     print(f"Newton took {gd.nit / max(newton.nit, 1):.0f}x fewer iterations than gradient descent, "
           f"each {newton.time / max(newton.nit, 1) / (gd.time / max(gd.nit, 1)):.1f}x costlier "
           "(it solves with the exact Hessian);\nBFGS sits between: cheap steps that learn the curvature.")
+    _demo_pictures(problem, runs, args.out)
     return 0 if newton.success and runs["bfgs"].success else 1
+
+
+def _demo_pictures(problem, runs, folder: str) -> None:
+    """The demo's pictures into ``folder``, when matplotlib is installed."""
+    import os
+
+    from .errors import MissingDependencyError
+    from . import plot
+
+    try:
+        plot._matplotlib()
+    except MissingDependencyError:
+        print('\npictures of the paths and of the convergence: pip install "symopt[plot]" '
+              "(matplotlib), then run symopt demo again")
+        return
+    os.makedirs(folder, exist_ok=True)
+    paths = os.path.join(folder, "paths.png")
+    conv = os.path.join(folder, "convergence.png")
+    plot.paths(problem, runs, save=paths)
+    plot.convergence(runs, f_star=0.0, save=conv)
+    print(f"\npictures written to {os.path.abspath(folder)}{os.sep}: paths.png (each method's path "
+          "over the contours of f), convergence.png (f - f* and |grad| per iteration)")
 
 
 def _add_solve_arguments(command: argparse.ArgumentParser) -> None:
@@ -147,6 +196,9 @@ def _add_solve_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--wrt", help="variables, comma separated")
     command.add_argument("--tol", type=float, default=None, help="gradient tolerance (gtol)")
     command.add_argument("--max-iter", type=int, default=None, dest="max_iter")
+    command.add_argument("--plot", metavar="FILE",
+                         help="also draw the descent into FILE (.png, .svg, .pdf): paths over the "
+                              "contours for 2 variables, else convergence; needs symopt[plot]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=_cmd_compare)
 
     demo = sub.add_parser("demo", help="Rosenbrock: derivatives, and GD vs Newton vs BFGS")
+    demo.add_argument("--out", default="symopt-demo", metavar="DIR",
+                      help="folder for the pictures (default: ./symopt-demo; needs symopt[plot])")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -52,14 +52,16 @@ class Comparison(dict):
         import html
 
         head = ["method", "success", "iterations", "f evals", "grad evals", "Hess evals",
-                "|grad|", "f", "time"]
+                "|grad|", "f", "time", "per iteration"]
         rows = []
         for method, res in self.items():
             gnorm = float(np.max(np.abs(res.jac))) if len(res.jac) else 0.0
             cells = [method, str(res.success), res.nit, res.nfev, res.njev, res.nhev,
-                     f"{gnorm:.1e}", f"{res.fun:.5e}", format_time(res.time)]
-            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-        return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+                     f"{gnorm:.1e}", f"{res.fun:.5e}", format_time(res.time),
+                     format_time(res.time / max(res.nit, 1))]
+            rows.append(f"<tr title='{html.escape(str(res.message), quote=True)}'>"
+                        + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
                 + "".join(rows) + "</table>")
 
 

@@ -84,17 +84,24 @@ class FitResult(OptimizeResult):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        """The fit's summary and a table of parameters with standard errors (notebooks)."""
         import html
 
-        rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{v:.9g}</td><td>{e:.4g}</td></tr>"
-            for n, v, e in zip(self.x_dict, self.x, self.stderr))
-        stats = (f"<p>{'success' if self.success else 'FAILED'}: {html.escape(self.message)}<br>"
-                 f"&chi;&sup2; = {self.chisqr:.6g}, reduced &chi;&sup2; = {self.redchi:.6g}, "
-                 f"dof = {self.dof}</p>")
-        return (f"<p><code>{html.escape(str(self.model))}</code></p>{stats}"
-                "<table><tr><th>parameter</th><th>value</th><th>std. error</th></tr>"
-                f"{rows}</table>")
+        rows = []
+        for n, v, e in zip(self.x_dict, self.x, self.stderr):
+            rel = abs(e / v) if v != 0 and math.isfinite(e) else math.inf
+            rel_text = f"{rel:.2%}" if math.isfinite(rel) else "inf"
+            rows.append(f"<tr><td>{html.escape(n)}</td><td>{v:.9g}</td><td>{e:.4g}</td>"
+                        f"<td>{rel_text}</td></tr>")
+        status = "success" if self.success else "FAILED"
+        stats = (f"<p>{status} ({html.escape(str(self.method))}): {html.escape(self.message)}; "
+                 f"{self.nit} iterations, {self.nfev} evaluations<br>"
+                 f"{self.ndata} data points, {self.nvarys} parameters, dof = {self.dof}; "
+                 f"&chi;&sup2; = {self.chisqr:.6g}, reduced &chi;&sup2; = {self.redchi:.6g}</p>")
+        warns = "".join(f"<p><b>warning:</b> {html.escape(w)}</p>" for w in self.get("warnings") or ())
+        return (f"<p>fit of <code>{html.escape(str(self.model))}</code></p>{stats}"
+                "<table><tr><th>parameter</th><th>value</th><th>std. error</th>"
+                f"<th>rel. error</th></tr>{''.join(rows)}</table>{warns}")
 
 
 def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -257,6 +264,8 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
         warnings.warn(text, FitWarning, stacklevel=3)
     out = FitResult(res)
     out._set_variable_names(problem.variable_names)
+    # what symopt.plot.fit draws: the model and the data it was fitted to
+    out.__dict__.update(_problem=problem, _data=data, _params=params)
     out.update(
         stderr=stderr,
         covariance=covariance,

@@ -49,6 +49,9 @@ METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
 #: scalar options) and keeps every iterate inside the box
 BOUNDED_METHODS = frozenset({"lm", "gn", "gd", "lbfgs", "momentum", "nesterov", "adam"})
 _NO_HIST = np.empty((0, 0))
+#: ``history=True`` records the iterates ``x`` only up to this many variables (plots of
+#: paths need them; beyond, f and the gradient norm per iteration are what is recorded)
+HISTORY_X_MAX_N = 100
 _BAD_START = (_status.NAN_ENCOUNTERED, _status.INVALID_INPUT)
 _MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
 _SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
@@ -349,8 +352,8 @@ def minimize(
         ``x0`` outside the box is clipped into it (as L-BFGS-B does); every iterate
         stays inside.
     history : bool
-        Record ``f``, the gradient norm and the iterate at every iteration into
-        ``result.history``.
+        Record ``f``, the gradient norm and (up to 100 variables) the iterate at every
+        iteration into ``result.history`` (for :mod:`symopt.plot`).
     data : mapping of 1-D arrays, 2-D array, optional
         The data columns of a problem that reads data (a :class:`~symopt.DataLoss`, or a
         model fitted with :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y":
@@ -434,7 +437,7 @@ def minimize(
     entry = entry_point(method)
     n = x.shape[0]
     info = np.zeros(abi.N_INFO, dtype=np.int64)
-    hist = np.empty((max_iter + 1, 2 + n)) if history else _NO_HIST
+    hist = np.empty((max_iter + 1, 2 + n if n <= HISTORY_X_MAX_N else 2)) if history else _NO_HIST
     if method in LEAST_SQUARES_METHODS:
         residuals, residuals_jacobian = kernels.residual_addresses
         m = d.shape[1] if problem.data_names else len(problem.residual_exprs)
@@ -495,6 +498,7 @@ def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> Optimi
     res._set_variable_names(problem.variable_names)
     if hist.shape[0]:
         rows = counts[abi.INFO_NHIST]
-        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy(),
-                          "x": hist[:rows, 2:].copy()}
+        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}
+        if hist.shape[1] > 2:
+            res["history"]["x"] = hist[:rows, 2:].copy()
     return res

@@ -261,16 +261,73 @@ class Problem:
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython terminal
         printer.text(repr(self))
 
-    def _repr_latex_(self) -> str:
-        lhs = self._signature_text().replace("; ", ";\\,")
-        parts = [f"{lhs} = {sympy.latex(self.expr)}"]
-        if self.n <= _DISPLAY_MAX_N:
-            parts.append(f"\\nabla f = {sympy.latex(self.gradient)}")
-            parts.append(f"\\nabla^2 f = {sympy.latex(self.hessian)}")
+    def _latex_signature(self) -> str:
+        """``f(x, y; a, b)`` in LaTeX (symbols typeset: ``w10`` as ``w_{10}``)."""
+        args = ", ".join(map(sympy.latex, _shown(self.variables)))
+        if self.parameters:
+            args += ";\\, " + ", ".join(map(sympy.latex, _shown(self.parameters)))
+        return f"f({args})"
+
+    def _latex_parts(self) -> list[str]:
+        """Lines of the notebook display: the loss, the gradient and the Hessian, each
+        replaced by a note of its size when it would be too large to read."""
+        lhs = self._latex_signature()
+        if self.data_names:
+            columns = ", ".join(sympy.latex(s) for s in self.data_symbols)
+            parts = [f"{lhs} = \\sum_{{\\text{{rows}}}} {_latex_bounded(self.expr)}",
+                     f"\\text{{summed over the rows of the data columns }} {columns}"]
         else:
-            parts.append(f"\\text{{{self.n} variables; {len(self.derivatives.hessian_sparsity)}"
-                         " nonzero Hessian entries in the upper triangle}")
-        return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"
+            parts = [f"{lhs} = {_latex_bounded(self.expr)}"]
+        if self.n <= _LATEX_MAX_GRADIENT:
+            parts.append(f"\\nabla f = {sympy.latex(self.gradient)}")
+        else:
+            parts.append(f"\\nabla f: \\text{{{self.n} entries (see .gradient)}}")
+        parts.append(self._latex_hessian())
+        return parts
+
+    def _latex_hessian(self) -> str:
+        if self.n <= _LATEX_MAX_HESSIAN:
+            return f"\\nabla^2 f = {sympy.latex(self.hessian)}"
+        upper = self.derivatives.hessian_sparsity
+        nonzeros = 2 * len(upper) - sum(1 for i, j in upper if i == j)
+        return (f"\\nabla^2 f: {self.n} \\times {self.n}, \\text{{{nonzeros} structural nonzeros "
+                f"({100 * nonzeros / self.n**2:.1f}\\%); see .hessian}}")
+
+    def _repr_latex_(self) -> str:
+        return _aligned(self._latex_parts())
+
+
+#: notebook display: the gradient is typeset up to this many variables, the Hessian up to
+#: _LATEX_MAX_HESSIAN; larger ones are described by their size (and sparsity)
+_LATEX_MAX_GRADIENT = 20
+_LATEX_MAX_HESSIAN = 8
+#: an expression whose LaTeX is longer than this is shown by its first and last terms
+_LATEX_MAX_CHARS = 1500
+
+
+def _shown(symbols: Sequence[sympy.Symbol], limit: int = 12) -> list:
+    """At most ``limit`` symbols for a signature: the first ones, an ellipsis, the last."""
+    symbols = list(symbols)
+    if len(symbols) <= limit:
+        return symbols
+    return symbols[: limit - 2] + [sympy.Symbol("\\ldots")] + symbols[-1:]
+
+
+def _latex_bounded(expr: sympy.Expr) -> str:
+    """LaTeX of ``expr``; a long sum is shown by its first three and last terms."""
+    text = sympy.latex(expr)
+    if len(text) <= _LATEX_MAX_CHARS:
+        return text
+    terms = sympy.Add.make_args(expr)
+    if len(terms) > 4:
+        shown = " + ".join(sympy.latex(t) for t in terms[:3])
+        return (f"{shown} + \\dots + {sympy.latex(terms[-1])}"
+                f" \\quad \\text{{({len(terms)} terms)}}")
+    return f"\\text{{an expression of {sympy.count_ops(expr)} operations (see .expr)}}"
+
+
+def _aligned(parts: Sequence[str]) -> str:
+    return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"
 
 
 _NO_PARAMS = np.empty(0)
@@ -415,6 +472,8 @@ class LeastSquares(Problem):
         dependent : str
             Name of the observed data column (default ``"y"``).
 
+        Notes
+        -----
         The data are bound at solve time (``data={"x": ..., "y": ...}``, optional
         ``"sigma"``), so one compilation serves data of any length.
 
@@ -487,11 +546,37 @@ class LeastSquares(Problem):
                          "see .residuals and .jacobian")
         return "\n".join(lines)
 
-    def _repr_latex_(self) -> str:
-        parts = [f"r = {sympy.latex(self.residuals)}"]
-        if self.n <= _DISPLAY_MAX_N and len(self.residual_exprs) <= 12:
-            parts.append(f"J = {sympy.latex(self.jacobian)}")
-        return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"
+    def _latex_parts(self) -> list[str]:
+        lhs = self._latex_signature()
+        if self.is_model:
+            m = sympy.Function("m")
+            model = m(*[sympy.Symbol(n) for n in self.independent_names])
+            row = m(*[sympy.Symbol(f"{n}_i") for n in self.independent_names])
+            y_i = sympy.latex(sympy.Symbol(f"{self.dependent_name}_i"))
+            parts = [f"{sympy.latex(model)} = {_latex_bounded(self.model)}",
+                     f"{lhs} = \\frac{{1}}{{2}} \\sum_i \\left(\\frac{{{y_i}"
+                     f" - {sympy.latex(row)}}}{{\\sigma_i}}\\right)^2"]
+            if self.n <= _LATEX_MAX_GRADIENT:
+                grad = sympy.Matrix([[sympy.diff(self.model, v) for v in self.variables]])
+                names = ", ".join(map(sympy.latex, self.variables))
+                parts.append(f"\\frac{{\\partial m}}{{\\partial ({names})}} = {sympy.latex(grad)}")
+            return parts
+        k = len(self.residual_exprs)
+        parts = [f"{lhs} = \\frac{{1}}{{2}} \\sum_{{k=1}}^{{{k}}} r_k^2"]
+        if k <= _LATEX_MAX_RESIDUALS:
+            parts.append(f"r = {sympy.latex(self.residuals)}")
+            if self.n <= _LATEX_MAX_GRADIENT:
+                parts.append(f"J = {sympy.latex(self.jacobian)}")
+        else:
+            shown = ", ".join(_latex_bounded(r) for r in self.residual_exprs[:3])
+            parts.append(f"r = ({shown}, \\dots) \\quad \\text{{({k} residuals)}}")
+        if self.n <= _LATEX_MAX_HESSIAN and k <= _LATEX_MAX_RESIDUALS:
+            parts.append(self._latex_hessian())
+        return parts
+
+
+#: residual vectors longer than this are shown by their first entries
+_LATEX_MAX_RESIDUALS = 12
 
 
 class DataLoss(Problem):
@@ -577,3 +662,17 @@ class DataLoss(Problem):
         if self.n <= _DISPLAY_MAX_N:
             lines += ["gradient of one row:", show(self.gradient)]
         return "\n".join(lines)
+
+    def _latex_parts(self) -> list[str]:
+        """The notebook display: the summed (or averaged) row loss plus the term added
+        once, then the derivatives of one row's loss."""
+        parts = super()._latex_parts()
+        reduction = "\\frac{1}{N} \\sum_{i=1}^{N}" if self.reduce == "mean" else "\\sum_{i=1}^{N}"
+        loss = f"{self._latex_signature()} = {reduction} \\ell_i"
+        if self.regularization_expr is not None:
+            loss += f" + {_latex_bounded(self.regularization_expr)}"
+        columns = ", ".join(sympy.latex(s) for s in self.data_symbols)
+        parts[0] = loss
+        parts[1] = f"\\ell_i = {_latex_bounded(self.expr)} \\quad \\text{{(row i of }} {columns})"
+        return [part.replace("\\nabla f", "\\nabla \\ell_i").replace("\\nabla^2 f", "\\nabla^2 \\ell_i")
+                for part in parts]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,8 @@ class OptimizeResult(dict):
         Whether the solver converged.
     history : dict of ndarray, optional
         With ``history=True``: ``"f"`` and ``"gnorm"`` (infinity norm of the
-        gradient) per iteration, starting at ``x0``, and ``"x"`` the iterates.
+        gradient) per iteration, starting at ``x0``, and ``"x"`` the iterates (for
+        problems of at most 100 variables).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -71,25 +73,38 @@ class OptimizeResult(dict):
         width = max(map(len, keys)) + 1 if keys else 0
         lines = []
         for key, value in items:
-            if key == "history" and isinstance(value, dict):
-                text = "{" + ", ".join(f"{k}: array{v.shape}" for k, v in value.items()) + "}"
-            else:
-                text = np.array2string(value, precision=10, threshold=20) if isinstance(value, np.ndarray) else repr(value)
+            text = _value_text(key, value, precision=10)
             text = text.replace("\n", "\n" + " " * (width + 2))
             lines.append(f"{key.rjust(width)}: {text}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        import html
-
+        """A two-column table (notebooks); long arrays and dicts are shortened."""
         rows = []
         for key, value in self._display_items():
-            if key == "history" and isinstance(value, dict):
-                text = ", ".join(f"{k}: {v.shape}" for k, v in value.items())
-            elif isinstance(value, np.ndarray):
-                text = np.array2string(value, precision=8, threshold=20)
-            else:
-                text = repr(value)
+            text = _value_text(key, value, precision=8)
             rows.append(f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
-                        f"<td style='text-align:left'><code>{html.escape(text)}</code></td></tr>")
+                        f"<td style='text-align:left'><pre style='margin:0'>{html.escape(text)}"
+                        "</pre></td></tr>")
         return "<table>" + "".join(rows) + "</table>"
+
+
+#: arrays, dicts and lists longer than this are shown by their first and last entries
+_DISPLAY_ITEMS = 20
+
+
+def _value_text(key: str, value: Any, precision: int) -> str:
+    """One field of a result as short text: history as its arrays' shapes, long arrays
+    and dicts by their first and last entries."""
+    if key == "history" and isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: array{v.shape}" for k, v in value.items()) + "}"
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=precision, threshold=_DISPLAY_ITEMS, edgeitems=3)
+    if isinstance(value, dict) and len(value) > _DISPLAY_ITEMS:
+        items = list(value.items())
+        head = ", ".join(f"{k!r}: {v!r}" for k, v in items[:3])
+        tail = ", ".join(f"{k!r}: {v!r}" for k, v in items[-3:])
+        return f"{{{head}, ..., {tail}}} ({len(items)} entries)"
+    if isinstance(value, (list, tuple)) and len(value) > _DISPLAY_ITEMS:
+        return f"[{', '.join(map(repr, value[:3]))}, ..., {', '.join(map(repr, value[-3:]))}] ({len(value)} entries)"
+    return repr(value)

@@ -64,12 +64,16 @@ def test_bad_input_exits_two_with_a_message_and_no_traceback(args, needle):
     assert "pwned" not in out.stdout
 
 
-def test_demo_compares_three_methods():
-    out = run("demo")
+def test_demo_compares_three_methods(tmp_path):
+    folder = tmp_path / "pictures"
+    out = run("demo", "--out", str(folder))
     assert out.returncode == 0, out.stderr
     for method in ("gd", "newton", "bfgs"):
         assert f"\n{method} " in out.stdout
     assert "d2f/dxdy = -400*x" in out.stdout
+    pytest.importorskip("matplotlib")
+    assert f"pictures written to {folder}" in out.stdout
+    assert {p.name for p in folder.iterdir()} == {"paths.png", "convergence.png"}
 
 
 def test_compare_prints_a_table_of_methods():
