@@ -957,8 +957,9 @@ class _Builder:
                 f"this part of the formula is complex ({value}); a loss must be real",
                 self.tree.start(node),
             )
-        number = value.as_coeff_Mul()[0] if value.is_Mul else value.as_coeff_Add()[0] if value.is_Add else value
-        if number.is_Float and math.isinf(float(number)):
+        # SymPy may fold an overflowing number anywhere below this node (expm1(x + 710)
+        # becomes 2.2e308*exp(x) - 1), so look at every Float it holds
+        if any(math.isinf(float(number)) for number in value.atoms(sympy.Float)):
             self.fail(
                 "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),

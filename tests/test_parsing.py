@@ -677,3 +677,10 @@ def test_token_soup_raises_nothing_but_formula_error_and_is_quick(text):
         result = None
     assert result is None or isinstance(result, sympy.Expr)
     assert time.perf_counter() - start < 2.0, text
+
+
+def test_overflow_folded_below_the_top_of_an_expression_is_refused():
+    # SymPy rewrites expm1(x + 710) as 2.2e308*exp(x) - 1: the overflowing factor sits
+    # inside a sum (found by hypothesis)
+    with pytest.raises(FormulaError, match="beyond the range of a double"):
+        parse_formula("expm1(x + 710.0)")
