@@ -6,6 +6,8 @@ independent of SymPy's differentiation, of CSE and of the code printer.  Rosenbr
 and a quadratic form are also checked against hand derivations.
 """
 
+import zlib
+
 import mpmath
 import numpy as np
 import pytest
@@ -83,7 +85,7 @@ def test_compiled_derivatives_match_high_precision_finite_differences(formula, s
     problem = _problem(formula)
     kernels = so.compile(problem)
     value = _mp_value(problem)
-    rng = np.random.default_rng(abs(hash(formula)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(formula.encode()))  # same points in every run
     params = {n: PARAMS[n] for n in problem.parameter_names} or None
     for _ in range(3):
         x = sampler(rng)
@@ -94,12 +96,15 @@ def test_compiled_derivatives_match_high_precision_finite_differences(formula, s
         assert f == pytest.approx(f_ref, rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(H, H_ref, rtol=1e-8, atol=1e-8)
-        # the separate kernels agree with the fused one
+        # the separate kernels agree with the fused one, to rounding: they are CSE'd
+        # separately, so an entry made by cancellation (0.0016 from terms of size 0.3)
+        # may differ in its last bits relative to the gradient's size
+        g_scale = 1e-13 * np.abs(g).max()
         assert kernels.value(x, params) == pytest.approx(f, rel=1e-14, abs=1e-300)
-        np.testing.assert_allclose(kernels.grad(x, params), g, rtol=1e-13, atol=1e-300)
+        np.testing.assert_allclose(kernels.grad(x, params), g, rtol=1e-13, atol=g_scale)
         f2, g2 = kernels.value_and_grad(x, params)
         assert f2 == pytest.approx(f, rel=1e-14, abs=1e-300)
-        np.testing.assert_allclose(g2, g, rtol=1e-13, atol=1e-300)
+        np.testing.assert_allclose(g2, g, rtol=1e-13, atol=g_scale)
 
 
 def test_every_admitted_function_is_covered_by_the_table():
