@@ -247,8 +247,6 @@ def fit(
     >>> [round(float(v), 6) for v in f.x]
     [2.5, 1.3]
     """
-    from .minimize import minimize
-
     if isinstance(model, LeastSquares):
         problem = model
         if not problem.is_model:
@@ -267,6 +265,8 @@ def fit(
         out = _fit_lm(problem, p0, params, data, absolute_sigma)
         if out is not None:
             return out
+    from .minimize import minimize
+
     res = minimize(problem, p0, method=method, params=params, data=data, bounds=bounds)
     return _statistics(problem, res, params, data, absolute_sigma)
 
@@ -357,29 +357,53 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
 # deficient J, no degrees of freedom) or the start is not finite, the general path runs.
 
 _FIT_ENTRY = '''\
-# symopt fit entry point: Levenberg-Marquardt and (J^T J)^-1 in one compiled call.
+# symopt fit entry point: Levenberg-Marquardt and the fit statistics in one compiled call.
 # solver sources hash: {sources}; symopt/fit.py hash: {fit}
-import numba
+import math
 
+import numba
+import numpy as np
+
+from symopt import abi
 from symopt._binding import residuals_fn, residuals_jacobian_fn
+from symopt._binding import all_finite as _finite
 from symopt.fit import _inverse_normal_matrix
 from symopt.solvers.least_squares import solve_lm as _solve
 
 
-@numba.njit(cache=True, nogil=True)
-def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, info, hist,
-          r_out, J_out, inv_out):
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out, J_out,
+          g_out, covariance, stderr, absolute_sigma):
+    info = np.zeros(abi.N_INFO, np.int64)
+    if not (_finite(x) and _finite(p) and _finite(data.ravel())):
+        return math.nan, math.nan, False, info
+    hist = np.empty((0, 0))
     fun = _solve(residuals_fn(residuals_address),
                  residuals_jacobian_fn(residuals_jacobian_address),
                  x, p, data, opts, info, hist, r_out, J_out)
-    return fun, _inverse_normal_matrix(J_out, inv_out)
+    m, n = J_out.shape
+    chisqr = 0.0
+    for i in range(m):
+        chisqr += r_out[i] * r_out[i]
+    for j in range(n):
+        g_out[j] = 0.0
+    for i in range(m):
+        for j in range(n):
+            g_out[j] += J_out[i, j] * r_out[i]
+    if not math.isfinite(chisqr) or not _inverse_normal_matrix(J_out, covariance):
+        return fun, chisqr, False, info
+    scale = 1.0 if absolute_sigma else chisqr / (m - n)
+    for i in range(n):
+        for j in range(n):
+            covariance[i, j] *= scale
+        stderr[i] = math.sqrt(abs(covariance[i, i]))
+    return fun, chisqr, True, info
 '''
 
 _fit_entry = None
 #: id(problem) -> (problem, kernels, residual addresses); the problem is held so that
 #: its id is not reused while the entry lives
 _plans: dict[int, tuple] = {}
-_NO_HIST = np.empty((0, 0))
 _MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
 _SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
@@ -416,7 +440,7 @@ def _plan(problem: LeastSquares):
 
 
 _NO_PARAMS = np.empty(0)
-_NUMBER_TYPES = (float, int, np.float64)
+_NUMBER_TYPES = {float, int, np.float64}
 
 
 def _start_array(problem: LeastSquares, p0) -> np.ndarray:
@@ -427,15 +451,17 @@ def _start_array(problem: LeastSquares, p0) -> np.ndarray:
             values = [p0[name] for name in names]
         except KeyError:
             values = None
-        if values is not None and all(type(v) in _NUMBER_TYPES for v in values):
+        if values is not None and set(map(type, values)) <= _NUMBER_TYPES:
             return np.array(values, dtype=np.float64)
     return problem._x_array(p0, check_finite=False)
 
 
 def _data_array(problem: LeastSquares, data: dict) -> np.ndarray:
     """:func:`symopt.data.data_array`, with a shortcut for the usual case: every column
-    a 1-D float64 ndarray, the same length, the columns the problem reads and no others,
-    all finite (else the general function runs, and says what is wrong)."""
+    a 1-D float64 ndarray, the same length, the columns the problem reads and no others
+    (else the general function runs, and says what is wrong).  Whether the values are
+    finite is checked by the fit entry, which hands a non-finite case back to the
+    general path."""
     names = problem.data_names
     columns = [data.get("sigma") if name == WEIGHT_COLUMN else data.get(name) for name in names]
     if len(data) == len(names) - ((WEIGHT_COLUMN in names) and "sigma" not in data):
@@ -456,12 +482,13 @@ def _data_array(problem: LeastSquares, data: dict) -> np.ndarray:
                     out[k] = column
                 elif column is None:
                     out[k] = 1.0
-                elif (column > 0.0).all() and math.isfinite(column.sum()):
+                elif (column > 0.0).all():
                     np.divide(1.0, column, out=out[k])
+                    if not out[k].all():
+                        return data_array(problem, data)  # sigma = inf
                 else:
-                    return data_array(problem, data)
-            if math.isfinite(out.sum()):
-                return out
+                    return data_array(problem, data)  # sigma <= 0 or NaN
+            return out  # finiteness: checked by the fit entry (else data_array says)
     return data_array(problem, data)
 
 
@@ -470,43 +497,33 @@ def _fit_lm(problem: LeastSquares, p0, params, data, absolute_sigma: bool) -> Fi
     _, _, (residuals, residuals_jacobian), opts = _plan(problem)
     x = _start_array(problem, p0)
     p = problem._param_array(params, check_finite=False) if params else _NO_PARAMS
-    if not (math.isfinite(x.sum()) and math.isfinite(p.sum())):
-        return None  # minimize says which value is not finite
     d = _data_array(problem, data)
     m = d.shape[1]
     n = x.shape[0]
     if m <= n:
         return None  # no degrees of freedom: the general path warns
-    info = np.zeros(abi.N_INFO, dtype=np.int64)
     r = np.empty(m)
     J = np.empty((m, n))
-    inv = np.empty((n, n))
-    fun, full_rank = _fit_entry_point()(residuals, residuals_jacobian, x, p, d, opts, info,
-                                        _NO_HIST, r, J, inv)
-    if not full_rank or not np.isfinite(r).all():
-        return None  # rank deficient or not finite: the general path warns
-    with np.errstate(all="ignore"):
-        g = J.T @ r
-    nit, status, nfev, njev, nhev = (int(info[abi.INFO_NIT]), int(info[abi.INFO_STATUS]),
-                                     int(info[abi.INFO_NFEV]), int(info[abi.INFO_NJEV]),
-                                     int(info[abi.INFO_NHEV]))
-    chisqr = float(np.dot(r, r))
+    g = np.empty(n)
+    covariance = np.empty((n, n))
+    stderr = np.empty(n)
+    fun, chisqr, clean, info = _fit_entry_point()(residuals, residuals_jacobian, x, p, d, opts,
+                                                  r, J, g, covariance, stderr,
+                                                  bool(absolute_sigma))
+    if not clean:
+        # a start, parameter or data value not finite (the general path says which), or
+        # non-finite residuals or a rank-deficient J at the end (it warns)
+        return None
+    counts = info.tolist()
+    status = counts[abi.INFO_STATUS]
     dof = m - n
-    redchi = chisqr / dof
-    covariance = inv * (1.0 if absolute_sigma else redchi)
     out = FitResult(
-        x=x, fun=float(fun), jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
+        x=x, fun=fun, jac=g, nit=counts[abi.INFO_NIT], nfev=counts[abi.INFO_NFEV],
+        njev=counts[abi.INFO_NJEV], nhev=counts[abi.INFO_NHEV], status=status,
         message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
-        residuals=r, jacobian=J,
-        stderr=np.sqrt(np.abs(covariance.diagonal())),
-        covariance=covariance,
-        chisqr=chisqr,
-        redchi=redchi,
-        dof=dof,
-        ndata=m,
-        nvarys=n,
-        model=getattr(problem, "model_text", problem.formula),
-        warnings=[],
+        residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
+        redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n,
+        model=getattr(problem, "model_text", problem.formula), warnings=[],
     )
     out._set_variable_names(problem.variable_names)
     return out
