@@ -70,8 +70,21 @@ Jacobian call included), njev (Jacobian kernel calls), nhist.  ``hist`` rows are
 ``x`` is the best point, ``r_out`` and ``J_out`` hold the residuals and Jacobian there,
 and the value is ``0.5 * ||r_out||^2``.  m < n is allowed: J is padded with zero rows.
 
+How it is compiled (see :mod:`._jit`).  ``solve_lm``/``solve_gn`` check the arrays,
+allocate every work array in one block (two allocations per solve: ``minimize_many``
+calls them once per problem) and run the method's *iteration* (``_lm_iterate``,
+``_gn_iterate``), compiled without reference counting, into which the small helpers of
+this module and of :mod:`.qr` (norms, dot products, the Householder and Givens loops) are
+inlined.  Three kinds of calls stay real calls: the counted kernel calls (they catch an
+exception a hand-written kernel raises), :func:`factorize` and :func:`.qr.lmpar` (each
+called once per iteration; inlining them too saved under 2% and doubled the compile
+time).  Measured on ``a*exp(-b*t) + c`` with m = 20, n = 3 (8 evaluations, 7 trial
+steps): 17.1 us per solve called from Python when every helper was a separate call,
+6.0 us now (kernel calls about 1.2 us of it, Python's call about 0.75 us); the arithmetic
+and so the iterates are unchanged.
+
 The compiled solvers are created on first access (``least_squares.solve_lm``), each
-compiled once (about 5 s) or loaded from Numba's on-disk cache.
+compiled once (about 20 s on a busy 2-core machine) or loaded from Numba's on-disk cache.
 """
 
 from __future__ import annotations
@@ -561,6 +574,23 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     return 0.5 * fnorm * fnorm
 
 
+@inlined
+def _split_work(work, n, m, mm):
+    """``(A, b, W, rt, Jt)``: the work arrays of both solvers, C-ordered views of one
+    block of ``n mm + mm + _N_WORK n + m + m n`` doubles."""
+    start = 0
+    A = work[start:start + n * mm].reshape((n, mm))
+    start += n * mm
+    b = work[start:start + mm]
+    start += mm
+    W = work[start:start + _N_WORK * n].reshape((_N_WORK, n))
+    start += _N_WORK * n
+    rt = work[start:start + m]
+    start += m
+    Jt = work[start:start + m * n].reshape((m, n))
+    return A, b, W, rt, Jt
+
+
 def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
     """Levenberg-Marquardt (MINPACK lmder); see the module docstring.  Checks the
     arrays, allocates the work arrays once and runs :func:`_lm_iterate`."""
@@ -569,9 +599,12 @@ def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
+    # one block for every float work array: two allocations per solve instead of six
+    # (minimize_many calls this once per problem)
+    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n)
+    A, b, W, rt, Jt = _split_work(work, n, m, mm)
     return _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, np.empty((n, mm)), np.empty(mm), np.empty(n, dtype=np.int64),
-                       np.empty((_N_WORK, n)), np.empty(m), np.empty((m, n)))
+                       J_out, A, b, np.empty(n, dtype=np.int64), W, rt, Jt)
 
 
 # --- Gauss-Newton with a line search --------------------------------------------------------
@@ -776,9 +809,11 @@ def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
+    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n + n * n)
+    A, b, W, rt, Jt = _split_work(work, n, m, mm)
+    T = work[work.shape[0] - n * n:].reshape((n, n))
     return _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, np.empty((n, mm)), np.empty(mm), np.empty(n, dtype=np.int64),
-                       np.empty((_N_WORK, n)), np.empty((n, n)), np.empty(m), np.empty((m, n)))
+                       J_out, A, b, np.empty(n, dtype=np.int64), W, T, rt, Jt)
 
 
 # --- compilation ---------------------------------------------------------------------------

@@ -118,12 +118,16 @@ def load_transposed(J, A):
 
 @inlined
 def matrix_finite(J):
-    """Whether every entry of the matrix is finite."""
-    for i in range(J.shape[0]):
-        for j in range(J.shape[1]):
-            if not math.isfinite(J[i, j]):
-                return False
-    return True
+    """Whether every entry of the (C-ordered) matrix is finite: ``v - v`` is 0 for a
+    finite ``v`` and NaN for Inf or NaN.  No early exit, so the loop vectorises (several
+    times faster than testing each entry with ``math.isfinite`` and returning at the
+    first failure, and this runs at every Jacobian evaluation)."""
+    flat = J.reshape(J.size)
+    finite = True
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        finite &= (v - v) == 0.0
+    return finite
 
 
 # --- QR factorisation ---------------------------------------------------------------------
