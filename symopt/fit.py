@@ -30,7 +30,6 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
-from . import abi
 from .data import data_array
 from .errors import InputError, ProblemError
 from .problem import WEIGHT_COLUMN, LeastSquares
@@ -255,7 +254,7 @@ def fit(
     else:
         if not columns:
             raise InputError("give the independent variable(s) as data, e.g. fit(model, p0, x=..., y=...)")
-        names = list(p0) if isinstance(p0, Mapping) else None
+        names = list(p0) if type(p0) is dict or isinstance(p0, Mapping) else None
         problem = _model_problem(model, tuple(columns), names,
                                  tuple(params) if params else None, dependent)
     data = {**columns, problem.dependent_name: y}
@@ -376,7 +375,7 @@ def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out
           g_out, covariance, stderr, absolute_sigma):
     info = np.zeros(abi.N_INFO, np.int64)
     if not (_finite(x) and _finite(p) and _finite(data.ravel())):
-        return math.nan, math.nan, False, info
+        return math.nan, math.nan, False, 0, 0, 0, 0, 0
     hist = np.empty((0, 0))
     fun = _solve(residuals_fn(residuals_address),
                  residuals_jacobian_fn(residuals_jacobian_address),
@@ -391,13 +390,14 @@ def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out
         for j in range(n):
             g_out[j] += J_out[i, j] * r_out[i]
     if not math.isfinite(chisqr) or not _inverse_normal_matrix(J_out, covariance):
-        return fun, chisqr, False, info
+        return fun, chisqr, False, 0, 0, 0, 0, 0
     scale = 1.0 if absolute_sigma else chisqr / (m - n)
     for i in range(n):
         for j in range(n):
             covariance[i, j] *= scale
         stderr[i] = math.sqrt(abs(covariance[i, i]))
-    return fun, chisqr, True, info
+    return (fun, chisqr, True, info[abi.INFO_STATUS], info[abi.INFO_NIT],
+            info[abi.INFO_NFEV], info[abi.INFO_NJEV], info[abi.INFO_NHEV])
 '''
 
 _fit_entry = None
@@ -507,19 +507,16 @@ def _fit_lm(problem: LeastSquares, p0, params, data, absolute_sigma: bool) -> Fi
     g = np.empty(n)
     covariance = np.empty((n, n))
     stderr = np.empty(n)
-    fun, chisqr, clean, info = _fit_entry_point()(residuals, residuals_jacobian, x, p, d, opts,
-                                                  r, J, g, covariance, stderr,
-                                                  bool(absolute_sigma))
+    fun, chisqr, clean, status, nit, nfev, njev, nhev = _fit_entry_point()(
+        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr,
+        bool(absolute_sigma))
     if not clean:
         # a start, parameter or data value not finite (the general path says which), or
         # non-finite residuals or a rank-deficient J at the end (it warns)
         return None
-    counts = info.tolist()
-    status = counts[abi.INFO_STATUS]
     dof = m - n
     out = FitResult(
-        x=x, fun=fun, jac=g, nit=counts[abi.INFO_NIT], nfev=counts[abi.INFO_NFEV],
-        njev=counts[abi.INFO_NJEV], nhev=counts[abi.INFO_NHEV], status=status,
+        x=x, fun=fun, jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
         message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
         residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
         redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n,
