@@ -30,9 +30,11 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
+from .data import data_array
 from .errors import InputError, ProblemError
-from .problem import LeastSquares
+from .problem import WEIGHT_COLUMN, LeastSquares
 from .result import OptimizeResult
+from .solvers import status as _status
 
 __all__ = ["fit", "FitResult", "FitWarning"]
 
@@ -111,25 +113,91 @@ def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
     return inv, bool(full_rank)
 
 
-@numba.njit(cache=True, nogil=True)
+#: one-sided Jacobi: sweeps before giving up (it converges quadratically, in about 5-8)
+_JACOBI_SWEEPS = 60
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _inverse_normal_matrix(J, out):
-    """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out`` (compiled:
-    a LAPACK call without Python's overhead).  Returns False, with ``out`` all inf, when
-    ``J`` has fewer rows than columns, is not finite, or its smallest singular value is
-    below ``eps * max(m, n) * s_max`` (rank deficient, as numpy's pinv decides)."""
+    """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out``.  Returns
+    False, with ``out`` all inf, when ``J`` has fewer rows than columns, is not finite,
+    or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
+    deficient, as numpy's pinv decides).
+
+    The SVD is one-sided Jacobi (Hestenes): plane rotations from the right make the
+    columns of J mutually orthogonal; their norms are then the singular values and the
+    accumulated rotations V.  No ``J^T J`` is formed, and the singular values come out
+    to high relative accuracy (Demmel & Veselic 1992).  For the few columns of a fit
+    this is a few hundred flops, several times cheaper than LAPACK's gesdd called
+    through numpy (copies, a workspace query, allocations)."""
     m, n = J.shape
     out[:, :] = np.inf
-    if m < n or n == 0 or not np.all(np.isfinite(J)):
+    if m < n or n == 0:
         return False
-    _, s, vt = np.linalg.svd(J, full_matrices=False)
-    if s[n - 1] <= np.finfo(np.float64).eps * max(m, n) * s[0]:
-        return False
-    for i in range(n):
+    A = np.empty((n, m))  # the columns of J, each contiguous
+    for i in range(m):
         for j in range(n):
+            v = J[i, j]
+            if not math.isfinite(v):
+                return False
+            A[j, i] = v
+    V = np.zeros((n, n))  # V[j] is column j of V
+    for j in range(n):
+        V[j, j] = 1.0
+    for _ in range(_JACOBI_SWEEPS):
+        rotated = False
+        for j in range(n - 1):
+            for k in range(j + 1, n):
+                alpha = 0.0
+                beta = 0.0
+                gamma = 0.0
+                for i in range(m):
+                    alpha += A[j, i] * A[j, i]
+                    beta += A[k, i] * A[k, i]
+                    gamma += A[j, i] * A[k, i]
+                if abs(gamma) <= _EPS * math.sqrt(alpha) * math.sqrt(beta):
+                    continue
+                rotated = True
+                zeta = (beta - alpha) / (2.0 * gamma)
+                if abs(zeta) > 1e150:
+                    t = 0.5 / zeta
+                else:
+                    t = math.copysign(1.0, zeta) / (abs(zeta) + math.sqrt(1.0 + zeta * zeta))
+                c = 1.0 / math.sqrt(1.0 + t * t)
+                s = c * t
+                for i in range(m):
+                    a = A[j, i]
+                    b = A[k, i]
+                    A[j, i] = c * a - s * b
+                    A[k, i] = s * a + c * b
+                for i in range(n):
+                    a = V[j, i]
+                    b = V[k, i]
+                    V[j, i] = c * a - s * b
+                    V[k, i] = s * a + c * b
+        if not rotated:
+            break
+    sv = np.empty(n)
+    s_max = 0.0
+    for j in range(n):
+        total = 0.0
+        for i in range(m):
+            total += A[j, i] * A[j, i]
+        sv[j] = math.sqrt(total)
+        s_max = max(s_max, sv[j])
+    for j in range(n):
+        if not sv[j] > _EPS * max(m, n) * s_max:
+            for i in range(n):
+                for k in range(n):
+                    out[i, k] = np.inf
+            return False
+    for i in range(n):
+        for k in range(n):
             acc = 0.0
-            for k in range(n):
-                acc += vt[k, i] * vt[k, j] / (s[k] * s[k])
-            out[i, j] = acc
+            for j in range(n):
+                acc += V[j, i] * V[j, k] / (sv[j] * sv[j])
+            out[i, k] = acc
     return True
 
 
@@ -185,8 +253,6 @@ def fit(
     >>> [round(float(v), 6) for v in f.x]
     [2.5, 1.3]
     """
-    from .minimize import minimize
-
     if isinstance(model, LeastSquares):
         problem = model
         if not problem.is_model:
@@ -195,12 +261,18 @@ def fit(
     else:
         if not columns:
             raise InputError("give the independent variable(s) as data, e.g. fit(model, p0, x=..., y=...)")
-        names = list(p0) if isinstance(p0, Mapping) else None
+        names = list(p0) if type(p0) is dict or isinstance(p0, Mapping) else None
         problem = _model_problem(model, tuple(columns), names,
                                  tuple(params) if params else None, dependent)
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
         data["sigma"] = sigma
+    if method == "lm" and bounds is None:
+        out = _fit_lm(problem, p0, params, data, absolute_sigma)
+        if out is not None:
+            return out
+    from .minimize import minimize
+
     res = minimize(problem, p0, method=method, params=params, data=data, bounds=bounds)
     return _statistics(problem, res, params, data, absolute_sigma)
 
@@ -278,4 +350,186 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
         model=getattr(problem, "model_text", problem.formula),
         warnings=found,
     )
+    return out
+
+
+# --- the fast path: one compiled call per fit ---------------------------------------------
+#
+# A fit of a few parameters to tens of points takes a few microseconds of solving; the
+# general path (minimize, then the statistics) spends several times that in Python and
+# in three compiled calls.  For the common case - method "lm", no bounds - fit() instead
+# validates its inputs with the same functions as minimize, then makes one compiled call
+# that runs the LM solver and computes (J^T J)^-1 at the solution (_FIT_ENTRY), and
+# builds the result from what it returns.  The result is the same, key for key and bit
+# for bit, as minimize + _statistics give; whenever the statistics need a warning (rank
+# deficient J, no degrees of freedom) or the start is not finite, the general path runs.
+
+_FIT_ENTRY = '''\
+# symopt fit entry point: Levenberg-Marquardt and the fit statistics in one compiled call.
+# solver sources hash: {sources}; symopt/fit.py hash: {fit}
+import math
+
+import numba
+import numpy as np
+
+from symopt import abi
+from symopt._binding import residuals_fn, residuals_jacobian_fn
+from symopt._binding import all_finite as _finite
+from symopt.fit import _inverse_normal_matrix
+from symopt.solvers.least_squares import solve_lm as _solve
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out, J_out,
+          g_out, covariance, stderr, absolute_sigma):
+    info = np.zeros(abi.N_INFO, np.int64)
+    if not (_finite(x) and _finite(p) and _finite(data.ravel())):
+        return math.nan, math.nan, False, 0, 0, 0, 0, 0
+    hist = np.empty((0, 0))
+    fun = _solve(residuals_fn(residuals_address),
+                 residuals_jacobian_fn(residuals_jacobian_address),
+                 x, p, data, opts, info, hist, r_out, J_out)
+    m, n = J_out.shape
+    chisqr = 0.0
+    for i in range(m):
+        chisqr += r_out[i] * r_out[i]
+    for j in range(n):
+        g_out[j] = 0.0
+    for i in range(m):
+        for j in range(n):
+            g_out[j] += J_out[i, j] * r_out[i]
+    if not math.isfinite(chisqr) or not _inverse_normal_matrix(J_out, covariance):
+        return fun, chisqr, False, 0, 0, 0, 0, 0
+    scale = 1.0 if absolute_sigma else chisqr / (m - n)
+    for i in range(n):
+        for j in range(n):
+            covariance[i, j] *= scale
+        stderr[i] = math.sqrt(abs(covariance[i, i]))
+    return (fun, chisqr, True, info[abi.INFO_STATUS], info[abi.INFO_NIT],
+            info[abi.INFO_NFEV], info[abi.INFO_NJEV], info[abi.INFO_NHEV])
+'''
+
+_fit_entry = None
+#: id(problem) -> (problem, kernels, residual addresses); the problem is held so that
+#: its id is not reused while the entry lives
+_plans: dict[int, tuple] = {}
+_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
+_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
+
+
+def _fit_entry_point():
+    global _fit_entry
+    if _fit_entry is None:
+        from . import cache
+        from ._binding import _solver_sources_hash
+
+        import hashlib
+
+        with open(__file__, "rb") as own_source:
+            fit_hash = hashlib.sha256(own_source.read()).hexdigest()[:16]
+        source = _FIT_ENTRY.format(sources=_solver_sources_hash(), fit=fit_hash)
+        _fit_entry = cache.load_source(source, kind="f").entry
+    return _fit_entry
+
+
+def _plan(problem: LeastSquares):
+    """What every fit of ``problem`` reuses: its kernels (compiled on first use) and
+    their addresses, and the LM options."""
+    plan = _plans.get(id(problem))
+    if plan is None or plan[0] is not problem:
+        from .kernels import compile
+        from .minimize import solver_options
+
+        kernels = compile(problem)
+        plan = (problem, kernels, kernels.residual_addresses, solver_options("lm"))
+        if len(_plans) > 256:
+            _plans.clear()
+        _plans[id(problem)] = plan
+    return plan
+
+
+_NO_PARAMS = np.empty(0)
+_NUMBER_TYPES = {float, int, np.float64}
+
+
+def _start_array(problem: LeastSquares, p0) -> np.ndarray:
+    """``problem._x_array(p0)``, with a shortcut for the usual dict of plain numbers."""
+    names = problem.variable_names
+    if type(p0) is dict and len(p0) == len(names):
+        try:
+            values = [p0[name] for name in names]
+        except KeyError:
+            values = None
+        if values is not None and set(map(type, values)) <= _NUMBER_TYPES:
+            return np.array(values, dtype=np.float64)
+    return problem._x_array(p0, check_finite=False)
+
+
+def _data_array(problem: LeastSquares, data: dict) -> np.ndarray:
+    """:func:`symopt.data.data_array`, with a shortcut for the usual case: every column
+    a 1-D float64 ndarray, the same length, the columns the problem reads and no others
+    (else the general function runs, and says what is wrong).  Whether the values are
+    finite is checked by the fit entry, which hands a non-finite case back to the
+    general path."""
+    names = problem.data_names
+    columns = [data.get("sigma") if name == WEIGHT_COLUMN else data.get(name) for name in names]
+    if len(data) == len(names) - ((WEIGHT_COLUMN in names) and "sigma" not in data):
+        rows = -1
+        fast = True
+        for name, column in zip(names, columns):
+            if column is None and name == WEIGHT_COLUMN:
+                continue
+            if not (type(column) is np.ndarray and column.dtype == np.float64
+                    and column.ndim == 1 and rows in (-1, column.shape[0])):
+                fast = False
+                break
+            rows = column.shape[0]
+        if fast and rows > 0:
+            out = np.empty((len(names), rows))
+            for k, (name, column) in enumerate(zip(names, columns)):
+                if name != WEIGHT_COLUMN:
+                    out[k] = column
+                elif column is None:
+                    out[k] = 1.0
+                elif (column > 0.0).all():
+                    np.divide(1.0, column, out=out[k])
+                    if not out[k].all():
+                        return data_array(problem, data)  # sigma = inf
+                else:
+                    return data_array(problem, data)  # sigma <= 0 or NaN
+            return out  # finiteness: checked by the fit entry (else data_array says)
+    return data_array(problem, data)
+
+
+def _fit_lm(problem: LeastSquares, p0, params, data, absolute_sigma: bool) -> FitResult | None:
+    """The fit by LM in one compiled call, or None when the general path must run."""
+    _, _, (residuals, residuals_jacobian), opts = _plan(problem)
+    x = _start_array(problem, p0)
+    p = problem._param_array(params, check_finite=False) if params else _NO_PARAMS
+    d = _data_array(problem, data)
+    m = d.shape[1]
+    n = x.shape[0]
+    if m <= n:
+        return None  # no degrees of freedom: the general path warns
+    r = np.empty(m)
+    J = np.empty((m, n))
+    g = np.empty(n)
+    covariance = np.empty((n, n))
+    stderr = np.empty(n)
+    fun, chisqr, clean, status, nit, nfev, njev, nhev = _fit_entry_point()(
+        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr,
+        bool(absolute_sigma))
+    if not clean:
+        # a start, parameter or data value not finite (the general path says which), or
+        # non-finite residuals or a rank-deficient J at the end (it warns)
+        return None
+    dof = m - n
+    out = FitResult(
+        x=x, fun=fun, jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
+        message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
+        residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
+        redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n,
+        model=getattr(problem, "model_text", problem.formula), warnings=[],
+    )
+    out._set_variable_names(problem.variable_names)
     return out
