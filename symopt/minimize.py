@@ -423,9 +423,13 @@ def minimize(
     method = _ALIASES.get(method) or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol
-    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step, factor, _extra(dict(
-        memory=memory, radius=radius, momentum=momentum, beta2=beta2, eps=eps,
-        schedule=schedule, decay=decay)))
+    if (memory is None and radius is None and momentum is None and beta2 is None
+            and eps is None and schedule is None and decay is None):
+        extra = ()  # the common case, without building and sorting a dict
+    else:
+        extra = _extra(dict(memory=memory, radius=radius, momentum=momentum, beta2=beta2,
+                            eps=eps, schedule=schedule, decay=decay))
+    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step, factor, extra)
     x = problem._x_array(x0, check_finite=False)
     if bounds is not None:
         lower, upper = bounds_arrays(bounds, list(problem.variable_names))
