@@ -532,4 +532,6 @@ def _fit_lm(problem: LeastSquares, p0, params, data, absolute_sigma: bool) -> Fi
         model=getattr(problem, "model_text", problem.formula), warnings=[],
     )
     out._set_variable_names(problem.variable_names)
+    # what symopt.plot.fit draws: the model and the data it was fitted to
+    out.__dict__.update(_problem=problem, _data=data, _params=params)
     return out
