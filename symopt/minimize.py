@@ -448,8 +448,11 @@ def minimize(
         r = np.empty(m)
         J = np.empty((m, n))
         fun = entry(residuals, residuals_jacobian, x, p, d, opts, info, hist, r, J)
-        with np.errstate(all="ignore"):  # Inf residuals: the status says so
+        if math.isfinite(fun):
             g = J.T @ r
+        else:
+            with np.errstate(all="ignore"):  # Inf residuals: the status says so
+                g = J.T @ r
         H = None
     else:
         value, value_grad, value_grad_hess = kernels.addresses
