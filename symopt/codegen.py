@@ -319,7 +319,8 @@ class _Module:
 #: pays off from a few thousand rows.
 BLOCK_ROWS = 4096
 #: The number of blocks is at most this many, whatever the number of threads: each block
-#: is summed serially in row order and the blocks are combined in block order, so the
+#: is summed by one thread in an order fixed at compile time (the vectorised loop keeps one
+#: partial sum per lane, see _rt.radd) and the blocks are combined in block order, so the
 #: result depends on the number of rows only, never on scheduling or thread count.
 MAX_BLOCKS = 64
 
@@ -394,7 +395,13 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     derivatives) over rows ``start:stop`` into ``out``, and the kernel itself, which runs
     the blocks (in parallel when there are several), combines them in order, scales the
     sum (``reduce``) and adds the regularization.  The block function is the reusable
-    part: the same assembly serves any sum of one term over an index."""
+    part: the same assembly serves any sum of one term over an index.
+
+    The block's row loop is written so that LLVM vectorises it: exp is printed as
+    ``_rt.exp`` (branch-free, no libm call) and each accumulator is updated with
+    ``_rt.radd``, an addition that may be reassociated (and nothing else), so the loop
+    keeps one partial sum per vector lane.  The order is fixed at compile time: results
+    stay deterministic."""
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
     module = _Module(derivatives.variables, parameters, data_symbols, formula,
