@@ -59,13 +59,14 @@ def radd(typingctx, a, b):
     kernel is compiled (vector width and unrolling chosen for this CPU), so a block's sum
     is the same at every call, whatever the threads; only the rows' terms are computed
     with strict IEEE arithmetic (no other fast-math flag is set)."""
-    if a != types.float64 or b != types.float64:
+    if not all(isinstance(t, (types.Float, types.Integer, types.Boolean)) for t in (a, b)):
         return None
 
     def codegen(context, builder, sig, args):
-        return builder.fadd(args[0], args[1], flags=("reassoc",))
+        x, y = (context.cast(builder, v, t, types.float64) for v, t in zip(args, sig.args))
+        return builder.fadd(x, y, flags=("reassoc",))
 
-    return types.float64(types.float64, types.float64), codegen
+    return types.float64(a, b), codegen
 
 
 _SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFTER - _SHIFTER rounds x to an integer

@@ -75,3 +75,17 @@ def test_softplus_and_sigmoid_are_stable_and_accurate(z):
     assert np.isfinite(sp) and np.isfinite(sg)
     assert abs(sp - ref_sp) <= 4 * EPS * abs(ref_sp) + 1e-320
     assert abs(sg - ref_sg) <= 4 * EPS * abs(ref_sg) + 1e-320
+
+
+@njit(cache=True)
+def _radd_sum(a):
+    s = 0.0
+    for i in range(a.size):
+        s = rt.radd(s, a[i])
+    return s, rt.radd(1, True), rt.radd(np.float32(0.5), 2)
+
+
+def test_radd_adds_and_accepts_any_real_scalar():
+    a = np.arange(1.0, 1001.0)
+    total, mixed, small = _radd_sum(a)
+    assert total == 500500.0 and mixed == 2.0 and small == 2.5
