@@ -63,10 +63,10 @@ def radd(typingctx, a, b):
         return None
 
     def codegen(context, builder, sig, args):
-        x, y = (context.cast(builder, v, t, types.float64) for v, t in zip(args, sig.args))
-        return builder.fadd(x, y, flags=("reassoc",))
+        return builder.fadd(args[0], args[1], flags=("reassoc",))
 
-    return types.float64(a, b), codegen
+    # a float64 signature: Numba casts integer or boolean arguments at the call site
+    return types.float64(types.float64, types.float64), codegen
 
 
 _SHIFTER = 6755399441055744.0  # 1.5 * 2**52: x + _SHIFTER - _SHIFTER rounds x to an integer

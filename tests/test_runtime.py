@@ -1,6 +1,9 @@
 """The runtime helpers the kernels call, against NumPy's libm (an independent oracle):
 the branch-free exp and log1p that let row loops vectorise must be as accurate as
-libm's and behave the same at the edges (overflow, underflow, subnormals, inf, NaN)."""
+libm's and behave the same at the edges (overflow, underflow, subnormals, inf, NaN).
+
+The helpers here are compiled without ``cache=True``: Numba keys a cached function on
+its own file only, so a cached copy could keep an older ``_runtime`` inlined."""
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from symopt import _runtime as rt
 EPS = np.finfo(float).eps
 
 
-@njit(cache=True)
+@njit
 def _map_exp(a):
     out = np.empty_like(a)
     for i in range(a.size):
@@ -19,7 +22,7 @@ def _map_exp(a):
     return out
 
 
-@njit(cache=True)
+@njit
 def _map_log1p_unit(a):
     out = np.empty_like(a)
     for i in range(a.size):
@@ -27,7 +30,7 @@ def _map_log1p_unit(a):
     return out
 
 
-@njit(cache=True)
+@njit
 def _map_softplus_sigmoid(a):
     out = np.empty((2, a.size))
     for i in range(a.size):
@@ -77,7 +80,7 @@ def test_softplus_and_sigmoid_are_stable_and_accurate(z):
     assert abs(sg - ref_sg) <= 4 * EPS * abs(ref_sg) + 1e-320
 
 
-@njit(cache=True)
+@njit
 def _radd_sum(a):
     s = 0.0
     for i in range(a.size):
