@@ -6,8 +6,10 @@ Logistic loss with 10 features and an intercept (labels 0/1, mean over rows):
 
 value and gradient over 1e5, 1e6 and 1e7 rows, in one run:
 
-* symopt    the generated value_grad kernel (blocks of rows in prange, fixed-order combine)
-* numba     a hand-written Numba prange loop, fused (one exp per row), same blocks
+* symopt    the generated value_grad kernel (blocks of rows in prange, fixed-order combine;
+            the row loop vectorised: symopt._runtime's exp/log1p, reassociable accumulation)
+* numba     a hand-written Numba prange loop, fused (one exp per row), same blocks, as a
+            user writes it: math.exp/math.log1p (libm, scalar) and strict IEEE sums
 * lambdify  sympy.lambdify(value and gradient, "numpy") over whole columns, then sums
 * jax       jax.jit(jax.value_and_grad(loss)) on the CPU, float64 (skipped without jax)
 * floor     a plain parallel sum over the same data array (the memory-bandwidth floor)

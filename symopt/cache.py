@@ -1,8 +1,11 @@
 """Content-addressed on-disk cache of generated kernel modules.
 
 A generated module is stored as ``<cache dir>/symopt_<kind>_<hash>.py`` where the
-hash covers the source text and the versions of symopt, Numba, NumPy and Python, so
-an upgrade never reuses a stale kernel.  Files are written atomically (a temporary
+hash covers the source text, the versions of symopt, Numba, NumPy, llvmlite and Python
+and the text of :mod:`symopt._runtime` (whose helpers are compiled into every kernel),
+so an upgrade never reuses a stale kernel.  Numba's own cache beside the module is
+keyed on the CPU as well (its name and features), so kernels vectorised for one CPU are
+never loaded on another.  Files are written atomically (a temporary
 file in the same folder, then :func:`os.replace`), so processes compiling the same
 problem at once never see half a file.  The module is imported as a real module
 (registered in :data:`sys.modules` under its own name before it executes), which lets
@@ -16,6 +19,7 @@ rewritten, never fatal.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -46,10 +50,24 @@ def cache_dir() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def _runtime_hash() -> str:
+    from . import _runtime
+
+    return hashlib.sha256(Path(_runtime.__file__).read_bytes()).hexdigest()[:16]
+
+
 def _versions() -> str:
+    import llvmlite
+
     from . import __version__
 
-    return f"symopt={__version__};numba={numba.__version__};numpy={numpy.__version__};python={sys.version}"
+    # the runtime helpers (exp, log1p_unit, softplus_e, ...) are inlined into the kernels'
+    # machine code, which Numba caches against the generated file only: a change to them
+    # must change the key.  (SVML is not used: symopt's vector math is _runtime's own.)
+    runtime = _runtime_hash()
+    return (f"symopt={__version__};numba={numba.__version__};llvmlite={llvmlite.__version__};"
+            f"numpy={numpy.__version__};python={sys.version};runtime={runtime}")
 
 
 def source_hash(source: str) -> str:

@@ -59,9 +59,13 @@ class KernelPrinter(PythonCodePrinter):
 
     printmethod = "_symopt_kernel"
 
-    def __init__(self, names: dict[sympy.Symbol, str] | None = None, settings=None):
+    def __init__(self, names: dict[sympy.Symbol, str] | None = None, settings=None,
+                 *, vector_math: bool = False):
         super().__init__(dict(settings or {}, fully_qualified_modules=True))
         self._names = names or {}
+        # exp as _rt.exp (branch-free arithmetic the loop vectoriser can inline) instead
+        # of libm's math.exp: for the row loops of row-sum kernels
+        self._exp = "_rt.exp" if vector_math else "math.exp"
 
     # --- atoms -----------------------------------------------------------------------
     def _print_Symbol(self, expr):
@@ -97,7 +101,7 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Pow(self, expr, rational=False):
         base, exponent = expr.base, expr.exp
         if base is sympy.E:
-            return f"math.exp({self._print(exponent)})"
+            return f"{self._exp}({self._print(exponent)})"
         b = self.parenthesize(base, sympy.printing.precedence.PRECEDENCE["Pow"] + 1)
         if exponent.is_Integer:
             k = int(exponent)
@@ -126,8 +130,11 @@ class KernelPrinter(PythonCodePrinter):
     def _print_softplus(self, expr):
         return f"_rt.softplus({self._print(expr.args[0])})"
 
+    def _print_exp(self, expr):
+        return f"{self._exp}({self._print(expr.args[0])})"
+
     def _print_ExpNegAbs(self, expr):
-        return f"math.exp(-abs({self._print(expr.args[0])}))"
+        return f"{self._exp}(-abs({self._print(expr.args[0])}))"
 
     def _print_SoftplusE(self, expr):
         z, e = expr.args
@@ -233,7 +240,8 @@ def _load_lines(symbols: Iterable[sympy.Symbol], array: str, names: dict) -> lis
 class _Module:
     """Shared scaffolding of a generated kernel module: symbol names, loads, header."""
 
-    def __init__(self, variables, parameters, data_symbols, formula: str, description: str):
+    def __init__(self, variables, parameters, data_symbols, formula: str, description: str,
+                 vector_math: bool = False):
         self.variables = tuple(variables)
         self.parameters = tuple(parameters)
         self.data_symbols = tuple(data_symbols)
@@ -244,7 +252,7 @@ class _Module:
             self.names.add(q, f"p{i}_")
         for i, d in enumerate(self.data_symbols):
             self.names.add(d, f"d{i}_")
-        self.printer = KernelPrinter(self.names.local)
+        self.printer = KernelPrinter(self.names.local, vector_math=vector_math)
         self.loads = (_load_lines(self.variables, "_x", self.names.local)
                       + _load_lines(self.parameters, "_p", self.names.local))
         self.row_loads = [f"        {self.names.local[d]} = _data[{k}, _i]"
@@ -311,7 +319,8 @@ class _Module:
 #: pays off from a few thousand rows.
 BLOCK_ROWS = 4096
 #: The number of blocks is at most this many, whatever the number of threads: each block
-#: is summed serially in row order and the blocks are combined in block order, so the
+#: is summed by one thread in an order fixed at compile time (the vectorised loop keeps one
+#: partial sum per lane, see _rt.radd) and the blocks are combined in block order, so the
 #: result depends on the number of rows only, never on scheduling or thread count.
 MAX_BLOCKS = 64
 
@@ -386,11 +395,18 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     derivatives) over rows ``start:stop`` into ``out``, and the kernel itself, which runs
     the blocks (in parallel when there are several), combines them in order, scales the
     sum (``reduce``) and adds the regularization.  The block function is the reusable
-    part: the same assembly serves any sum of one term over an index."""
+    part: the same assembly serves any sum of one term over an index.
+
+    The block's row loop is written so that LLVM vectorises it: exp is printed as
+    ``_rt.exp`` (branch-free, no libm call) and each accumulator is updated with
+    ``_rt.radd``, an addition that may be reassociated (and nothing else), so the loop
+    keeps one partial sum per vector lane.  The order is fixed at compile time: results
+    stay deterministic."""
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
     module = _Module(derivatives.variables, parameters, data_symbols, formula,
-                     "loss summed over data rows" + (" (mean)" if reduce == "mean" else ""))
+                     "loss summed over data rows" + (" (mean)" if reduce == "mean" else ""),
+                     vector_math=True)
     printer = module.printer
     n = derivatives.n
     grad = list(derivatives.gradient_entries)
@@ -409,7 +425,9 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
         accumulators = [f"_s{j}" for j in range(k)]
         block = [f"    {a} = 0.0" for a in accumulators] + body.once
         block += ["    for _i in range(_start, _stop):", *module.row_loads, *body.per_row]
-        block += [f"        {a} += {e}" for a, e in zip(accumulators, body.reduced)]
+        # _rt.radd: the accumulation (only it) may be reassociated, so that LLVM
+        # vectorises the row loop with one partial sum per vector lane; see _rt.radd
+        block += [f"        {a} = _rt.radd({a}, {e})" for a, e in zip(accumulators, body.reduced)]
         block += [f"    _out[{j}] = {a}" for j, a in enumerate(accumulators)]
         module.add(f"_{name}_rows", "_x, _p, _data, _start, _stop, _out", None,
                    f"Partial sums of {name} over rows _start:_stop, into _out.", block)
