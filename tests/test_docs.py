@@ -97,3 +97,14 @@ def test_docs_site_builds_strictly(tmp_path):
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
     for name in ("symopt.minimize", "symopt.plot.paths", "symopt.fit", "MissingDependencyError"):
         assert name in api, name
+
+
+def test_quick_start_is_the_two_commands_and_ci_runs_the_second():
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", quick_start, re.S)
+                for line in block.splitlines() if line.strip()]
+    assert commands == ['pip install . && symopt demo',
+                        'pip install -e ".[test]" && python -m pytest']
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'python -m pip install -e ".[test]" && python -m pytest' in ci
