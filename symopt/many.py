@@ -13,7 +13,6 @@ given *ragged*: every column flat, problem ``i``'s rows at
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Mapping, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from ._binding import (BATCH_COUNTS, BATCH_NFEV, BATCH_NHEV, BATCH_NIT, BATCH_NJEV,
                        BATCH_STATUS, batch_entry_point, is_least_squares_entry)
+from ._progress import Progress
 from .errors import InputError, ProblemError, ShapeError
 from .kernels import compile
 from .minimize import _ALIASES, _canonical_method, solver_options
@@ -348,38 +348,6 @@ class _Batch:
 # --- progress -------------------------------------------------------------------------------
 
 
-class _Progress:
-    """tqdm when installed, else one line on stderr rewritten in place."""
-
-    def __init__(self, total: int, done: int, method: str):
-        self.total = total
-        self.start = time.perf_counter()
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.bar = None
-            self.update(done)
-        else:
-            self.bar = tqdm(total=total, initial=done, unit="problem", unit_scale=True,
-                            desc=f"minimize_many ({method})", file=sys.stderr)
-
-    def update(self, done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done - self.bar.n)
-            return
-        elapsed = time.perf_counter() - self.start
-        sys.stderr.write(f"\rminimize_many: {done:,}/{self.total:,} problems "
-                         f"({100.0 * done / self.total:.0f}%), {elapsed:.1f} s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        else:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 # --- the entry ------------------------------------------------------------------------------
 
 
@@ -531,7 +499,7 @@ def minimize_many(
                 # the first chunk also starts Numba's threads: judge from the second on
                 if (verbose and progress is None and (chunks > 1 or chunk_size is not None)
                         and now - started + (k - done) / rate > PROGRESS_AFTER):
-                    progress = _Progress(k, done, method)
+                    progress = Progress(k, f"minimize_many ({method})", "problem", initial=done)
             if progress is not None:
                 progress.update(done)
     finally:

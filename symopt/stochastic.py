@@ -21,7 +21,6 @@ Options use the slots of :mod:`symopt.abi` (``OPT_STEP`` the learning rate,
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Any
 
@@ -30,6 +29,7 @@ from numba import njit
 
 from . import abi
 from ._binding import value_grad_fn
+from ._progress import Progress
 from .data import data_array
 from .errors import InputError
 from .kernels import compile
@@ -132,33 +132,8 @@ def _number(name: str, value: Any, low: float, high: float, low_open: bool = Fal
     return value
 
 
-class _Progress:
-    """A progress bar over epochs: tqdm when installed, else one stderr line."""
-
-    def __init__(self, epochs: int, method: str):
-        self.epochs = epochs
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=epochs, desc=f"symopt {method}", unit="epoch", leave=True)
-
-    def update(self, epoch: int, loss: float, val_loss: float | None) -> None:
-        text = f"loss={loss:.6g}" + (f" val_loss={val_loss:.6g}" if val_loss is not None else "")
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-        else:
-            sys.stderr.write(f"\rsymopt: epoch {epoch}/{self.epochs} {text}   ")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        else:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+def _loss_text(loss: float, val_loss: float | None) -> str:
+    return f"loss={loss:.6g}" + (f" val_loss={val_loss:.6g}" if val_loss is not None else "")
 
 
 def minimize_minibatch(
@@ -317,11 +292,12 @@ def minimize_minibatch(
                 # the run's expected length from the last epoch (never the one that compiled)
                 expected = (now - started) + (now - epoch_started) * (epochs - epoch)
                 if verbose or expected > PROGRESS_AFTER_SECONDS:
-                    progress = _Progress(epochs, method)
+                    progress = Progress(epochs, f"symopt {method}", "epoch")
                     for e, past in enumerate(history["loss"][:-1], 1):
-                        progress.update(e, past, history["val_loss"][e - 1] if val is not None else None)
+                        progress.update(e, _loss_text(past, history["val_loss"][e - 1]
+                                                      if val is not None else None))
             if progress is not None:
-                progress.update(epoch, loss, val_loss)
+                progress.update(epoch, _loss_text(loss, val_loss))
             if val is not None:
                 if val_loss < best_val:
                     best_val, since_best = val_loss, 0

@@ -256,6 +256,16 @@ def test_progress_is_shown_for_long_batches_only(model, noisy, monkeypatch, caps
     assert "120" in capsys.readouterr().err
 
 
+def test_progress_without_tqdm_is_one_stderr_line(model, noisy, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setattr(many, "PROGRESS_AFTER", 0.0)
+    data = {"t": T, "y": np.tile(noisy, (20, 1))}
+    so.minimize_many(model, x0=X0, data=data, method="lm", chunk_size=10)
+    err = capsys.readouterr().err
+    assert "\rminimize_many (lm): problem 120/120 (100%," in err and err.endswith("\n")
+
+
 def test_problems_pickle_after_compiling(model, noisy):
     so.minimize_many(model, x0=X0, data={"t": T, "y": noisy}, method="lm")  # compiled
     copy = pickle.loads(pickle.dumps(model))

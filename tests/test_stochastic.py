@@ -134,7 +134,7 @@ def test_progress_without_tqdm_is_one_stderr_line(problem, capsys, monkeypatch):
     so.minimize(loss, [0, 0], data=data, method="sgd", batch_size=100, epochs=3, seed=0,
                 verbose=True)
     err = capsys.readouterr().err
-    assert "\rsymopt: epoch 3/3 loss=" in err and err.endswith("\n")
+    assert "\rsymopt sgd: epoch 3/3 (100%," in err and " loss=" in err and err.endswith("\n")
 
 
 @pytest.mark.parametrize("kwargs, match", [
