@@ -191,9 +191,12 @@ def test_factor_bounds_the_first_lm_step():
     # D = |J| = 1, so the first step is at most factor * |x0|
     default = so.minimize(LINEAR, [1.0], method="lm", history=True)
     assert default.history["x"][1, 0] == pytest.approx(10.0)
-    small = so.minimize(LINEAR, [1.0], method="lm", factor=0.1, history=True)
-    assert 1.0 < small.history["x"][1, 0] <= 1.1 + 1e-12
-    assert small.success and small.x[0] == pytest.approx(10.0)
+    # with a smaller factor the first step stops on the trust-region boundary: exactly
+    # factor * |x0| from x0 (MINPACK's delta), not at the minimiser 10
+    for factor in (0.1, 0.5):
+        small = so.minimize(LINEAR, [1.0], method="lm", factor=factor, history=True)
+        assert small.history["x"][1, 0] == pytest.approx(1.0 + factor, rel=1e-12)
+        assert small.success and small.x[0] == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize("method, factor, match", [
