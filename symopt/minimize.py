@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import abi
-from ._binding import entry_point
+from ._binding import direct_entry_call, entry_point
 from .errors import InputError
 from .data import data_array
 from .kernels import _EMPTY_DATA, compile
@@ -39,8 +39,10 @@ SCALAR_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "gd", "
 #: methods that take a learning rate ``step=`` (gd: a fixed step instead of backtracking)
 _STEP_METHODS = ("gd", "momentum", "nesterov", "adam")
 _FIRST_ORDER_METHODS = ("momentum", "nesterov", "adam")
-#: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array)
-_MATRIX_METHODS = ("newton", "bfgs", "trust-ncg", "trust-exact")
+#: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array), and
+#: the result field it goes to
+_MATRIX_NAMES = {"newton": "hess", "trust-ncg": "hess", "trust-exact": "hess", "bfgs": "hess_inv"}
+_MATRIX_METHODS = tuple(_MATRIX_NAMES)
 #: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
 LEAST_SQUARES_METHODS = ("lm", "gn")
 METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
@@ -396,8 +398,9 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         problem = Problem(problem)
+    canonical = _ALIASES.get(method) if type(method) is str else None
     if (batch_size is not None or epochs is not None
-            or (isinstance(method, str) and method.lower() == "sgd")):
+            or (canonical is None and isinstance(method, str) and method.lower() == "sgd")):
         from .stochastic import minimize_minibatch
 
         if tol is not None or gtol is not None or ftol is not None or xtol is not None \
@@ -420,7 +423,17 @@ def minimize(
     if seed is not None or validation is not None or patience is not None or verbose is not None:
         raise InputError("seed, validation, patience and verbose are options of mini-batch "
                          "training: give batch_size= or epochs= with method='sgd' or 'adam'")
-    method = _ALIASES.get(method) or _canonical_method(method)
+    if (canonical is not None and tol is None and gtol is None and ftol is None and xtol is None
+            and max_iter is None and step is None and factor is None and bounds is None
+            and not history and data is None and memory is None and radius is None
+            and momentum is None and beta2 is None and eps is None and schedule is None
+            and decay is None and not problem.data_names):
+        plans = problem.__dict__.get("_plans")
+        plan = plans.get(canonical) if plans is not None else None
+        if plan is None:
+            plan = _DefaultSolve.of(problem, canonical)
+        return plan(x0, params)
+    method = canonical or _canonical_method(method)
     if tol is not None and gtol is None:
         gtol = tol
     if (memory is None and radius is None and momentum is None and beta2 is None
@@ -436,9 +449,14 @@ def minimize(
         opts = _with_bounds(method, opts, lower, upper)
         np.clip(x, lower, upper, out=x)  # NaN stays NaN: reported as a non-finite x0
     p = problem._param_array(params, check_finite=False)
-    d = data_array(problem, data) if (data is not None or problem.data_names) else _EMPTY_DATA
+    if data is None and not problem.data_names:
+        d = _EMPTY_DATA
+        # every array below is made here with the entry's exact types: no dispatcher needed
+        entry = direct_entry_call(method)
+    else:
+        d = data_array(problem, data)
+        entry = entry_point(method)
     kernels = compile(problem)
-    entry = entry_point(method)
     n = x.shape[0]
     info = np.zeros(abi.N_INFO, dtype=np.int64)
     hist = np.empty((max_iter + 1, 2 + n if n <= HISTORY_X_MAX_N else 2)) if history else _NO_HIST
@@ -448,28 +466,97 @@ def minimize(
         r = np.empty(m)
         J = np.empty((m, n))
         fun = entry(residuals, residuals_jacobian, x, p, d, opts, info, hist, r, J)
-        if math.isfinite(fun):
-            g = J.T @ r
-        else:
-            with np.errstate(all="ignore"):  # Inf residuals: the status says so
-                g = J.T @ r
+        g = _gradient(fun, J, r)
         H = None
     else:
         value, value_grad, value_grad_hess = kernels.addresses
         g = np.empty(n)
         H = np.empty((n, n)) if method in _MATRIX_METHODS else _NO_HIST
         fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
-    counts = info.tolist()
-    if counts[abi.INFO_NIT] == 0 and counts[abi.INFO_STATUS] in _BAD_START:
-        # a non-finite start is the caller's mistake, not a numerical event: say so
-        check_finite_values(x, problem.variable_names, "x0")
-        check_finite_values(p, problem.parameter_names, "params")
-    res = _result(problem, method, x, fun, g, H, counts, hist)
+    res = _result(problem, method, x, p, fun, g, H, info)
+    if history:
+        res["history"] = _history(hist, int(info[abi.INFO_NHIST]))
     if bounds is not None:
         res["active_mask"] = _active_mask(x, g, lower, upper)
     if H is None:
         res["residuals"] = r
         res["jacobian"] = J
+    return res
+
+
+class _DefaultSolve:
+    """A solve of one problem by one method with the default options and no data, with
+    everything that does not depend on ``x0`` and ``params`` resolved once: the kernel
+    addresses, the compiled entry (called without Numba's dispatcher), the options.
+    Kept on the problem (``problem._plans``): a repeated ``minimize(problem, x0)``
+    costs the compiled solve plus about a microsecond and a half of Python."""
+
+    __slots__ = ("problem", "method", "call", "addresses", "opts", "n", "m")
+
+    @classmethod
+    def of(cls, problem: Problem, method: str) -> "_DefaultSolve":
+        plan = cls()
+        plan.problem = problem
+        plan.method = method
+        plan.opts = _options(method, None, None, None, None, None)[0]
+        kernels = compile(problem)
+        if method in LEAST_SQUARES_METHODS:
+            plan.addresses = kernels.residual_addresses + (0,)
+            plan.m = len(problem.residual_exprs)
+        else:
+            plan.addresses = kernels.addresses
+            plan.m = -1
+        plan.n = problem.n
+        plan.call = direct_entry_call(method)
+        problem.__dict__.setdefault("_plans", {})[method] = plan
+        return plan
+
+    def __call__(self, x0, params) -> OptimizeResult:
+        problem = self.problem
+        x = problem._x_array(x0, check_finite=False)
+        p = problem._param_array(params, check_finite=False)
+        n = self.n
+        info = np.zeros(abi.N_INFO, dtype=np.int64)
+        a0, a1, a2 = self.addresses
+        if self.m >= 0:
+            r = np.empty(self.m)
+            J = np.empty((self.m, n))
+            fun = self.call(a0, a1, x, p, _EMPTY_DATA, self.opts, info, _NO_HIST, r, J)
+            res = _result(problem, self.method, x, p, fun, _gradient(fun, J, r), None, info)
+            res["residuals"] = r
+            res["jacobian"] = J
+            return res
+        g = np.empty(n)
+        H = np.empty((n, n)) if self.method in _MATRIX_NAMES else _NO_HIST
+        fun = self.call(a0, a1, a2, x, p, _EMPTY_DATA, self.opts, info, _NO_HIST, g, H)
+        return _result(problem, self.method, x, p, fun, g, H, info)
+
+
+def _gradient(fun: float, J: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``J^T r``, the gradient of ``||r||^2 / 2``."""
+    if math.isfinite(fun):
+        return J.T @ r
+    with np.errstate(all="ignore"):  # Inf residuals: the status says so
+        return J.T @ r
+
+
+def _result(problem: Problem, method: str, x, p, fun, g, H, info) -> OptimizeResult:
+    """The result of a solve from the solver's outputs; a non-finite start or parameter
+    (the solver stopped before its first iteration) raises, naming it."""
+    counts = info.tolist()
+    code = counts[abi.INFO_STATUS]
+    if counts[abi.INFO_NIT] == 0 and code in _BAD_START:
+        # a non-finite start is the caller's mistake, not a numerical event: say so
+        check_finite_values(x, problem.variable_names, "x0")
+        check_finite_values(p, problem.parameter_names, "params")
+    res = OptimizeResult(x=x, fun=float(fun), jac=g, nit=counts[abi.INFO_NIT],
+                         nfev=counts[abi.INFO_NFEV], njev=counts[abi.INFO_NJEV],
+                         nhev=counts[abi.INFO_NHEV], status=code, message=_MESSAGES[code],
+                         success=_SUCCESS[code], method=method)
+    res._set_variable_names(problem.variable_names)
+    matrix_name = _MATRIX_NAMES.get(method)
+    if matrix_name is not None:
+        res[matrix_name] = H
     return res
 
 
@@ -483,29 +570,10 @@ def _active_mask(x, g, lower, upper) -> np.ndarray:
     return mask
 
 
-def _result(problem: Problem, method: str, x, fun, g, H, counts, hist) -> OptimizeResult:
-    code = counts[abi.INFO_STATUS]
-    res = OptimizeResult(
-        x=x,
-        fun=float(fun),
-        jac=g,
-        nit=counts[abi.INFO_NIT],
-        nfev=counts[abi.INFO_NFEV],
-        njev=counts[abi.INFO_NJEV],
-        nhev=counts[abi.INFO_NHEV],
-        status=code,
-        message=_MESSAGES[code],
-        success=_SUCCESS[code],
-        method=method,
-    )
-    if method in ("newton", "trust-ncg", "trust-exact"):
-        res["hess"] = H
-    elif method == "bfgs":
-        res["hess_inv"] = H
-    res._set_variable_names(problem.variable_names)
-    if hist.shape[0]:
-        rows = counts[abi.INFO_NHIST]
-        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}
-        if hist.shape[1] > 2:
-            res["history"]["x"] = hist[:rows, 2:].copy()
-    return res
+def _history(hist: np.ndarray, rows: int) -> dict[str, np.ndarray]:
+    """The recorded rows of a solver's history array: f and the gradient norm per
+    iteration, and the iterates when they were recorded."""
+    history = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}
+    if hist.shape[1] > 2:
+        history["x"] = hist[:rows, 2:].copy()
+    return history

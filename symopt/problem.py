@@ -333,10 +333,13 @@ def _aligned(parts: Sequence[str]) -> str:
 _NO_PARAMS = np.empty(0)
 
 
+_F8 = np.dtype(np.float64)
+
+
 def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], what: str,
                   kind: str, check_finite: bool = True) -> np.ndarray:
     n = len(names)
-    if type(values) is np.ndarray and values.dtype == np.float64 and values.shape == (n,):
+    if type(values) is np.ndarray and values.dtype is _F8 and values.shape == (n,):
         out = values.copy()  # the fast path of minimize(problem, x0_array)
     elif type(values) in (list, tuple) and len(values) == n:
         try:

@@ -187,3 +187,48 @@ def test_indefinite_hessian_at_the_start_still_descends():
     assert res.success
     assert res.fun == pytest.approx(-0.25)
     assert abs(res.x[0]) == pytest.approx(np.sqrt(0.5))
+
+
+# --- the default-options path (a plan kept on the problem) --------------------------------------
+
+
+@pytest.mark.parametrize("method", ["newton", "bfgs", "gd"])
+def test_default_solve_equals_the_general_path(rosen, method):
+    # the same solve through the general path: an option given at its default value
+    fast = so.minimize(rosen, [-1.2, 1.0], method=method)
+    general = so.minimize(rosen, [-1.2, 1.0], method=method, history=True)
+    assert method in rosen._plans
+    np.testing.assert_array_equal(fast.x, general.x)
+    np.testing.assert_array_equal(fast.jac, general.jac)
+    for key in ("fun", "nit", "nfev", "njev", "nhev", "status", "message", "success", "method"):
+        assert fast[key] == general[key], key
+    assert set(general) - set(fast) == {"history"}
+
+
+def test_default_solve_takes_new_params_and_starts_every_call():
+    q = so.Problem("a*x**2 + b*exp(-x)", wrt="x", params="a b")
+    first = so.minimize(q, [1.0], params={"a": 1.0, "b": 2.0})
+    second = so.minimize(q, [3.0], params={"a": 2.0, "b": 1.0})
+    # d/dx: 2 a x - b exp(-x) = 0
+    for res, (a, b) in ((first, (1.0, 2.0)), (second, (2.0, 1.0))):
+        x = res.x[0]
+        assert res.success and abs(2 * a * x - b * np.exp(-x)) < 1e-10
+    assert list(q._plans) == ["newton"]
+    with pytest.raises(so.InputError, match="params"):
+        so.minimize(q, [1.0])
+
+
+def test_default_solve_does_not_alias_the_callers_start(rosen):
+    x0 = np.array([-1.2, 1.0])
+    res = so.minimize(rosen, x0)
+    assert res.x is not x0 and list(x0) == [-1.2, 1.0]
+    big_endian = np.array([-1.2, 1.0], dtype=">f8")  # not the entry's type: converted
+    np.testing.assert_array_equal(so.minimize(rosen, big_endian).x, res.x)
+
+
+def test_default_solve_of_explicit_residuals_returns_them():
+    ls = so.LeastSquares(["10*(y - x**2)", "1 - x"])
+    res = so.minimize(ls, [-1.2, 1.0], method="lm")
+    np.testing.assert_allclose(res.x, [1.0, 1.0], rtol=1e-12)
+    np.testing.assert_array_equal(res.jac, res.jacobian.T @ res.residuals)
+    assert res.residuals.shape == (2,) and res.jacobian.shape == (2, 2)
