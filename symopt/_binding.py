@@ -27,7 +27,8 @@ from . import abi
 from .solvers.status import INVALID_INPUT
 
 __all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "residuals_fn",
-           "residuals_jacobian_fn", "entry_point", "direct_entry_call", "batch_entry_point",
+           "residuals_jacobian_fn", "entry_point", "direct_entry_call", "no_hessian_address",
+           "batch_entry_point",
            "batch_sig", "gather_data", "BATCH_COUNTS"]
 
 
@@ -65,6 +66,20 @@ def jit_address(dispatcher, signature) -> int:
     for ``signature``."""
     result = dispatcher.get_compile_result(signature)
     return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+
+@njit(cache=True, nogil=True)
+def _no_hessian(x, p, data, g_out, H_out):
+    """Stands in for the Hessian kernel of a method that never calls it; NaN if it did."""
+    return math.nan
+
+
+def no_hessian_address() -> int:
+    """Address of :func:`_no_hessian` compiled for ``abi.value_grad_hess_sig`` (on first
+    use, then from Numba's disk cache)."""
+    if not _no_hessian.signatures:
+        _no_hessian.compile(abi.value_grad_hess_sig)
+    return jit_address(_no_hessian, abi.value_grad_hess_sig)
 
 
 def _solver_sources_hash() -> str:

@@ -266,14 +266,16 @@ class _Module:
         return frozenset(self.data_symbols)
 
     def add(self, name: str, args: str, sig: str | None, doc: str, body: list[str],
-            parallel: bool = False) -> None:
+            parallel: bool = False, lazy: bool = False) -> None:
+        """Add kernel ``name``.  A ``lazy`` (or ``parallel``) kernel is compiled for
+        ``abi.<sig>`` by :class:`symopt.Kernels` on first use, not when the module is
+        imported: a Hessian kernel over many variables is costly to compile, and a
+        first-order method never calls it."""
         if sig is None:  # a helper the kernels call (compiled with them, for their types)
             decorator = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
-        elif parallel:
-            # compiled lazily, for abi.<sig>, by symopt.Kernels on first use: a Hessian
-            # kernel over many variables is costly to compile and a first-order method
-            # never calls it
-            decorator = f"@numba.njit(cache=True, nogil=True, error_model='numpy', parallel=True)  # abi.{sig}"
+        elif parallel or lazy:
+            decorator = ("@numba.njit(cache=True, nogil=True, error_model='numpy'"
+                         + (", parallel=True" if parallel else "") + f")  # abi.{sig}")
         else:
             decorator = (f"@numba.njit(abi.{sig}, cache=True, nogil=True, error_model='numpy'"
                          + (", parallel=True)" if parallel else ")"))
@@ -369,19 +371,20 @@ def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.S
         return body.once + [f"    {t} = {e}" for t, e in zip(targets, body.reduced)]
 
     module.add("value", "_x, _p, _data", "value_sig", "The loss.",
-               emit([f], ["_f"]) + ["    return _f"])
+               emit([f], ["_f"]) + ["    return _f"], lazy=True)
     module.add("grad", "_x, _p, _data, _g", "grad_sig", "The gradient, into _g.",
-               emit(grad, [f"_g[{i}]" for i in range(n)]))
+               emit(grad, [f"_g[{i}]" for i in range(n)]), lazy=True)
     module.add("value_grad", "_x, _p, _data, _g", "value_grad_sig",
                "The loss; the gradient into _g.",
-               emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"])
+               emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"],
+               lazy=True)
     zeros = [f"    _H[{i}, {j}] = 0.0" for i in range(n) for j in range(i, n) if (i, j) not in upper]
     mirror = [f"    _H[{j}, {i}] = _H[{i}, {j}]" for i in range(n) for j in range(i + 1, n)]
     body = emit([f] + grad + [upper[k] for k in upper_keys],
                 ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys])
     module.add("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
                "The loss; the gradient into _g, the symmetric Hessian into _H.",
-               zeros + body + mirror + ["    return _f"])
+               zeros + body + mirror + ["    return _f"], lazy=True)
     return module.source([
         f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
     ])

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from . import abi, cache
-from ._binding import jit_address
+from ._binding import jit_address, no_hessian_address
 from .codegen import residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError
@@ -114,10 +114,10 @@ class Kernels:
 
     def _kernel(self, name: str):
         """The dispatcher of kernel ``name``, compiled for its :mod:`symopt.abi`
-        signature.  Row-sum kernels (losses over data rows) are generated without an
-        eager signature and compile here, on first use, one by one (or load from
-        Numba's disk cache): a gradient call or mini-batch training never compiles
-        the Hessian kernel."""
+        signature.  The scalar kernels are generated without an eager signature and
+        compile here, on first use, one by one (or load from Numba's disk cache): a
+        gradient call, a first-order method or mini-batch training never compiles the
+        Hessian kernel."""
         dispatcher = getattr(self.module, name)
         if not dispatcher.signatures:
             with _lock:
@@ -215,6 +215,21 @@ class Kernels:
                 jit_address(self.value_kernel, abi.value_sig),
                 jit_address(self.value_grad_kernel, abi.value_grad_sig),
                 jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig),
+            )
+        return addresses
+
+    @property
+    def first_order_addresses(self) -> tuple[int, int, int]:
+        """As :attr:`addresses`, for a method that never calls the Hessian kernel (order
+        1 in :func:`symopt.solvers._common.start`): the third address is a stand-in
+        compiled once per install (:func:`symopt._binding.no_hessian_address`), so the
+        problem's Hessian kernel is not compiled."""
+        addresses = self.__dict__.get("_first_order_addresses")
+        if addresses is None:
+            addresses = self.__dict__["_first_order_addresses"] = (
+                jit_address(self.value_kernel, abi.value_sig),
+                jit_address(self.value_grad_kernel, abi.value_grad_sig),
+                no_hessian_address(),
             )
         return addresses
 

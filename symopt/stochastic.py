@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from . import abi
-from ._binding import value_grad_fn
+from ._binding import jit_address, value_grad_fn
 from ._progress import Progress
 from .data import data_array
 from .errors import InputError
@@ -246,7 +246,7 @@ def minimize_minibatch(
         )
 
     kernels = compile(problem)
-    _, value_grad_address, _ = kernels.addresses
+    value_grad_address = jit_address(kernels.value_grad_kernel, abi.value_grad_sig)
     # a row-major copy of the training rows: a shuffled batch is gathered from it row by
     # row (measured on 2e5 rows of 11 columns, batch 256: an epoch took 61 ms gathering
     # from the column layout, of which 23 ms was the kernel)

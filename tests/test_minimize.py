@@ -232,3 +232,14 @@ def test_default_solve_of_explicit_residuals_returns_them():
     np.testing.assert_allclose(res.x, [1.0, 1.0], rtol=1e-12)
     np.testing.assert_array_equal(res.jac, res.jacobian.T @ res.residuals)
     assert res.residuals.shape == (2,) and res.jacobian.shape == (2, 2)
+
+
+def test_a_first_order_method_never_compiles_the_hessian_kernel():
+    # a constant no other test uses makes the problem (and its kernel module) new
+    problem = so.Problem("(1 - x)**2 + 100.0001234*(y - x**2)**2")
+    res = so.minimize(problem, [-1.2, 1.0], method="bfgs")
+    assert res.success
+    module = so.compile(problem).module
+    assert module.value_grad_hess.signatures == [] and module.grad.signatures == []
+    assert so.minimize(problem, [-1.2, 1.0], method="newton").success
+    assert len(module.value_grad_hess.signatures) == 1

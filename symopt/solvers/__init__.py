@@ -46,12 +46,15 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-__all__ = ["METHODS", "BOUNDED_METHODS", "DEFAULTS", "get_solver"]
+__all__ = ["METHODS", "BOUNDED_METHODS", "HESSIAN_METHODS", "DEFAULTS", "get_solver"]
 
 METHODS = ("gd", "newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "momentum", "nesterov",
            "adam")
 #: the methods that take box bounds
 BOUNDED_METHODS = ("gd", "lbfgs", "momentum", "nesterov", "adam")
+#: the methods that call the Hessian kernel; the others never do, and
+#: :attr:`symopt.Kernels.first_order_addresses` binds a stand-in in its place
+HESSIAN_METHODS = ("newton", "trust-ncg", "trust-exact")
 
 #: method -> (module, compiled solver's name in it)
 _MODULES = {
