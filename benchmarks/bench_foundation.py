@@ -9,7 +9,8 @@ function with n = 10:
    ``sympy.lambdify`` with NumPy (called from Python, as people use it);
 2. a whole Newton solve through ``symopt.minimize`` against ``scipy.optimize.minimize``
    (trust-exact, Newton-CG, BFGS, L-BFGS-B) given lambdify callbacks, and against a
-   hand-written Numba Newton loop called from Python;
+   hand-written Numba Newton loop called from Python; and where a solve's time goes
+   (the compiled solver alone, the call from Python, the Python around it);
 3. latency: deriving and compiling a new problem with the solvers already compiled,
    and a fresh process with a warm cache, from start to result.
 
@@ -281,6 +282,64 @@ def bench_solves(n: int) -> list[tuple]:
     return rows
 
 
+@numba.njit
+def loop_symopt_newton(entry, a0, a1, a2, x0, p, data, opts, info, hist, g, H, reps):
+    """``reps`` symopt Newton solves from ``x0`` inside compiled code: the solver's own
+    time, without the call from Python."""
+    total = 0.0
+    x = np.empty_like(x0)
+    for _ in range(reps):
+        x[:] = x0
+        total += entry(a0, a1, a2, x, p, data, opts, info, hist, g, H)
+    return total
+
+
+@numba.njit
+def loop_hand_newton(x0, reps):
+    total = 0.0
+    x = np.empty_like(x0)
+    for _ in range(reps):
+        x[:] = x0
+        total += hand_newton(x, 1e-8, 200)[0]
+    return total
+
+
+def bench_solve_parts(n: int) -> list[tuple]:
+    """Where one ``minimize`` Newton solve's time goes: the compiled solver alone (both
+    solvers looped inside compiled code), the call of symopt's compiled entry from
+    Python with its eleven arguments, and the rest (Python: arguments, result)."""
+    from symopt import abi
+    from symopt._binding import direct_entry_call, entry_point
+    from symopt.minimize import solver_options
+
+    problem = so.Problem(rosen_formula(n))
+    x0 = rosen_x0(n)
+    a0, a1, a2 = so.compile(problem).addresses
+    entry = entry_point("newton")
+    call = direct_entry_call("newton")
+    p, data, hist = np.empty(0), np.empty((0, 0)), np.empty((0, 0))
+    opts = solver_options("newton")
+    info = np.zeros(abi.N_INFO, np.int64)
+    g, H = np.empty(n), np.empty((n, n))
+    x = x0.copy()
+    reps = 2000
+    loop_symopt_newton(entry, a0, a1, a2, x0, p, data, opts, info, hist, g, H, 1)
+    loop_hand_newton(x0, 1)
+    t_solver = median_time(lambda: loop_symopt_newton(
+        entry, a0, a1, a2, x0, p, data, opts, info, hist, g, H, reps), 1) / reps
+    t_hand = median_time(lambda: loop_hand_newton(x0, reps), 1) / reps
+
+    def entry_call():
+        x[:] = x0
+        return call(a0, a1, a2, x, p, data, opts, info, hist, g, H)
+
+    t_call = median_time(entry_call, 2000)
+    t_whole = median_time(lambda: so.minimize(problem, x0, method="newton"), 2000)
+    return [(f"n={n}", "Newton solver alone (compiled loop)", t_solver, t_hand),
+            (f"n={n}", "+ the entry's call from Python", t_call, None),
+            (f"n={n}", "+ Python: arguments, result", t_whole, None)]
+
+
 # --------------------------------------------------------------------------------------
 # 3. latency
 # --------------------------------------------------------------------------------------
@@ -303,6 +362,11 @@ def bench_latency() -> list[tuple]:
         rows.append((f"n={n}", "new problem: derive", t_derive))
         rows.append((f"n={n}", "new problem: derive + compile kernels", t_derive + t_compile))
         rows.append((f"n={n}", "new problem: ... + first Newton solve", t_total))
+        # BFGS never calls the Hessian kernel, so it is never compiled
+        formula = formula.replace("100.0000000", "100.0000001", 1)
+        start = time.perf_counter()
+        so.minimize(so.Problem(formula), rosen_x0(n), method="bfgs")
+        rows.append((f"n={n}", "new problem: derive + first BFGS solve", time.perf_counter() - start))
     script = textwrap.dedent(f"""
         import time; t = time.perf_counter()
         import symopt as so
@@ -350,6 +414,14 @@ def main() -> None:
         fastest = min(r[2] for r in rows[2:])
         print(f"{'':6}-> symopt is {fastest / t_sym:.0f}x faster than the fastest scipy method, "
               f"{t_sym / rows[1][2]:.2f}x the hand-written Numba Newton")
+
+    print("\n   Where the time of one solve goes (cumulative; hand = the hand-written loop)")
+    print(f"{'':6}{'':<40}{'symopt':>12}{'hand':>12}{'symopt/hand':>13}")
+    for n in (2, 10):
+        for size, what, t, th in bench_solve_parts(n):
+            hand = fmt(th) if th else f"{'':>11}"
+            ratio = f"{t / th:12.2f}x" if th else ""
+            print(f"{size:<6}{what:<40}{fmt(t):>12}{hand:>12}{ratio}")
 
     print("\n3. Latency (solvers already compiled)")
     for size, what, t in bench_latency():
