@@ -13,7 +13,7 @@ method       module                 direction / search
 "newton"     :mod:`.newton`         modified-Cholesky Newton / Armijo backtracking
 "bfgs"       :mod:`.quasi_newton`   inverse-Hessian BFGS / strong Wolfe
 "lbfgs"      :mod:`.lbfgs`          L-BFGS two-loop recursion / strong Wolfe (bounds:
-                                    projected, epsilon-active set, projected Armijo)
+                                    L-BFGS-B, generalized Cauchy point, Armijo)
 "trust-ncg"  :mod:`.trust_region`   Steihaug-Toint truncated CG / trust region
 "trust-exact" :mod:`.trust_region`  Moré-Sorensen nearly exact step / trust region
 "momentum"   :mod:`.first_order`    heavy-ball momentum / fixed step with a schedule
