@@ -125,12 +125,17 @@ def _inverse_normal_matrix(J, out):
     or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
     deficient, as numpy's pinv decides).
 
-    The SVD is one-sided Jacobi (Hestenes): plane rotations from the right make the
-    columns of J mutually orthogonal; their norms are then the singular values and the
-    accumulated rotations V.  No ``J^T J`` is formed, and the singular values come out
-    to high relative accuracy (Demmel & Veselic 1992).  For the few columns of a fit
-    this is a few hundred flops, several times cheaper than LAPACK's gesdd called
-    through numpy (copies, a workspace query, allocations)."""
+    The SVD is one-sided Jacobi (Hestenes) preconditioned by a QR factorisation, as
+    LAPACK's ``dgejsv`` does: Householder reflections first reduce J to its ``n x n``
+    triangular factor R (``J = Q R``: same singular values and right singular vectors),
+    then plane rotations from the right make the columns of R mutually orthogonal;
+    their norms are the singular values, and the accumulated rotations V.  No ``J^T J``
+    is formed, and the singular values come out to high relative accuracy (Householder
+    QR is backward stable column by column, Jacobi on R is accurate in the sense of
+    Demmel & Veselic 1992).  For the few columns of a fit this is a few hundred flops,
+    several times cheaper than LAPACK's gesdd called through numpy (copies, a workspace
+    query, allocations), and the QR makes the Jacobi sweeps cost O(n^3) instead of
+    O(m n^2) each."""
     m, n = J.shape
     out[:, :] = np.inf
     if m < n or n == 0:
@@ -142,7 +147,30 @@ def _inverse_normal_matrix(J, out):
             if not math.isfinite(v):
                 return False
             A[j, i] = v
-    V = np.zeros((n, n))  # V[j] is column j of V
+    # Householder QR of J (columns A[j]); B[j] is column j of R (B[j, :j + 1] nonzero)
+    B = np.zeros((n, n))
+    for k in range(n):
+        norm = 0.0
+        for i in range(k, m):
+            norm += A[k, i] * A[k, i]
+        norm = math.sqrt(norm)
+        for i in range(k):
+            B[k, i] = A[k, i]
+        if norm == 0.0:
+            continue  # a zero column: R[k, k] = 0 and no reflection
+        alpha = -norm if A[k, k] >= 0.0 else norm
+        A[k, k] -= alpha  # v = A[k, k:] is the reflection's vector, v^T v = -2 alpha v[0]
+        vtv = -alpha * A[k, k]
+        for j in range(k + 1, n):
+            s = 0.0
+            for i in range(k, m):
+                s += A[k, i] * A[j, i]
+            f = s / vtv
+            for i in range(k, m):
+                A[j, i] -= f * A[k, i]
+        B[k, k] = alpha
+    # one-sided Jacobi on the columns of R; V[j] is column j of V
+    V = np.zeros((n, n))
     for j in range(n):
         V[j, j] = 1.0
     for _ in range(_JACOBI_SWEEPS):
@@ -152,10 +180,10 @@ def _inverse_normal_matrix(J, out):
                 alpha = 0.0
                 beta = 0.0
                 gamma = 0.0
-                for i in range(m):
-                    alpha += A[j, i] * A[j, i]
-                    beta += A[k, i] * A[k, i]
-                    gamma += A[j, i] * A[k, i]
+                for i in range(n):
+                    alpha += B[j, i] * B[j, i]
+                    beta += B[k, i] * B[k, i]
+                    gamma += B[j, i] * B[k, i]
                 if abs(gamma) <= _EPS * math.sqrt(alpha) * math.sqrt(beta):
                     continue
                 rotated = True
@@ -166,11 +194,11 @@ def _inverse_normal_matrix(J, out):
                     t = math.copysign(1.0, zeta) / (abs(zeta) + math.sqrt(1.0 + zeta * zeta))
                 c = 1.0 / math.sqrt(1.0 + t * t)
                 s = c * t
-                for i in range(m):
-                    a = A[j, i]
-                    b = A[k, i]
-                    A[j, i] = c * a - s * b
-                    A[k, i] = s * a + c * b
+                for i in range(n):
+                    a = B[j, i]
+                    b = B[k, i]
+                    B[j, i] = c * a - s * b
+                    B[k, i] = s * a + c * b
                 for i in range(n):
                     a = V[j, i]
                     b = V[k, i]
@@ -182,8 +210,8 @@ def _inverse_normal_matrix(J, out):
     s_max = 0.0
     for j in range(n):
         total = 0.0
-        for i in range(m):
-            total += A[j, i] * A[j, i]
+        for i in range(n):
+            total += B[j, i] * B[j, i]
         sv[j] = math.sqrt(total)
         s_max = max(s_max, sv[j])
     for j in range(n):
@@ -263,9 +291,12 @@ def fit(
     else:
         if not columns:
             raise InputError("give the independent variable(s) as data, e.g. fit(model, p0, x=..., y=...)")
-        ordered = type(p0) is dict or isinstance(p0, Mapping)
+        # the model's variables are p0's keys in their order (when p0 is a mapping), its
+        # independent variables the columns in their order
+        ordered = True
         key = (model if type(model) is str else repr(model), tuple(columns),
-               tuple(p0) if ordered else None, tuple(params) if params else None, dependent)
+               tuple(p0) if type(p0) is dict or isinstance(p0, Mapping) else None,
+               tuple(params) if params else None, dependent)
         if method == "lm" and bounds is None:
             plan = _model_plans.get(key)
             if plan is None:
@@ -496,20 +527,9 @@ _F8 = np.dtype(np.float64)
 _NUMBER_TYPES = {float, int, np.float64}
 
 
-def _start_array(problem: LeastSquares, p0, ordered: bool) -> np.ndarray:
-    """``problem._x_array(p0)``, with a shortcut for a dict of plain numbers (``ordered``:
-    its keys are the problem's variables in their order)."""
-    if ordered and type(p0) is dict:
-        try:
-            x = np.array(list(p0.values()))
-        except (TypeError, ValueError):
-            x = None
-        if x is not None and x.ndim == 1:
-            if x.dtype is _F8:
-                return x
-            if x.dtype.kind == "i":
-                return x.astype(np.float64)
-    elif type(p0) is dict and len(p0) == len(problem.variable_names):
+def _start_array(problem: LeastSquares, p0) -> np.ndarray:
+    """``problem._x_array(p0)``, with a shortcut for a dict of plain numbers."""
+    if type(p0) is dict and len(p0) == len(problem.variable_names):
         try:
             values = [p0[name] for name in problem.variable_names]
         except KeyError:
@@ -519,60 +539,59 @@ def _start_array(problem: LeastSquares, p0, ordered: bool) -> np.ndarray:
     return problem._x_array(p0, check_finite=False)
 
 
-def _data_rows(problem: LeastSquares, columns: dict, y, sigma):
-    """The ``(columns, rows)`` data array and the entry's flags for it, when every column
-    is a 1-D float64 ndarray of the same length and the columns are the model's
-    independent variables and no others; else ``None`` (and :func:`data_array` must
-    build it, and say what is wrong).  The weights row holds ``sigma`` (the entry
-    replaces it by ``1/sigma``, or hands an invalid sigma to the general path), or is
-    left for the entry to fill with ones.  Whether the values are finite is checked by
-    the entry too."""
-    if type(y) is not np.ndarray or y.dtype is not _F8 or y.ndim != 1:
-        return None
-    names = problem.independent_names
-    if len(columns) != len(names):
-        return None
-    shape = y.shape
-    d = np.empty((len(names) + 2, shape[0]))
-    k = 0
-    for name in names:
-        column = columns.get(name)
-        if type(column) is not np.ndarray or column.dtype is not _F8 or column.shape != shape:
-            return None
-        d[k] = column
-        k += 1
-    d[k] = y
-    if sigma is None:
-        return d, _FILL_ONES
-    if type(sigma) is not np.ndarray or sigma.dtype is not _F8 or sigma.shape != shape:
-        return None
-    d[k + 1] = sigma
-    return d, _INVERT_SIGMA
-
-
 def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, data: dict,
             absolute_sigma: bool) -> FitResult | None:
-    """The fit by LM in one compiled call, or None when the general path must run."""
+    """The fit by LM in one compiled call, or None when the general path must run.
+
+    ``ordered``: fit() built the model from ``columns`` and ``p0``, so that the columns
+    are its independent variables in their order, and the keys of a mapping ``p0`` its
+    variables in their order; else it is a LeastSquares given by the caller."""
     problem, residuals, residuals_jacobian, opts, model, names = plan
-    x = _start_array(problem, p0, ordered)
+    x = None
+    if ordered and type(p0) is dict:
+        try:
+            x = np.array(list(p0.values()))
+        except (TypeError, ValueError):
+            pass
+        if x is not None and (x.ndim != 1 or x.dtype is not _F8):
+            x = x.astype(np.float64) if x.ndim == 1 and x.dtype.kind == "i" else None
+    if x is None:
+        x = _start_array(problem, p0)
     p = problem._param_array(params, check_finite=False) if params else _NO_PARAMS
-    rows = _data_rows(problem, columns, y, sigma) if columns else None
-    if rows is None:
+    # the (columns, rows) data array in one call: the independent variables, y, and the
+    # weights row, which holds sigma (the entry replaces it by 1/sigma, and hands an
+    # invalid sigma to the general path) or a copy of y (the entry fills it with ones).
+    # Whatever np.array cannot stack into float64 rows (ragged, not numeric, 2-D
+    # columns...) goes through data_array, which converts it or says what is wrong;
+    # whether the values are finite is checked by the entry.
+    d = None
+    if ordered or (len(columns) == len(problem.independent_names)
+                   and all(name in columns for name in problem.independent_names)):
+        try:
+            d = np.array((*(columns.values() if ordered else
+                            [columns[name] for name in problem.independent_names]),
+                          y, y if sigma is None else sigma))
+        except (TypeError, ValueError):
+            pass
+        if d is not None and (d.dtype is not _F8 or d.ndim != 2):
+            d = None
+    if d is None:
         d, flags = data_array(problem, data), 0
     else:
-        d, flags = rows
+        flags = _FILL_ONES if sigma is None else _INVERT_SIGMA
+    if absolute_sigma:
+        flags |= _ABSOLUTE_SIGMA
     m = d.shape[1]
     n = x.shape[0]
     if m <= n:
-        return None  # no degrees of freedom: the general path warns
+        return None  # no degrees of freedom (or no data): the general path says so
     r = np.empty(m)
     J = np.empty((m, n))
     g = np.empty(n)
     covariance = np.empty((n, n))
     stderr = np.empty(n)
     fun, chisqr, clean, status, nit, nfev, njev, nhev = (_fit_entry or _fit_entry_point())(
-        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr,
-        flags | _ABSOLUTE_SIGMA if absolute_sigma else flags)
+        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr, flags)
     if not clean:
         # a start, parameter or data value not finite or sigma not > 0 (the general path
         # says which), or non-finite residuals or a rank-deficient J at the end (it warns)
