@@ -312,10 +312,54 @@ def fit(
         out = _fit_lm(plan, p0, ordered, y, sigma, columns, params, data, absolute_sigma)
         if out is not None:
             return out
-    from .minimize import minimize
+    from .minimize import _canonical_method, minimize
 
     res = minimize(problem, p0, method=method, params=params, data=data, bounds=bounds)
+    if _canonical_method(method) == "lm":
+        why = _stuck(res)
+        if why:
+            again = minimize(problem, p0, method=method, params=params, data=data,
+                             bounds=bounds, factor=RETRY_FACTOR)
+            res = _better(res, again, why)
     return _statistics(problem, res, params, data, absolute_sigma)
+
+
+#: LM's initial step bound factor of fit()'s second attempt (MINPACK's default is 100;
+#: its documentation recommends smaller values when the first steps are too large)
+RETRY_FACTOR = 1.0
+
+
+def _stuck(res: OptimizeResult) -> str:
+    """Why a Levenberg-Marquardt fit deserves a second attempt from ``p0``: it did not
+    converge, or it ended where J is rank deficient (typically a parameter ran off onto a
+    plateau where the model no longer depends on it, as BoxBOD's rate constant to
+    +inf); "" when it did neither."""
+    if not res.success:
+        return "did not converge"
+    J = res.get("jacobian")
+    if J is None:
+        return ""
+    at_bound = res.get("active_mask")
+    if at_bound is not None:
+        J = J[:, ~np.asarray(at_bound, dtype=bool)]
+    if 0 < J.shape[1] <= J.shape[0] and not covariance_from_jacobian(J)[1]:
+        return "ended where the Jacobian is rank deficient"
+    return ""
+
+
+def _better(first: OptimizeResult, again: OptimizeResult, why: str) -> OptimizeResult:
+    """The attempt with the lower cost (the first on a tie or NaN), its message saying
+    that a second attempt was made, and the evaluation counts of both."""
+    best = again if again.fun < first.fun else first
+    note = (f"the first attempt (initial step bound factor 100) {why}; a second from p0 "
+            f"with factor {RETRY_FACTOR:g} " + ("lowered the cost by "
+            f"{(first.fun - again.fun) / first.fun if first.fun else 1.0:.3g} (relative)"
+            if best is again else "did not lower the cost"))
+    best["message"] = f"{best.message} [{note}]"
+    for key in ("nit", "nfev", "njev", "nhev"):
+        if key in first and key in again:
+            best[key] = first[key] + again[key]
+    return best
 
 
 #: LeastSquares of the models fitted so far, by (model, independent, wrt, params, dependent)
@@ -592,9 +636,10 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     stderr = np.empty(n)
     fun, chisqr, clean, status, nit, nfev, njev, nhev = (_fit_entry or _fit_entry_point())(
         residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr, flags)
-    if not clean:
+    if not clean or not _SUCCESS[status]:
         # a start, parameter or data value not finite or sigma not > 0 (the general path
-        # says which), or non-finite residuals or a rank-deficient J at the end (it warns)
+        # says which), non-finite residuals or a rank-deficient J at the end (it warns),
+        # or no convergence (it retries, as after a rank-deficient end)
         return None
     dof = m - n
     out = FitResult(
