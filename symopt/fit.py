@@ -260,6 +260,10 @@ def fit(
         covariance is not scaled by the reduced chi-square).
     method : str
         ``"lm"`` (Levenberg-Marquardt, default), or any method of :func:`minimize`.
+        A Levenberg-Marquardt fit that ends without converging, or where the Jacobian
+        is rank deficient (a parameter ran onto a plateau), is restarted once from
+        ``p0`` with initial step bound factor 1 instead of MINPACK's 100; the attempt
+        with the smaller chi-square is kept, and its ``message`` says so.
     params : mapping, optional
         Values of symbols held fixed (they are compiled as parameters).
     bounds : mapping or sequence, optional
