@@ -5,6 +5,8 @@
   (what people do today), and ``scipy.optimize.curve_fit``;
 - a straightforward hand-written Numba Levenberg-Marquardt (normal equations with
   Marquardt's diagonal scaling; the speed limit, not a robust solver);
+- so.fit's one compiled call (LM, chi-square, covariance) alone, called from Python with
+  its inputs ready: what so.fit costs besides is its Python (inputs, the result);
 - the solvers alone, without Python: symopt's compiled LM (kernels bound by address)
   and the hand-written LM of ``bench_many.py`` (3x3 Cholesky, stopping on symopt's
   default tolerances: the tighter limit), each called 2000 times in a loop inside one
@@ -16,6 +18,7 @@ Run: ``python benchmarks/bench_fit.py``.  Medians of repeated timings, one run.
 from __future__ import annotations
 
 import statistics
+import sys
 import timeit
 
 import numba
@@ -166,9 +169,24 @@ def main() -> None:
         ("scipy curve_fit", per_call(lambda: scipy.optimize.curve_fit(
             lambda t, a, b, c: a * np.exp(-b * t) + c, T, Y, p0=P0), 200), None),
     ]
+    # so.fit's one compiled call (LM + statistics) alone, called from Python with its
+    # inputs prepared: the rest of so.fit's time is Python (inputs, result)
+    fit_module = sys.modules["symopt.fit"]
+    plan = fit_module._model_plans[("a*exp(-b*t) + c", ("t",), ("a", "b", "c"), None, "y")]
+    entry = fit_module._fit_entry_point()
+    d0 = np.array((T, Y, Y))
+    outs = (np.empty(T.size), np.empty((T.size, 3)), np.empty(3), np.empty((3, 3)), np.empty(3))
+
+    def entry_call():
+        d = d0.copy()  # the entry fills the weights row
+        return entry(plan[1], plan[2], P0.copy(), np.empty(0), d, plan[3], *outs, 4)
+
+    t_entry = per_call(entry_call, 5000)
+    t_copies = per_call(lambda: (d0.copy(), P0.copy(), np.empty(0)), 5000)
     t_solver = per_call(lambda: symopt_loop(*loop_args, LOOP), 1) / LOOP
     t_hand = per_call(lambda: hand_loop(P0, T, Y, LOOP), 1) / LOOP
-    rows += [("symopt LM solver alone (njit loop)", t_solver, None),
+    rows += [("so.fit's compiled call alone, from Python", t_entry - t_copies, None),
+             ("symopt LM solver alone (njit loop)", t_solver, None),
              ("hand-written LM (bench_many) alone (njit loop)", t_hand, None)]
     base = rows[1][1]
     print(f"{'':48}{'time/fit':>11}{'vs minimize lm':>16}")
