@@ -597,12 +597,10 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     problem, residuals, residuals_jacobian, opts, model, names = plan
     x = None
     if ordered and type(p0) is dict:
-        try:
-            x = np.array(list(p0.values()))
+        try:  # float() of each value, as problem._x_array converts them
+            x = np.fromiter(p0.values(), np.float64, len(names))
         except (TypeError, ValueError):
-            pass
-        if x is not None and (x.ndim != 1 or x.dtype is not _F8):
-            x = x.astype(np.float64) if x.ndim == 1 and x.dtype.kind == "i" else None
+            pass  # it says which value is not a number
     if x is None:
         x = _start_array(problem, p0)
     p = problem._param_array(params, check_finite=False) if params else _NO_PARAMS
