@@ -12,7 +12,7 @@
   default tolerances: the tighter limit), each called 2000 times in a loop inside one
   ``@njit`` function, so that only the solve is timed.
 
-Run: ``python benchmarks/bench_fit.py``.  Medians of 7 repeats, interleaved (each repeat
+Run: ``python benchmarks/bench_fit.py``.  Medians of 15 repeats, interleaved (each repeat
 times every row once, so that other jobs on the machine weigh on all rows alike).
 """
 
@@ -35,7 +35,7 @@ from symopt.kernels import compile as compile_kernels
 from symopt.minimize import data_array
 from symopt.solvers import least_squares
 
-REPEAT = 7
+REPEAT = 15
 T = np.linspace(0.0, 4.0, 20)
 Y = 2.5 * np.exp(-1.3 * T) + 0.4 + 0.01 * np.random.default_rng(0).standard_normal(20)
 P0 = np.array([1.0, 1.0, 0.0])
