@@ -352,13 +352,18 @@ def _stuck(res: OptimizeResult) -> str:
 
 
 def _better(first: OptimizeResult, again: OptimizeResult, why: str) -> OptimizeResult:
-    """The attempt with the lower cost (the first on a tie or NaN), its message saying
-    that a second attempt was made, and the evaluation counts of both."""
-    best = again if again.fun < first.fun else first
+    """The attempt with the lower cost (the first on a tie; a finite cost beats NaN), its
+    message saying that a second attempt was made, and the evaluation counts of both."""
+    lower = again.fun < first.fun or (math.isnan(first.fun) and not math.isnan(again.fun))
+    best = again if lower else first
+    if not lower:
+        outcome = "did not lower the cost"
+    elif math.isfinite(first.fun) and first.fun > 0:
+        outcome = f"lowered the cost by {(first.fun - again.fun) / first.fun:.3g} (relative)"
+    else:
+        outcome = f"lowered the cost from {first.fun:g} to {again.fun:g}"
     note = (f"the first attempt (initial step bound factor 100) {why}; a second from p0 "
-            f"with factor {RETRY_FACTOR:g} " + ("lowered the cost by "
-            f"{(first.fun - again.fun) / first.fun if first.fun else 1.0:.3g} (relative)"
-            if best is again else "did not lower the cost"))
+            f"with factor {RETRY_FACTOR:g} {outcome}")
     best["message"] = f"{best.message} [{note}]"
     for key in ("nit", "nfev", "njev", "nhev"):
         if key in first and key in again:
