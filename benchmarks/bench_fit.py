@@ -5,17 +5,21 @@
   (what people do today), and ``scipy.optimize.curve_fit``;
 - a straightforward hand-written Numba Levenberg-Marquardt (normal equations with
   Marquardt's diagonal scaling; the speed limit, not a robust solver);
+- so.fit's one compiled call (LM, chi-square, covariance) alone, called from Python with
+  its inputs ready: what so.fit costs besides is its Python (inputs, the result);
 - the solvers alone, without Python: symopt's compiled LM (kernels bound by address)
   and the hand-written LM of ``bench_many.py`` (3x3 Cholesky, stopping on symopt's
   default tolerances: the tighter limit), each called 2000 times in a loop inside one
   ``@njit`` function, so that only the solve is timed.
 
-Run: ``python benchmarks/bench_fit.py``.  Medians of repeated timings, one run.
+Run: ``python benchmarks/bench_fit.py``.  Medians of 15 repeats, interleaved (each repeat
+times every row once, so that other jobs on the machine weigh on all rows alike).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import timeit
 
 import numba
@@ -31,14 +35,10 @@ from symopt.kernels import compile as compile_kernels
 from symopt.minimize import data_array
 from symopt.solvers import least_squares
 
-REPEAT = 7
+REPEAT = 15
 T = np.linspace(0.0, 4.0, 20)
 Y = 2.5 * np.exp(-1.3 * T) + 0.4 + 0.01 * np.random.default_rng(0).standard_normal(20)
 P0 = np.array([1.0, 1.0, 0.0])
-
-
-def per_call(fn, number):
-    return statistics.median(t / number for t in timeit.repeat(fn, number=number, repeat=REPEAT))
 
 
 @numba.njit(cache=True)
@@ -132,7 +132,7 @@ def solver_loops():
 
 def main() -> None:
     print(f"symopt {so.__version__}, numba {numba.__version__}, scipy {scipy.__version__}; "
-          f"fit of a*exp(-b*t) + c to {T.size} points, medians of {REPEAT}\n")
+          f"fit of a*exp(-b*t) + c to {T.size} points, medians of {REPEAT} interleaved repeats\n")
     model = so.LeastSquares.from_model("a*exp(-b*t) + c", independent="t", wrt="a b c")
     data = {"t": T, "y": Y}
     fit = so.fit("a*exp(-b*t) + c", p0={"a": 1.0, "b": 1.0, "c": 0.0}, t=T, y=Y)
@@ -154,22 +154,49 @@ def main() -> None:
     symopt_loop(*loop_args, 1)
     hand_loop(P0, T, Y, 1)
 
-    rows = [
+    # so.fit's one compiled call (LM + statistics) alone, called from Python with its
+    # inputs prepared: the rest of so.fit's time is Python (inputs, result)
+    fit_module = sys.modules["symopt.fit"]
+    plan = fit_module._model_plans[("a*exp(-b*t) + c", ("t",), ("a", "b", "c"), None, "y")]
+    entry = fit_module._fit_entry_point()
+    d0 = np.array((T, Y, Y))
+    outs = (np.empty(T.size), np.empty((T.size, 3)), np.empty(3), np.empty((3, 3)), np.empty(3))
+
+    def entry_call():
+        d = d0.copy()  # the entry fills the weights row
+        return entry(plan[1], plan[2], P0.copy(), np.empty(0), d, plan[3], *outs, 4)
+
+    # (name, function, calls per timing, solves per call, parameters found)
+    cases = [
         ("symopt so.fit (LM + statistics)",
-         per_call(lambda: so.fit("a*exp(-b*t) + c", p0={"a": 1.0, "b": 1.0, "c": 0.0}, t=T, y=Y), 2000),
-         fit.x),
+         lambda: so.fit("a*exp(-b*t) + c", p0={"a": 1.0, "b": 1.0, "c": 0.0}, t=T, y=Y),
+         2000, 1, fit.x),
         ("symopt so.minimize(model, 'lm')",
-         per_call(lambda: so.minimize(model, P0, method="lm", data=data), 5000), res.x),
-        ("hand-written Numba LM", per_call(lambda: hand_lm(P0.copy(), T, Y), 20000), None),
-        ("scipy least_squares lm + lambdify", per_call(
-            lambda: scipy.optimize.least_squares(resid, P0, jac=jac, method="lm"), 200), ref.x),
-        ("scipy curve_fit", per_call(lambda: scipy.optimize.curve_fit(
-            lambda t, a, b, c: a * np.exp(-b * t) + c, T, Y, p0=P0), 200), None),
+         lambda: so.minimize(model, P0, method="lm", data=data), 2000, 1, res.x),
+        ("hand-written Numba LM", lambda: hand_lm(P0.copy(), T, Y), 2000, 1, None),
+        ("scipy least_squares lm + lambdify",
+         lambda: scipy.optimize.least_squares(resid, P0, jac=jac, method="lm"), 100, 1, ref.x),
+        ("scipy curve_fit", lambda: scipy.optimize.curve_fit(
+            lambda t, a, b, c: a * np.exp(-b * t) + c, T, Y, p0=P0), 100, 1, None),
+        ("so.fit's compiled call alone, from Python", entry_call, 2000, 1, None),
+        ("  (its input copies, subtracted)", lambda: (d0.copy(), P0.copy(), np.empty(0)),
+         2000, 1, None),
+        ("symopt LM solver alone (njit loop)", lambda: symopt_loop(*loop_args, LOOP), 1, LOOP,
+         None),
+        ("hand-written LM (bench_many) alone (njit loop)", lambda: hand_loop(P0, T, Y, LOOP), 1,
+         LOOP, None),
     ]
-    t_solver = per_call(lambda: symopt_loop(*loop_args, LOOP), 1) / LOOP
-    t_hand = per_call(lambda: hand_loop(P0, T, Y, LOOP), 1) / LOOP
-    rows += [("symopt LM solver alone (njit loop)", t_solver, None),
-             ("hand-written LM (bench_many) alone (njit loop)", t_hand, None)]
+    # interleaved: every repeat times each case once, so that a change of the machine's
+    # load (other jobs) affects all rows alike; then the median of each row
+    times: list[list[float]] = [[] for _ in cases]
+    for _ in range(REPEAT):
+        for k, (_, fn, number, solves, _) in enumerate(cases):
+            times[k].append(timeit.timeit(fn, number=number) / number / solves)
+    medians = [statistics.median(ts) for ts in times]
+    medians[5] -= medians[6]
+    rows = [(name, t_, x) for (name, *_, x), t_ in zip(cases, medians)]
+    del rows[6]
+    t_solver, t_hand = medians[7], medians[8]
     base = rows[1][1]
     print(f"{'':48}{'time/fit':>11}{'vs minimize lm':>16}")
     for name, t_, x in rows:

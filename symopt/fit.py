@@ -32,7 +32,7 @@ import numpy as np
 
 from .data import data_array
 from .errors import InputError, ProblemError
-from .problem import WEIGHT_COLUMN, LeastSquares
+from .problem import LeastSquares
 from .result import OptimizeResult
 from .solvers import status as _status
 
@@ -125,12 +125,17 @@ def _inverse_normal_matrix(J, out):
     or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
     deficient, as numpy's pinv decides).
 
-    The SVD is one-sided Jacobi (Hestenes): plane rotations from the right make the
-    columns of J mutually orthogonal; their norms are then the singular values and the
-    accumulated rotations V.  No ``J^T J`` is formed, and the singular values come out
-    to high relative accuracy (Demmel & Veselic 1992).  For the few columns of a fit
-    this is a few hundred flops, several times cheaper than LAPACK's gesdd called
-    through numpy (copies, a workspace query, allocations)."""
+    The SVD is one-sided Jacobi (Hestenes) preconditioned by a QR factorisation, as
+    LAPACK's ``dgejsv`` does: Householder reflections first reduce J to its ``n x n``
+    triangular factor R (``J = Q R``: same singular values and right singular vectors),
+    then plane rotations from the right make the columns of R mutually orthogonal;
+    their norms are the singular values, and the accumulated rotations V.  No ``J^T J``
+    is formed, and the singular values come out to high relative accuracy (Householder
+    QR is backward stable column by column, Jacobi on R is accurate in the sense of
+    Demmel & Veselic 1992).  For the few columns of a fit this is a few hundred flops,
+    several times cheaper than LAPACK's gesdd called through numpy (copies, a workspace
+    query, allocations), and the QR makes the Jacobi sweeps cost O(n^3) instead of
+    O(m n^2) each."""
     m, n = J.shape
     out[:, :] = np.inf
     if m < n or n == 0:
@@ -142,7 +147,30 @@ def _inverse_normal_matrix(J, out):
             if not math.isfinite(v):
                 return False
             A[j, i] = v
-    V = np.zeros((n, n))  # V[j] is column j of V
+    # Householder QR of J (columns A[j]); B[j] is column j of R (B[j, :j + 1] nonzero)
+    B = np.zeros((n, n))
+    for k in range(n):
+        norm = 0.0
+        for i in range(k, m):
+            norm += A[k, i] * A[k, i]
+        norm = math.sqrt(norm)
+        for i in range(k):
+            B[k, i] = A[k, i]
+        if norm == 0.0:
+            continue  # a zero column: R[k, k] = 0 and no reflection
+        alpha = -norm if A[k, k] >= 0.0 else norm
+        A[k, k] -= alpha  # v = A[k, k:] is the reflection's vector, v^T v = -2 alpha v[0]
+        vtv = -alpha * A[k, k]
+        for j in range(k + 1, n):
+            s = 0.0
+            for i in range(k, m):
+                s += A[k, i] * A[j, i]
+            f = s / vtv
+            for i in range(k, m):
+                A[j, i] -= f * A[k, i]
+        B[k, k] = alpha
+    # one-sided Jacobi on the columns of R; V[j] is column j of V
+    V = np.zeros((n, n))
     for j in range(n):
         V[j, j] = 1.0
     for _ in range(_JACOBI_SWEEPS):
@@ -152,10 +180,10 @@ def _inverse_normal_matrix(J, out):
                 alpha = 0.0
                 beta = 0.0
                 gamma = 0.0
-                for i in range(m):
-                    alpha += A[j, i] * A[j, i]
-                    beta += A[k, i] * A[k, i]
-                    gamma += A[j, i] * A[k, i]
+                for i in range(n):
+                    alpha += B[j, i] * B[j, i]
+                    beta += B[k, i] * B[k, i]
+                    gamma += B[j, i] * B[k, i]
                 if abs(gamma) <= _EPS * math.sqrt(alpha) * math.sqrt(beta):
                     continue
                 rotated = True
@@ -166,11 +194,11 @@ def _inverse_normal_matrix(J, out):
                     t = math.copysign(1.0, zeta) / (abs(zeta) + math.sqrt(1.0 + zeta * zeta))
                 c = 1.0 / math.sqrt(1.0 + t * t)
                 s = c * t
-                for i in range(m):
-                    a = A[j, i]
-                    b = A[k, i]
-                    A[j, i] = c * a - s * b
-                    A[k, i] = s * a + c * b
+                for i in range(n):
+                    a = B[j, i]
+                    b = B[k, i]
+                    B[j, i] = c * a - s * b
+                    B[k, i] = s * a + c * b
                 for i in range(n):
                     a = V[j, i]
                     b = V[k, i]
@@ -182,8 +210,8 @@ def _inverse_normal_matrix(J, out):
     s_max = 0.0
     for j in range(n):
         total = 0.0
-        for i in range(m):
-            total += A[j, i] * A[j, i]
+        for i in range(n):
+            total += B[j, i] * B[j, i]
         sv[j] = math.sqrt(total)
         s_max = max(s_max, sv[j])
     for j in range(n):
@@ -232,6 +260,10 @@ def fit(
         covariance is not scaled by the reduced chi-square).
     method : str
         ``"lm"`` (Levenberg-Marquardt, default), or any method of :func:`minimize`.
+        A Levenberg-Marquardt fit that ends without converging, or where the Jacobian
+        is rank deficient (a parameter ran onto a plateau), is restarted once from
+        ``p0`` with initial step bound factor 1 instead of MINPACK's 100; the attempt
+        with the smaller chi-square is kept, and its ``message`` says so.
     params : mapping, optional
         Values of symbols held fixed (they are compiled as parameters).
     bounds : mapping or sequence, optional
@@ -253,44 +285,114 @@ def fit(
     >>> [round(float(v), 6) for v in f.x]
     [2.5, 1.3]
     """
-    if isinstance(model, LeastSquares):
+    if type(model) is not str and isinstance(model, LeastSquares):
         problem = model
         if not problem.is_model:
             raise ProblemError("fit() needs a model fitted to data rows "
                                "(symopt.LeastSquares.from_model), not explicit residuals")
+        plan = _plan(problem) if method == "lm" and bounds is None else None
+        ordered = False
     else:
         if not columns:
             raise InputError("give the independent variable(s) as data, e.g. fit(model, p0, x=..., y=...)")
-        names = list(p0) if type(p0) is dict or isinstance(p0, Mapping) else None
-        problem = _model_problem(model, tuple(columns), names,
-                                 tuple(params) if params else None, dependent)
+        # the model's variables are p0's keys in their order (when p0 is a mapping), its
+        # independent variables the columns in their order
+        ordered = True
+        key = (model if type(model) is str else repr(model), tuple(columns),
+               tuple(p0) if type(p0) is dict or isinstance(p0, Mapping) else None,
+               tuple(params) if params else None, dependent)
+        if method == "lm" and bounds is None:
+            plan = _model_plans.get(key)
+            if plan is None:
+                plan = _remember(_model_plans, key, _plan(_model_problem(key, model)))
+            problem = plan[0]
+        else:
+            plan = None
+            problem = _model_problem(key, model)
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
         data["sigma"] = sigma
-    if method == "lm" and bounds is None:
-        out = _fit_lm(problem, p0, params, data, absolute_sigma)
+    if plan is not None:
+        out = _fit_lm(plan, p0, ordered, y, sigma, columns, params, data, absolute_sigma)
         if out is not None:
             return out
-    from .minimize import minimize
+    from .minimize import _canonical_method, minimize
 
     res = minimize(problem, p0, method=method, params=params, data=data, bounds=bounds)
+    if _canonical_method(method) == "lm":
+        why = _stuck(res)
+        if why:
+            again = minimize(problem, p0, method=method, params=params, data=data,
+                             bounds=bounds, factor=RETRY_FACTOR)
+            res = _better(res, again, why)
     return _statistics(problem, res, params, data, absolute_sigma)
 
 
+#: LM's initial step bound factor of fit()'s second attempt (MINPACK's default is 100;
+#: its documentation recommends smaller values when the first steps are too large)
+RETRY_FACTOR = 1.0
+
+
+def _stuck(res: OptimizeResult) -> str:
+    """Why a Levenberg-Marquardt fit deserves a second attempt from ``p0``: it did not
+    converge, or it ended where J is rank deficient (typically a parameter ran off onto a
+    plateau where the model no longer depends on it, as BoxBOD's rate constant to
+    +inf); "" when it did neither."""
+    if not res.success:
+        return "did not converge"
+    J = res.get("jacobian")
+    if J is None:
+        return ""
+    at_bound = res.get("active_mask")
+    if at_bound is not None:
+        J = J[:, ~np.asarray(at_bound, dtype=bool)]
+    if 0 < J.shape[1] <= J.shape[0] and not covariance_from_jacobian(J)[1]:
+        return "ended where the Jacobian is rank deficient"
+    return ""
+
+
+def _better(first: OptimizeResult, again: OptimizeResult, why: str) -> OptimizeResult:
+    """The attempt with the lower cost (the first on a tie; a finite cost beats NaN), its
+    message saying that a second attempt was made, and the evaluation counts of both."""
+    lower = again.fun < first.fun or (math.isnan(first.fun) and not math.isnan(again.fun))
+    best = again if lower else first
+    if not lower:
+        outcome = "did not lower the cost"
+    elif math.isfinite(first.fun) and first.fun > 0:
+        outcome = f"lowered the cost by {(first.fun - again.fun) / first.fun:.3g} (relative)"
+    else:
+        outcome = f"lowered the cost from {first.fun:g} to {again.fun:g}"
+    note = (f"the first attempt (initial step bound factor 100) {why}; a second from p0 "
+            f"with factor {RETRY_FACTOR:g} {outcome}")
+    best["message"] = f"{best.message} [{note}]"
+    for key in ("nit", "nfev", "njev", "nhev"):
+        if key in first and key in again:
+            best[key] = first[key] + again[key]
+    return best
+
+
+#: LeastSquares of the models fitted so far, by (model, independent, wrt, params, dependent)
 _models: dict[tuple, LeastSquares] = {}
+#: the same key -> the fast path's plan of the model (see _plan)
+_model_plans: dict[tuple, tuple] = {}
+_MEMO_SIZE = 256
 
 
-def _model_problem(model, independent, wrt, params, dependent) -> LeastSquares:
+def _remember(memo: dict, key, value):
+    if len(memo) > _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _model_problem(key: tuple, model) -> LeastSquares:
     """The LeastSquares of a model, memoised so that refitting never re-derives."""
-    key = (model if isinstance(model, str) else repr(model), independent, wrt and tuple(wrt),
-           params, dependent)
     problem = _models.get(key)
     if problem is None:
-        problem = LeastSquares.from_model(model, independent=list(independent), wrt=wrt,
-                                          params=params, dependent=dependent)
-        if len(_models) > 256:
-            _models.clear()
-        _models[key] = problem
+        _, independent, wrt, params, dependent = key
+        problem = _remember(_models, key, LeastSquares.from_model(
+            model, independent=list(independent), wrt=wrt and list(wrt), params=params,
+            dependent=dependent))
     return problem
 
 
@@ -358,13 +460,20 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
 # A fit of a few parameters to tens of points takes a few microseconds of solving; the
 # general path (minimize, then the statistics) spends several times that in Python and
 # in three compiled calls.  For the common case - method "lm", no bounds - fit() instead
-# validates its inputs with the same functions as minimize, then makes one compiled call
-# that runs the LM solver and computes (J^T J)^-1 at the solution (_FIT_ENTRY), and
-# builds the result from what it returns.  The result is the same, key for key and bit
-# for bit, as minimize + _statistics give; whenever the statistics need a warning (rank
-# deficient J, no degrees of freedom) or the start is not finite, the general path runs.
+# makes one compiled call that checks the inputs, runs the LM solver and computes the
+# statistics at the solution (_FIT_ENTRY), and builds the result from what it returns.
+# The result is the same, key for key and bit for bit, as minimize + _statistics give;
+# whenever the statistics need a warning (rank deficient J, no degrees of freedom) or an
+# input is not finite, the general path runs and says so.
+#
+# Everything Python does per fit is on this path, so it is kept short (measured: about
+# 1 us of Python per Python-level operation saved is 5-10% of a fit): the model's plan
+# (problem, kernel addresses, options, names) is one dict lookup, a dict p0 in the
+# model's variable order becomes x in one np.array call, the data columns are copied
+# into one (columns, rows) array without further Python work, and 1/sigma, the
+# finiteness checks and the statistics are computed inside the compiled call.
 
-_FIT_ENTRY = '''\
+_FIT_ENTRY = """\
 # symopt fit entry point: Levenberg-Marquardt and the fit statistics in one compiled call.
 # solver sources hash: {sources}; symopt/fit.py hash: {fit}
 import math
@@ -381,10 +490,23 @@ from symopt.solvers.least_squares import solve_lm as _solve
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out, J_out,
-          g_out, covariance, stderr, absolute_sigma):
-    info = np.zeros(abi.N_INFO, np.int64)
+          g_out, covariance, stderr, flags):
+    # flags: {absolute} absolute_sigma; {invert} the last data row holds sigma, to be
+    # replaced by the weights 1/sigma (sigma must be > 0 and finite); {ones} the last
+    # data row is to be filled with weights 1
+    last = data.shape[0] - 1
+    if flags & {invert}:
+        for i in range(data.shape[1]):
+            s = data[last, i]
+            if not (s > 0.0 and s < math.inf):
+                return math.nan, math.nan, False, 0, 0, 0, 0, 0
+            data[last, i] = 1.0 / s
+    elif flags & {ones}:
+        for i in range(data.shape[1]):
+            data[last, i] = 1.0
     if not (_finite(x) and _finite(p) and _finite(data.ravel())):
         return math.nan, math.nan, False, 0, 0, 0, 0, 0
+    info = np.zeros(abi.N_INFO, np.int64)
     hist = np.empty((0, 0))
     fun = _solve(residuals_fn(residuals_address),
                  residuals_jacobian_fn(residuals_jacobian_address),
@@ -400,18 +522,21 @@ def entry(residuals_address, residuals_jacobian_address, x, p, data, opts, r_out
             g_out[j] += J_out[i, j] * r_out[i]
     if not math.isfinite(chisqr) or not _inverse_normal_matrix(J_out, covariance):
         return fun, chisqr, False, 0, 0, 0, 0, 0
-    scale = 1.0 if absolute_sigma else chisqr / (m - n)
+    scale = 1.0 if flags & {absolute} else chisqr / (m - n)
     for i in range(n):
         for j in range(n):
             covariance[i, j] *= scale
         stderr[i] = math.sqrt(abs(covariance[i, i]))
     return (fun, chisqr, True, info[abi.INFO_STATUS], info[abi.INFO_NIT],
             info[abi.INFO_NFEV], info[abi.INFO_NJEV], info[abi.INFO_NHEV])
-'''
+"""
+#: the entry's flags
+_ABSOLUTE_SIGMA = 1
+_INVERT_SIGMA = 2
+_FILL_ONES = 4
 
 _fit_entry = None
-#: id(problem) -> (problem, kernels, residual addresses); the problem is held so that
-#: its id is not reused while the entry lives
+#: id(problem) -> plan (below); the problem is held so that its id is not reused
 _plans: dict[int, tuple] = {}
 _MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
 _SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
@@ -427,37 +552,39 @@ def _fit_entry_point():
 
         with open(__file__, "rb") as own_source:
             fit_hash = hashlib.sha256(own_source.read()).hexdigest()[:16]
-        source = _FIT_ENTRY.format(sources=_solver_sources_hash(), fit=fit_hash)
+        source = _FIT_ENTRY.format(sources=_solver_sources_hash(), fit=fit_hash,
+                                   absolute=_ABSOLUTE_SIGMA, invert=_INVERT_SIGMA,
+                                   ones=_FILL_ONES)
         _fit_entry = cache.load_source(source, kind="f").entry
     return _fit_entry
 
 
-def _plan(problem: LeastSquares):
-    """What every fit of ``problem`` reuses: its kernels (compiled on first use) and
-    their addresses, and the LM options."""
+def _plan(problem: LeastSquares) -> tuple:
+    """What every fit of ``problem`` by LM reuses: ``(problem, residuals address,
+    residuals_jacobian address, LM options, model text, variable names)``; the kernels
+    are compiled on first use."""
     plan = _plans.get(id(problem))
     if plan is None or plan[0] is not problem:
         from .kernels import compile
         from .minimize import solver_options
 
-        kernels = compile(problem)
-        plan = (problem, kernels, kernels.residual_addresses, solver_options("lm"))
-        if len(_plans) > 256:
-            _plans.clear()
-        _plans[id(problem)] = plan
+        residuals, residuals_jacobian = compile(problem).residual_addresses
+        plan = _remember(_plans, id(problem), (
+            problem, residuals, residuals_jacobian, solver_options("lm"),
+            getattr(problem, "model_text", problem.formula), problem.variable_names))
     return plan
 
 
 _NO_PARAMS = np.empty(0)
+_F8 = np.dtype(np.float64)
 _NUMBER_TYPES = {float, int, np.float64}
 
 
 def _start_array(problem: LeastSquares, p0) -> np.ndarray:
-    """``problem._x_array(p0)``, with a shortcut for the usual dict of plain numbers."""
-    names = problem.variable_names
-    if type(p0) is dict and len(p0) == len(names):
+    """``problem._x_array(p0)``, with a shortcut for a dict of plain numbers."""
+    if type(p0) is dict and len(p0) == len(problem.variable_names):
         try:
-            values = [p0[name] for name in names]
+            values = [p0[name] for name in problem.variable_names]
         except KeyError:
             values = None
         if values is not None and set(map(type, values)) <= _NUMBER_TYPES:
@@ -465,73 +592,69 @@ def _start_array(problem: LeastSquares, p0) -> np.ndarray:
     return problem._x_array(p0, check_finite=False)
 
 
-def _data_array(problem: LeastSquares, data: dict) -> np.ndarray:
-    """:func:`symopt.data.data_array`, with a shortcut for the usual case: every column
-    a 1-D float64 ndarray, the same length, the columns the problem reads and no others
-    (else the general function runs, and says what is wrong).  Whether the values are
-    finite is checked by the fit entry, which hands a non-finite case back to the
-    general path."""
-    names = problem.data_names
-    columns = [data.get("sigma") if name == WEIGHT_COLUMN else data.get(name) for name in names]
-    if len(data) == len(names) - ((WEIGHT_COLUMN in names) and "sigma" not in data):
-        rows = -1
-        fast = True
-        for name, column in zip(names, columns):
-            if column is None and name == WEIGHT_COLUMN:
-                continue
-            if not (type(column) is np.ndarray and column.dtype == np.float64
-                    and column.ndim == 1 and rows in (-1, column.shape[0])):
-                fast = False
-                break
-            rows = column.shape[0]
-        if fast and rows > 0:
-            out = np.empty((len(names), rows))
-            for k, (name, column) in enumerate(zip(names, columns)):
-                if name != WEIGHT_COLUMN:
-                    out[k] = column
-                elif column is None:
-                    out[k] = 1.0
-                elif (column > 0.0).all():
-                    np.divide(1.0, column, out=out[k])
-                    if not out[k].all():
-                        return data_array(problem, data)  # sigma = inf
-                else:
-                    return data_array(problem, data)  # sigma <= 0 or NaN
-            return out  # finiteness: checked by the fit entry (else data_array says)
-    return data_array(problem, data)
+def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, data: dict,
+            absolute_sigma: bool) -> FitResult | None:
+    """The fit by LM in one compiled call, or None when the general path must run.
 
-
-def _fit_lm(problem: LeastSquares, p0, params, data, absolute_sigma: bool) -> FitResult | None:
-    """The fit by LM in one compiled call, or None when the general path must run."""
-    _, _, (residuals, residuals_jacobian), opts = _plan(problem)
-    x = _start_array(problem, p0)
+    ``ordered``: fit() built the model from ``columns`` and ``p0``, so that the columns
+    are its independent variables in their order, and the keys of a mapping ``p0`` its
+    variables in their order; else it is a LeastSquares given by the caller."""
+    problem, residuals, residuals_jacobian, opts, model, names = plan
+    x = None
+    if ordered and type(p0) is dict:
+        try:  # float() of each value, as problem._x_array converts them
+            x = np.fromiter(p0.values(), np.float64, len(names))
+        except (TypeError, ValueError):
+            pass  # it says which value is not a number
+    if x is None:
+        x = _start_array(problem, p0)
     p = problem._param_array(params, check_finite=False) if params else _NO_PARAMS
-    d = _data_array(problem, data)
+    # the (columns, rows) data array in one call: the independent variables, y, and the
+    # weights row, which holds sigma (the entry replaces it by 1/sigma, and hands an
+    # invalid sigma to the general path) or a copy of y (the entry fills it with ones).
+    # Whatever np.array cannot stack into float64 rows (ragged, not numeric, 2-D
+    # columns...) goes through data_array, which converts it or says what is wrong;
+    # whether the values are finite is checked by the entry.
+    d = None
+    if ordered or (len(columns) == len(problem.independent_names)
+                   and all(name in columns for name in problem.independent_names)):
+        try:
+            d = np.array((*(columns.values() if ordered else
+                            [columns[name] for name in problem.independent_names]),
+                          y, y if sigma is None else sigma))
+        except (TypeError, ValueError):
+            pass
+        if d is not None and (d.dtype is not _F8 or d.ndim != 2):
+            d = None
+    if d is None:
+        d, flags = data_array(problem, data), 0
+    else:
+        flags = _FILL_ONES if sigma is None else _INVERT_SIGMA
+    if absolute_sigma:
+        flags |= _ABSOLUTE_SIGMA
     m = d.shape[1]
     n = x.shape[0]
     if m <= n:
-        return None  # no degrees of freedom: the general path warns
+        return None  # no degrees of freedom (or no data): the general path says so
     r = np.empty(m)
     J = np.empty((m, n))
     g = np.empty(n)
     covariance = np.empty((n, n))
     stderr = np.empty(n)
-    fun, chisqr, clean, status, nit, nfev, njev, nhev = _fit_entry_point()(
-        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr,
-        bool(absolute_sigma))
-    if not clean:
-        # a start, parameter or data value not finite (the general path says which), or
-        # non-finite residuals or a rank-deficient J at the end (it warns)
+    fun, chisqr, clean, status, nit, nfev, njev, nhev = (_fit_entry or _fit_entry_point())(
+        residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr, flags)
+    if not clean or not _SUCCESS[status]:
+        # a start, parameter or data value not finite or sigma not > 0 (the general path
+        # says which), non-finite residuals or a rank-deficient J at the end (it warns),
+        # or no convergence (it retries, as after a rank-deficient end)
         return None
     dof = m - n
     out = FitResult(
         x=x, fun=fun, jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
         message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
         residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
-        redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n,
-        model=getattr(problem, "model_text", problem.formula), warnings=[],
+        redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n, model=model, warnings=[],
     )
-    out._set_variable_names(problem.variable_names)
-    # what symopt.plot.fit draws: the model and the data it was fitted to
-    out.__dict__.update(_problem=problem, _data=data, _params=params)
+    # x_dict's names, and what symopt.plot.fit draws: the model and the data it was fitted to
+    out.__dict__.update(_names=names, _problem=problem, _data=data, _params=params)
     return out

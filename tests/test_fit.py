@@ -75,6 +75,9 @@ def test_unidentifiable_parameters_warn_and_give_infinite_errors():
         f = so.fit("a*b*x", p0={"a": 1, "b": 1}, x=x, y=3 * x)
     assert np.all(np.isinf(f.stderr))
     assert f.x[0] * f.x[1] == pytest.approx(3.0)
+    # the second attempt from p0 (smaller initial step) cannot make a*b identifiable:
+    # the first result is kept, and the message says a retry was made
+    assert "rank deficient; a second from p0 with factor 1 did not lower the cost" in f.message
 
 
 def test_nan_in_the_data_is_a_clear_error():

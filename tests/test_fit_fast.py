@@ -82,3 +82,27 @@ def test_one_call_path_hands_bad_input_to_the_general_path():
         f = so.fit("a*exp(-b*t) + c*exp(-b*t)", p0=P0, t=T, y=Y)
     assert np.isinf(f.stderr).all()
     assert any("rank deficient" in str(w.message) for w in caught)
+
+
+def test_one_call_path_with_two_columns_weights_params_and_a_given_model():
+    # the data array is stacked in the model's column order whichever order the columns
+    # are given in; sigma becomes the weights 1/sigma inside the compiled call
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.uniform(0, 2, (2, 50))
+    y = 1.5 * np.exp(-0.7 * x1) * np.cos(2.0 * x2) + 0.01 * rng.standard_normal(50)
+    sigma = np.linspace(0.1, 0.2, 50)
+    model = "a*exp(-b*x1)*cos(w*x2)"
+    given = so.LeastSquares.from_model(model, independent=["x2", "x1"], wrt="a b", params="w")
+    args = dict(params={"w": 2.0}, x1=x1, x2=x2, y=y, sigma=sigma)
+    general = so.fit(model, p0={"b": 1.0, "a": 1.0}, method="levenberg-marquardt", **args)
+    fast = so.fit(model, p0={"b": 1.0, "a": 1.0}, **args)
+    assert fast.x_dict == general.x_dict and fast.nfev == general.nfev
+    np.testing.assert_array_equal(fast.residuals, general.residuals)
+    np.testing.assert_allclose(fast.stderr, general.stderr, rtol=1e-12)
+    # the given model orders its variables (a, b) and columns (x2, x1) its own way
+    other = so.fit(given, p0={"b": 1.0, "a": 1.0}, **args)
+    assert list(other.x_dict) == ["a", "b"]
+    np.testing.assert_allclose(other.x, general.x[::-1], rtol=1e-12)
+    np.testing.assert_allclose(other.stderr, general.stderr[::-1], rtol=1e-10)
+    np.testing.assert_allclose(other.residuals, general.residuals, rtol=0,
+                               atol=1e-12 * np.abs(general.residuals).max())
