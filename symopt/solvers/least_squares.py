@@ -111,7 +111,6 @@ from .linesearch import (
 )
 from .qr import (
     EPS,
-    apply_qt,
     dot_range,
     enorm,
     gradient_measures,
@@ -314,6 +313,11 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
     """
     n = A.shape[0]
     load_transposed(J, A)
+    m = r.shape[0]
+    for i in range(m):
+        b[i] = r[i]
+    for i in range(m, b.shape[0]):
+        b[i] = 0.0
     active = W[_ACTIVE]
     if bounded:
         for j in range(n):
@@ -330,10 +334,9 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
             colscale[j] = scale
             for i in range(A.shape[1]):
                 A[j, i] /= scale
-        qrfac(A, ipvt, W[_RDIAG], W[_WA2], W[_WA1])
+        qrfac(A, ipvt, W[_RDIAG], W[_WA2], W[_WA1], b, W[_QTF])
     else:
-        qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1])
-    m = r.shape[0]
+        qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1], b, W[_QTF])
     if bounded:
         for j in range(n):
             if active[j] != 0.0:
@@ -341,11 +344,6 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
                 for i in range(m):
                     total += J[i, j] * J[i, j]
                 acnorm[j] = math.sqrt(total)
-    for i in range(m):
-        b[i] = r[i]
-    for i in range(m, b.shape[0]):
-        b[i] = 0.0
-    apply_qt(A, W[_RDIAG], b, W[_QTF])
     return gradient_measures(A, ipvt, W[_QTF], colscale, acnorm, fnorm)
 
 
