@@ -223,14 +223,15 @@ def qrfac(A, ipvt, rdiag, acnorm, wa, b, qtb):
 
 @inlined
 def r_times(A, ipvt, v, out):
-    """``out = R P^T v``."""
+    """``out = R P^T v``.  Row by row, each sum in a register, its terms added in
+    MINPACK's order (j increasing) so the result is lmder's bit for bit: accumulating
+    in ``out`` column by column, as lmder does, waits on a store and a load per term."""
     n = A.shape[0]
     for i in range(n):
-        out[i] = 0.0
-    for j in range(n):
-        temp = v[ipvt[j]]
-        for i in range(j + 1):
-            out[i] += A[j, i] * temp
+        total = 0.0
+        for j in range(i, n):
+            total += A[j, i] * v[ipvt[j]]
+        out[i] = total
 
 
 @inlined
