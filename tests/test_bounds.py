@@ -49,6 +49,49 @@ def test_bounds_are_packed_after_the_scalar_options():
     assert BOUNDED_METHODS >= {"lm", "gn"}
 
 
+def _ls_solve(method, opts):
+    """The compiled least-squares solver of ``method`` on ROSENBROCK from (-1.2, 1):
+    ``(cost, info, x)``."""
+    from symopt._binding import entry_point
+
+    kernels = so.compile(ROSENBROCK)
+    x = np.array([-1.2, 1.0])
+    info = np.full(abi.N_INFO, -1, dtype=np.int64)
+    cost = entry_point(method)(*kernels.residual_addresses, x, np.zeros(0), np.zeros((0, 0)),
+                               opts, info, np.zeros((0, 0)), np.zeros(2), np.zeros((2, 2)))
+    return cost, info, x
+
+
+@pytest.mark.parametrize("method", ["lm", "gn"])
+@pytest.mark.parametrize("case", ["too short", "lower above upper", "NaN bound"])
+def test_unusable_bounds_are_invalid_input_not_an_unbounded_solve(method, case):
+    # as for the scalar solvers: OPT_BOUNDS set means bounds must follow the N_OPTS
+    # options, NaN-free and ordered; anything else is INVALID_INPUT, nothing evaluated
+    opts = so.solver_options(method, bounds={"x": (-1, 0.5)}, variable_names=["x", "y"])
+    if case == "too short":
+        opts = opts[:abi.N_OPTS + 3]  # OPT_BOUNDS still 1, the last upper bound cut off
+    elif case == "lower above upper":
+        opts[abi.N_OPTS + 1] = 5.0  # y in [5, inf] is fine; make it [5, 4]
+        opts[abi.N_OPTS + 3] = 4.0
+    else:
+        opts[abi.N_OPTS] = math.nan
+    cost, info, x = _ls_solve(method, opts)
+    assert math.isnan(cost)
+    assert info[abi.INFO_STATUS] == so.solvers.status.INVALID_INPUT
+    assert info[abi.INFO_NFEV] == 0 and info[abi.INFO_NIT] == 0
+    np.testing.assert_array_equal(x, [-1.2, 1.0])  # untouched: not clipped, not solved
+
+
+@pytest.mark.parametrize("method", ["lm", "gn"])
+def test_bounds_set_in_the_options_array_are_applied(method):
+    # the same options with usable bounds: a bounded solve (x stays <= 0.5)
+    opts = so.solver_options(method, bounds={"x": (-1, 0.5)}, variable_names=["x", "y"])
+    cost, info, x = _ls_solve(method, opts)
+    assert so.solvers.status.is_success(info[abi.INFO_STATUS])
+    assert x == pytest.approx([0.5, 0.25], rel=1e-12)
+    assert cost == pytest.approx(0.5 * 0.25, rel=1e-12)  # r = (1 - x, 10 (y - x^2))
+
+
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_x0_outside_the_box_is_clipped_and_every_iterate_stays_inside(method):
     res = so.minimize(ROSENBROCK, {"x": -1.2, "y": 1.0}, method=method, history=True,

@@ -982,7 +982,7 @@ def test_bound_in_an_njit_wrapper(method, wrapper):
 
 @njit(cache=True)
 def _factor(J, r):
-    """qrfac + apply_qt: (A, ipvt, rdiag, acnorm, qtf)."""
+    """qrfac (with Q^T r): (A, ipvt, rdiag, acnorm, qtf)."""
     m, n = J.shape
     mm = max(m, n)
     A = np.empty((n, mm))
@@ -991,11 +991,10 @@ def _factor(J, r):
     acnorm = np.empty(n)
     wa = np.empty(n)
     qr.load_transposed(J, A)
-    qr.qrfac(A, ipvt, rdiag, acnorm, wa)
     b = np.zeros(mm)
     b[:m] = r
     qtf = np.empty(n)
-    qr.apply_qt(A, rdiag, b, qtf)
+    qr.qrfac(A, ipvt, rdiag, acnorm, wa, b, qtf)
     return A, ipvt, rdiag, acnorm, qtf
 
 

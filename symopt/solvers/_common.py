@@ -83,18 +83,30 @@ def arguments_valid(x, opts, info, hist, g_out, H_out, uses_matrix, takes_bounds
         and (hist.shape[0] == 0 or hist.shape[1] >= 2)
         and (not uses_matrix or (H_out.shape[0] == n and H_out.shape[1] == n))
     )
-    if valid and opts[OPT_BOUNDS] != 0.0:
-        valid = takes_bounds and opts.shape[0] >= N_OPTS + 2 * n
-        if valid:
-            for i in range(n):
-                if not opts[N_OPTS + i] <= opts[N_OPTS + n + i]:  # NaN fails too
-                    valid = False
+    if valid:
+        valid = bounds_valid(opts, n, takes_bounds)
     if info.shape[0] < N_INFO:
         return False
     if not valid:
         info[:] = 0
         info[INFO_STATUS] = INVALID_INPUT
     return valid
+
+
+@inlined
+def bounds_valid(opts, n, takes_bounds):
+    """Whether the bounds part of ``opts`` (at least ``N_OPTS`` long) is usable: no
+    bounds (``opts[OPT_BOUNDS] = 0``), or a method that takes them (``takes_bounds``)
+    and ``N_OPTS + 2n`` entries whose bounds are NaN-free with ``lower <= upper``.  A
+    solver reports ``INVALID_INPUT`` otherwise, rather than solve without the bounds."""
+    if opts[OPT_BOUNDS] == 0.0:
+        return True
+    if not takes_bounds or opts.shape[0] < N_OPTS + 2 * n:
+        return False
+    for i in range(n):
+        if not opts[N_OPTS + i] <= opts[N_OPTS + n + i]:  # NaN fails too
+            return False
+    return True
 
 
 @inlined

@@ -45,6 +45,10 @@ Options (``opts``, read by :func:`._common.read_options`):
           box.  LM measures its ratio against the model's reduction along the projected
           step; GN backtracks along the projected path with the projected Armijo test.
           Without bounds (or while no bound is touched) the iterates are lmder's.
+          Bounds are read and checked as by the scalar solvers
+          (:func:`._common.read_bounds`, :func:`._common.bounds_valid`): with
+          ``OPT_BOUNDS`` set, an ``opts`` too short to hold them, a NaN bound or
+          ``lower > upper`` is ``INVALID_INPUT``, never a solve without the bounds.
 
 Whatever the tolerances, the tests are also met when they hold with machine precision in
 place of the tolerance (MINPACK's info 6/7/8: no further improvement is possible), and
@@ -95,8 +99,8 @@ import numpy as np
 from numba import njit
 
 from .. import abi
-from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS, OPT_BOUNDS
-from ._common import finish, read_options, record_history
+from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
+from ._common import bounds_valid, finish, read_bounds, read_options, record_history
 from ._jit import OPTIONS, helper, inlined, iteration
 from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
 from .linesearch import (
@@ -111,7 +115,6 @@ from .linesearch import (
 )
 from .qr import (
     EPS,
-    apply_qt,
     dot_range,
     enorm,
     gradient_measures,
@@ -193,8 +196,10 @@ _N_WORK = 13
 
 @inlined
 def ls_arguments_valid(x, opts, info, hist, r_out, J_out):
-    """Whether the arrays have consistent sizes (Numba does not bounds-check).  Writes
-    INVALID_INPUT into ``info`` when it can."""
+    """Whether the arrays have consistent sizes (Numba does not bounds-check) and the
+    bounds, if ``opts`` says there are some, are there and usable
+    (:func:`._common.bounds_valid`, as for the scalar solvers).  Writes INVALID_INPUT
+    into ``info`` when it can."""
     if info.shape[0] < N_INFO:
         return False
     valid = (
@@ -203,6 +208,8 @@ def ls_arguments_valid(x, opts, info, hist, r_out, J_out):
         and J_out.shape[1] == x.shape[0]
         and (hist.shape[0] == 0 or hist.shape[1] >= 2)
     )
+    if valid:
+        valid = bounds_valid(opts, x.shape[0], True)
     if not valid:
         info[:] = 0
         info[INFO_STATUS] = INVALID_INPUT
@@ -249,13 +256,6 @@ def evaluate_jacobian(residuals_jacobian, x, p, data, r, J, info):
 
 
 # --- box bounds ------------------------------------------------------------------------------
-
-
-@inlined
-def has_bounds(opts, n):
-    """Whether ``opts`` carries box bounds for n variables (``OPT_BOUNDS`` set and the
-    array long enough to hold them)."""
-    return opts.shape[0] >= N_OPTS + 2 * n and opts[OPT_BOUNDS] == 1.0
 
 
 @inlined
@@ -314,6 +314,11 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
     """
     n = A.shape[0]
     load_transposed(J, A)
+    m = r.shape[0]
+    for i in range(m):
+        b[i] = r[i]
+    for i in range(m, b.shape[0]):
+        b[i] = 0.0
     active = W[_ACTIVE]
     if bounded:
         for j in range(n):
@@ -330,10 +335,9 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
             colscale[j] = scale
             for i in range(A.shape[1]):
                 A[j, i] /= scale
-        qrfac(A, ipvt, W[_RDIAG], W[_WA2], W[_WA1])
+        qrfac(A, ipvt, W[_RDIAG], W[_WA2], W[_WA1], b, W[_QTF])
     else:
-        qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1])
-    m = r.shape[0]
+        qrfac(A, ipvt, W[_RDIAG], acnorm, W[_WA1], b, W[_QTF])
     if bounded:
         for j in range(n):
             if active[j] != 0.0:
@@ -341,11 +345,6 @@ def factorize(J, r, fnorm, A, ipvt, W, b, normalize, bounded):
                 for i in range(m):
                     total += J[i, j] * J[i, j]
                 acnorm[j] = math.sqrt(total)
-    for i in range(m):
-        b[i] = r[i]
-    for i in range(m, b.shape[0]):
-        b[i] = 0.0
-    apply_qt(A, W[_RDIAG], b, W[_QTF])
     return gradient_measures(A, ipvt, W[_QTF], colscale, acnorm, fnorm)
 
 
@@ -397,15 +396,20 @@ def check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step, s
 
 
 @inlined
-def _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out):
-    """Reset the counters and evaluate r and J at the start.  Returns ``||r||``, or NaN
+def _bounded_start(residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
+    """The start of both solvers: read the bounds (:func:`._common.read_bounds`, checked
+    by :func:`ls_arguments_valid`), clip x0 into the box, reset the counters and
+    evaluate r and J there.  Returns ``(||r||, lower, upper, bounded)``, ``||r||`` NaN
     after writing the NAN_ENCOUNTERED result (history row 0 included)."""
+    lower, upper, bounded = read_bounds(opts, x.shape[0])
+    if bounded:
+        project(x, lower, upper)
     info[:] = 0
     fnorm = evaluate_jacobian(residuals_jacobian, x, p, data, r_out, J_out, info)
     if not math.isfinite(fnorm):
         record_history(hist, 0, np.nan, np.nan, x, info)
         finish(info, NAN_ENCOUNTERED, 0)
-    return fnorm
+    return fnorm, lower, upper, bounded
 
 
 # --- Levenberg-Marquardt ------------------------------------------------------------------
@@ -421,12 +425,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     gtol, ftol, xtol, max_iter, step, _, _, _ = read_options(opts)
     factor = step if step > 0.0 else DEFAULT_FACTOR
     n = x.shape[0]
-    bounded = has_bounds(opts, n)
-    lower = opts[N_OPTS:N_OPTS + n]
-    upper = opts[N_OPTS + n:N_OPTS + 2 * n]
-    if bounded:
-        project(x, lower, upper)
-    fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
+    fnorm, lower, upper, bounded = _bounded_start(residuals_jacobian, x, p, data, opts, info,
+                                                  hist, r_out, J_out)
     if not math.isfinite(fnorm):
         return np.nan
 
@@ -699,12 +699,8 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
-    bounded = has_bounds(opts, n)
-    lower = opts[N_OPTS:N_OPTS + n]
-    upper = opts[N_OPTS + n:N_OPTS + 2 * n]
-    if bounded:
-        project(x, lower, upper)
-    fnorm = _start(residuals_jacobian, x, p, data, info, hist, r_out, J_out)
+    fnorm, lower, upper, bounded = _bounded_start(residuals_jacobian, x, p, data, opts, info,
+                                                  hist, r_out, J_out)
     if not math.isfinite(fnorm):
         return np.nan
 

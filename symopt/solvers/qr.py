@@ -8,7 +8,7 @@ number of ``J``, and badly scaled regression problems lose half their digits tha
 Storage.  The m x n Jacobian is copied *transposed* into an ``n x mm`` C-order work
 matrix ``A`` (``mm = max(m, n)``; rows ``m..mm-1`` of J are zero padding), so that
 column ``j`` of ``J`` is the contiguous row ``A[j]`` and every inner loop below runs
-over contiguous memory.  After :func:`qrfac` and :func:`apply_qt`:
+over contiguous memory.  After :func:`qrfac`:
 
 * ``R[i, j]`` for ``i <= j`` (upper triangle of R) is ``A[j, i]``; the diagonal is
   also in ``rdiag``;
@@ -35,6 +35,11 @@ DWARF = np.finfo(np.float64).tiny
 #: neither overflow nor lose digits to underflow (MINPACK's enorm, done in two passes).
 SQ_LOW = 1e-290
 SQ_HIGH = 1e290
+#: Loop indices of this type (``range(_U(lo), _U(hi))``) are known to be non-negative,
+#: so Numba does not wrap them around (a negative index counting from the end): the
+#: inner loops then vectorise (``A[j, i] /= s`` over 20 entries: 44 ns instead of 72).
+#: Mix them with other integers only as indices (uint64 + int64 is a float in Numba).
+_U = np.uint64
 #: lmpar: relative accuracy of ||D x|| = delta, and iteration limit (MINPACK's values).
 LMPAR_RTOL = 0.1
 LMPAR_MAX_ITER = 10
@@ -109,11 +114,12 @@ def load_transposed(J, A):
     n = A.shape[0]
     mm = A.shape[1]
     for j in range(n):
+        # contiguous stores, strided loads: about twice as fast as the other order
+        # (for m = 20, n = 3: 17 ns instead of 37)
+        for i in range(m):
+            A[j, i] = J[i, j]
         for i in range(m, mm):
             A[j, i] = 0.0
-    for i in range(m):
-        for j in range(n):
-            A[j, i] = J[i, j]
 
 
 @inlined
@@ -134,16 +140,27 @@ def matrix_finite(J):
 
 
 @inlined
-def qrfac(A, ipvt, rdiag, acnorm, wa):
-    """Householder QR with column pivoting of ``J`` (stored as ``A = J^T``), in place:
-    MINPACK's ``qrfac`` with ``pivot = true``.
+def qrfac(A, ipvt, rdiag, acnorm, wa, b, qtb):
+    """Householder QR with column pivoting of ``J`` (stored as ``A = J^T``), in place,
+    and ``b <- Q^T b``: MINPACK's ``qrfac`` with ``pivot = true`` followed by lmder's
+    product ``Q^T r``, in one pass.
 
     At step ``j`` the remaining column of largest (updated) norm is swapped into
     position ``j``, so ``|R[j, j]|`` does not increase with ``j`` and a rank
     deficiency shows as trailing small diagonal entries.  On return ``rdiag`` holds the
     diagonal of R, ``acnorm`` the norms of the columns of the *input* J (in the original
-    order), ``ipvt`` the permutation, and ``A`` the strict upper triangle of R plus the
-    Householder vectors (see the module docstring).  ``wa`` is work (length n).
+    order), ``ipvt`` the permutation, ``A`` the upper triangle of R (its diagonal too)
+    and below it the Householder vectors without their leading entries (see the module
+    docstring), ``b`` (length mm: the residuals, zero-padded) is ``Q^T b`` and
+    ``qtb = (Q^T b)[:n]``.  ``wa`` is work (length n).
+
+    The arithmetic is MINPACK's, operation for operation, with three shortcuts that do
+    not change a bit of the result: reflector ``j`` is applied to ``b`` as soon as it is
+    formed (lmder applies them all afterwards, in the same order: the same operations,
+    which can now overlap with the factorisation's); the pivot column's norm at step 0 is
+    the column norm already computed; and the downdated column norms are not computed
+    at the last two steps, where no later pivot choice among two or more columns reads
+    them.  (For m = 20, n = 3 the three save 15% of the factorisation.)
     """
     n = A.shape[0]
     mm = A.shape[1]
@@ -158,8 +175,11 @@ def qrfac(A, ipvt, rdiag, acnorm, wa):
         for k in range(j, n):
             if rdiag[k] > rdiag[kmax]:
                 kmax = k
+        # the pivot column's norm (at j = 0: acnorm[kmax], the same enorm of the same
+        # entries)
+        ajnorm = wa[kmax] if j == 0 else enorm(A[kmax], j, mm)
         if kmax != j:
-            for i in range(mm):
+            for i in range(_U(mm)):
                 temp = A[j, i]
                 A[j, i] = A[kmax, i]
                 A[kmax, i] = temp
@@ -169,19 +189,24 @@ def qrfac(A, ipvt, rdiag, acnorm, wa):
             ipvt[j] = ipvt[kmax]
             ipvt[kmax] = k
         # the Householder transformation that reduces column j to a multiple of e_j
-        ajnorm = enorm(A[j], j, mm)
         if ajnorm != 0.0:
             if A[j, j] < 0.0:
                 ajnorm = -ajnorm
-            for i in range(j, mm):
+            for i in range(_U(j), _U(mm)):
                 A[j, i] /= ajnorm
             A[j, j] += 1.0
-            # apply it to the remaining columns and downdate their norms
+            # apply it to b (A[j, j] >= 1 here)
+            temp = -dot_range(A[j], b, j, mm) / A[j, j]
+            for i in range(_U(j), _U(mm)):
+                b[i] += A[j, i] * temp
+            # apply it to the remaining columns and downdate their norms (read only by
+            # the pivot choices of later steps among two or more columns)
+            downdate = j + 2 < n
             for k in range(j + 1, n):
                 temp = dot_range(A[j], A[k], j, mm) / A[j, j]
-                for i in range(j, mm):
+                for i in range(_U(j), _U(mm)):
                     A[k, i] -= temp * A[j, i]
-                if rdiag[k] != 0.0:
+                if downdate and rdiag[k] != 0.0:
                     temp = A[k, j] / rdiag[k]
                     rdiag[k] *= math.sqrt(max(0.0, 1.0 - temp * temp))
                     ratio = rdiag[k] / wa[k]
@@ -190,34 +215,23 @@ def qrfac(A, ipvt, rdiag, acnorm, wa):
                         rdiag[k] = enorm(A[k], j + 1, mm)
                         wa[k] = rdiag[k]
         rdiag[j] = -ajnorm
-
-
-@inlined
-def apply_qt(A, rdiag, b, qtb):
-    """``b <- Q^T b`` (``b`` has length mm: the residuals, zero-padded) and
-    ``qtb = (Q^T b)[:n]``; then the diagonal of R replaces the Householder vectors'
-    leading entries in ``A`` (after this the reflectors can no longer be applied)."""
-    n = A.shape[0]
-    mm = A.shape[1]
-    for j in range(n):
-        if A[j, j] != 0.0:
-            temp = -dot_range(A[j], b, j, mm) / A[j, j]
-            for i in range(j, mm):
-                b[i] += A[j, i] * temp
+        # reflector j is applied everywhere: R's diagonal entry replaces its leading
+        # entry, and b[j] is final
         A[j, j] = rdiag[j]
         qtb[j] = b[j]
 
 
 @inlined
 def r_times(A, ipvt, v, out):
-    """``out = R P^T v``."""
+    """``out = R P^T v``.  Row by row, each sum in a register, its terms added in
+    MINPACK's order (j increasing) so the result is lmder's bit for bit: accumulating
+    in ``out`` column by column, as lmder does, waits on a store and a load per term."""
     n = A.shape[0]
     for i in range(n):
-        out[i] = 0.0
-    for j in range(n):
-        temp = v[ipvt[j]]
-        for i in range(j + 1):
-            out[i] += A[j, i] * temp
+        total = 0.0
+        for j in range(i, n):
+            total += A[j, i] * v[ipvt[j]]
+        out[i] = total
 
 
 @inlined
