@@ -24,6 +24,7 @@ from ._binding import jit_address, no_hessian_address
 from .codegen import residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError
+from .solvers import HESSIAN_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -232,6 +233,12 @@ class Kernels:
                 no_hessian_address(),
             )
         return addresses
+
+    def method_addresses(self, method: str) -> tuple[int, int, int]:
+        """The scalar-kernel addresses the entry point of ``method`` takes:
+        :attr:`addresses` for a method that calls the Hessian kernel
+        (:data:`symopt.solvers.HESSIAN_METHODS`), else :attr:`first_order_addresses`."""
+        return self.addresses if method in HESSIAN_METHODS else self.first_order_addresses
 
     @property
     def residual_addresses(self) -> tuple[int, int]:

@@ -462,7 +462,7 @@ def minimize_many(
         addresses = kernels.residual_addresses + (0,)
         m_fixed = 0 if problem.data_names else len(problem.residual_exprs)
     else:
-        addresses = kernels.addresses
+        addresses = kernels.method_addresses(method)
         m_fixed = 0
     if threads is not None:
         if not isinstance(threads, (int, np.integer)) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:

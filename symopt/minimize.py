@@ -14,7 +14,6 @@ from .errors import InputError
 from .data import data_array
 from .kernels import _EMPTY_DATA, compile
 from .problem import Problem, check_finite_values
-from .solvers import HESSIAN_METHODS
 from .solvers import status as _status
 from .result import OptimizeResult
 
@@ -470,7 +469,7 @@ def minimize(
         g = _gradient(fun, J, r)
         H = None
     else:
-        value, value_grad, value_grad_hess = _scalar_addresses(kernels, method)
+        value, value_grad, value_grad_hess = kernels.method_addresses(method)
         g = np.empty(n)
         H = np.empty((n, n)) if method in _MATRIX_METHODS else _NO_HIST
         fun = entry(value, value_grad, value_grad_hess, x, p, d, opts, info, hist, g, H)
@@ -505,7 +504,7 @@ class _DefaultSolve:
             plan.addresses = kernels.residual_addresses + (0,)
             plan.m = len(problem.residual_exprs)
         else:
-            plan.addresses = _scalar_addresses(kernels, method)
+            plan.addresses = kernels.method_addresses(method)
             plan.m = -1
         plan.n = problem.n
         plan.call = direct_entry_call(method)
@@ -531,12 +530,6 @@ class _DefaultSolve:
         H = np.empty((n, n)) if self.method in _MATRIX_NAMES else _NO_HIST
         fun = self.call(a0, a1, a2, x, p, _EMPTY_DATA, self.opts, info, _NO_HIST, g, H)
         return _result(problem, self.method, x, p, fun, g, H, info)
-
-
-def _scalar_addresses(kernels, method: str) -> tuple[int, int, int]:
-    """The kernel addresses ``method``'s entry takes; the Hessian kernel is compiled
-    only for a method that calls it."""
-    return kernels.addresses if method in HESSIAN_METHODS else kernels.first_order_addresses
 
 
 def _gradient(fun: float, J: np.ndarray, r: np.ndarray) -> np.ndarray:
