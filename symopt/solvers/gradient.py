@@ -83,7 +83,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
         elif bounded:
             alpha, f_trial, flag = projected_backtracking(
                 value, value_grad, x, p, data, f, g, direction, trial_step, c1, max_ls,
-                lower, upper, x_trial, g_trial, info)
+                lower, upper, x_trial, g_trial, info, False)
         else:
             alpha, f_trial, flag = backtracking(
                 1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,

@@ -29,9 +29,10 @@ s'y`` of the newest pair).  Each iteration
    gradients on the reduced ``B`` (exact in at most ``2m + 1`` steps), and cuts that
    step at the first bound it crosses;
 3. searches along ``x_bar - x`` (feasible for steps up to 1) by Armijo backtracking
-   from the unit step (:func:`.linesearch.projected_backtracking`), not the original's
-   Moré-Thuente search: a pair whose curvature ``y's`` is not safely positive is
-   skipped, which keeps ``B`` positive definite.
+   from the unit step (:func:`.linesearch.projected_backtracking`, each trial evaluated
+   with its gradient: one kernel call per iteration when the unit step is accepted, as
+   it usually is), not the original's Moré-Thuente search: a pair whose curvature
+   ``y's`` is not safely positive is skipped, which keeps ``B`` positive definite.
 
 Without a pair (the first step, and after a reset) ``theta`` is chosen so that the
 model's unit step along ``-g`` is the gradient step described above.  Convergence is
@@ -383,7 +384,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
             first_trial = 1.0
             alpha, f_trial, flag = projected_backtracking(
                 value, value_grad, x, p, data, f, g, direction, first_trial, c1, max_ls,
-                lower, upper, x_trial, g_trial, info)
+                lower, upper, x_trial, g_trial, info, True)
         else:
             first_trial = gradient_trial if count == 0 else 1.0
             alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,

@@ -122,7 +122,7 @@ def projected_step_to(x, alpha, direction, lower, upper, out):
 
 @inlined
 def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha, c1, max_ls,
-                           lower, upper, x_trial, g_trial, info):
+                           lower, upper, x_trial, g_trial, info, trial_gradients):
     """Armijo backtracking along the projection arc ``x(alpha) = P(x + alpha d)`` of a
     box (Bertsekas 1982; Kelley, *Iterative Methods for Optimization*, sec. 5.4):
     accept the first trial with
@@ -131,9 +131,15 @@ def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha
 
     else halve ``alpha``.  The arc bends along the faces of the box, so the decrease is
     measured by the actual displacement rather than ``alpha g.d``.  For ``d = -g`` (and
-    for the projected quasi-Newton directions of :mod:`.lbfgs`) the displacement is a
-    descent direction for all small ``alpha``, so the search ends.  NaN/Inf trials and
-    the value-only kernel are handled as in :func:`backtracking`.
+    for the L-BFGS-B directions of :mod:`.lbfgs`) the displacement is a descent
+    direction for all small ``alpha``, so the search ends.
+
+    Trials use the value-only kernel and the gradient is computed at the accepted point,
+    as in :func:`backtracking`; with ``trial_gradients`` every trial is evaluated with its
+    gradient instead: one value-and-gradient call per accepted first trial where the
+    value-only search makes two, the better trade for a method whose unit step is
+    usually accepted (L-BFGS-B) and for a loss over data rows, where each call is a pass
+    over the data.  NaN/Inf trials back off.
     """
     f_noise = F_ROUNDOFF_RTOL * abs(f)
     saw_insufficient = False
@@ -141,14 +147,21 @@ def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha
         if not projected_step_to(x, alpha, direction, lower, upper, x_trial):
             saw_insufficient = True
             break
-        f_trial = evaluate_value(value, x_trial, p, data, info)
-        if not math.isfinite(f_trial):
+        if trial_gradients:
+            f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+            finite = point_finite(f_trial, g_trial)
+        else:
+            f_trial = evaluate_value(value, x_trial, p, data, info)
+            finite = math.isfinite(f_trial)
+        if not finite:
             alpha *= BACKOFF
             continue
         decrease = 0.0
         for i in range(x.shape[0]):
             decrease += g[i] * (x_trial[i] - x[i])
         if decrease < 0.0 and f_trial <= f + f_noise + c1 * decrease:
+            if trial_gradients:
+                return alpha, f_trial, LS_OK
             f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
             if point_finite(f_trial, g_trial):
                 return alpha, f_trial, LS_OK
