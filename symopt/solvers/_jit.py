@@ -53,6 +53,23 @@ def solver(function):
     return njit(abi.solver_sig, cache=True, **OPTIONS)(function)
 
 
+def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solver):
+    """A module ``__getattr__`` that compiles (or loads from Numba's cache) each solver of
+    ``sources`` (public name -> Python function) with ``compile_solver`` when it is first
+    accessed, not at import, and keeps it in ``namespace`` (the module's globals)."""
+
+    def __getattr__(name):
+        function = sources.get(name)
+        if function is None:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+        compiled = namespace.get(name)
+        if compiled is None:
+            compiled = namespace[name] = compile_solver(function)
+        return compiled
+
+    return __getattr__
+
+
 def _discard_stale_cache() -> None:
     """Remove Numba's index files in ``__pycache__`` if the solver sources changed."""
     here = os.path.dirname(os.path.abspath(__file__))

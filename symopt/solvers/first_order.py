@@ -54,7 +54,6 @@ import math
 import numpy as np
 from numba import njit
 
-from .. import abi
 from ..abi import OPT_BETA2, OPT_DECAY, OPT_EPS, OPT_MOMENTUM, OPT_SCHEDULE, OPT_STEP
 from . import DEFAULTS
 from ._common import (
@@ -68,7 +67,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import OPTIONS, inlined, iteration, solver
+from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
 from .status import CONTINUE, MAX_ITER, NAN_ENCOUNTERED, SUCCESS_FTOL, SUCCESS_XTOL
 
 __all__ = ["SCHEDULES", "PATIENCE", "solve_momentum", "solve_nesterov", "solve_adam"]
@@ -241,16 +240,6 @@ def _solve_adam(value, value_grad, value_grad_hess, x, p, data, opts, info, hist
                   g_out, H_out)
 
 
-_SOURCES = {"solve_momentum": _solve_momentum, "solve_nesterov": _solve_nesterov,
-            "solve_adam": _solve_adam}
-
-
-def __getattr__(name):
-    # compile (or load from cache) a solver on first access, not at import
-    function = _SOURCES.get(name)
-    if function is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    compiled = globals().get(name)
-    if compiled is None:
-        compiled = globals()[name] = solver(function)
-    return compiled
+__getattr__ = compiled_on_first_access(
+    globals(), {"solve_momentum": _solve_momentum, "solve_nesterov": _solve_nesterov,
+                "solve_adam": _solve_adam})

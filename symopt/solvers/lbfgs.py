@@ -232,8 +232,8 @@ def cauchy_point(x, g, lower, upper, theta, V, rows, t, index, d, fixed, xc, pc,
     for r in range(rows):
         pc[r] = dot(V[r], d)
         cc[r] = 0.0
-    for start in range(heap_size // 2 - 1, -1, -1):
-        heap_sift(t, index, start, heap_size)
+    for node in range(heap_size // 2 - 1, -1, -1):
+        heap_sift(t, index, node, heap_size)
     t_old = 0.0
     while True:
         ep = 0.0

@@ -101,7 +101,7 @@ from numba import njit
 from .. import abi
 from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
 from ._common import bounds_valid, finish, read_bounds, read_options, record_history
-from ._jit import OPTIONS, helper, inlined, iteration
+from ._jit import OPTIONS, compiled_on_first_access, helper, inlined, iteration
 from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
 from .linesearch import (
     BACKOFF,
@@ -821,20 +821,9 @@ def ls_solver(function):
     return njit(abi.ls_solver_sig, cache=True, **OPTIONS)(function)
 
 
-_SOURCES = {"solve_lm": _solve_lm, "solve_gn": _solve_gn}
 _BY_METHOD = {"lm": "solve_lm", "gn": "solve_gn"}
-
-
-def __getattr__(name):
-    # compile (or load from cache) a solver on first access, not at import
-    function = _SOURCES.get(name)
-    if function is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    compiled = globals().get(name)
-    if compiled is None:
-        compiled = ls_solver(function)
-        globals()[name] = compiled
-    return compiled
+__getattr__ = compiled_on_first_access(globals(), {"solve_lm": _solve_lm, "solve_gn": _solve_gn},
+                                       ls_solver)
 
 
 def get_ls_solver(method: str):

@@ -87,7 +87,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import OPTIONS, inlined, iteration, solver
+from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix, dot, matvec, norm2, norm_inf
 from .linesearch import EPS, F_ROUNDOFF_RTOL
 from .status import CONTINUE, NAN_ENCOUNTERED, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
@@ -398,15 +398,5 @@ def _solve_exact(value, value_grad, value_grad_hess, x, p, data, opts, info, his
                   hist, g_out, H_out)
 
 
-_SOURCES = {"solve": _solve_ncg, "solve_exact": _solve_exact}
-
-
-def __getattr__(name):
-    # compile (or load from cache) a solver on first access, not at import
-    function = _SOURCES.get(name)
-    if function is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    compiled = globals().get(name)
-    if compiled is None:
-        compiled = globals()[name] = solver(function)
-    return compiled
+__getattr__ = compiled_on_first_access(globals(), {"solve": _solve_ncg,
+                                                   "solve_exact": _solve_exact})
