@@ -9,6 +9,10 @@ the whitelist that :mod:`symopt.parsing` admits in formula text:
     name -> the number of positional arguments the function takes.
 ``ALLOWED_CONSTANTS``
     name -> SymPy constant (``pi``, ``e``, ``E``).
+``FLOAT_FUNCTIONS``, ``FLOAT_CONSTANTS``
+    the same names -> their float64 counterparts (Python's :mod:`math`), with which the
+    parser evaluates every constant part of a formula, in bounded time, to refuse those
+    that are not finite real doubles.
 
 Every function in the whitelist is differentiable where it is defined, its SymPy
 derivative is built from functions of the same vocabulary (or elementary
@@ -26,6 +30,7 @@ correctly and which code printers know by name.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import mpmath
@@ -40,6 +45,8 @@ __all__ = [
     "ALLOWED_FUNCTIONS",
     "FUNCTION_ARITY",
     "ALLOWED_CONSTANTS",
+    "FLOAT_FUNCTIONS",
+    "FLOAT_CONSTANTS",
 ]
 
 
@@ -291,3 +298,53 @@ ALLOWED_CONSTANTS: dict[str, Expr] = {
     "e": sympy.E,
     "E": sympy.E,
 }
+
+
+# ---------------------------------------------------------------------------
+# float64 counterparts: how the parser checks constants
+# ---------------------------------------------------------------------------
+
+
+def _float_sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _float_softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+#: name -> float64 function (Python's :mod:`math`): raises ValueError outside the real
+#: domain (``acos(2)``, ``log(-1)``) and OverflowError beyond the range of a double
+#: (``exp(1000)``), always in bounded time.
+FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "exp": math.exp,
+    "expm1": math.expm1,
+    "log": math.log,
+    "log1p": math.log1p,
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "atan2": math.atan2,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "tanh": math.tanh,
+    "asinh": math.asinh,
+    "acosh": math.acosh,
+    "atanh": math.atanh,
+    "erf": math.erf,
+    "erfc": math.erfc,
+    "abs": abs,
+    "Abs": abs,
+    "sigmoid": _float_sigmoid,
+    "softplus": _float_softplus,
+}
+
+#: name -> float64 value of each named constant.
+FLOAT_CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "E": math.e}

@@ -37,7 +37,13 @@ from typing import Callable, Iterable, Mapping, NoReturn, Union
 import sympy
 
 from .errors import FormulaError
-from .functions import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, FUNCTION_ARITY
+from .functions import (
+    ALLOWED_CONSTANTS,
+    ALLOWED_FUNCTIONS,
+    FLOAT_CONSTANTS,
+    FLOAT_FUNCTIONS,
+    FUNCTION_ARITY,
+)
 
 __all__ = [
     "parse_formula",
@@ -53,11 +59,15 @@ __all__ = [
 #: Longest formula text accepted, in characters.
 MAX_FORMULA_LENGTH: int = 100_000
 
-#: Deepest nesting accepted: levels of brackets, and levels of the syntax tree
-#: (a long chain ``a + b + c + ...`` or ``a*b*c*...`` counts as one level).  SymPy's
-#: own algorithms (differentiation, printing) recurse on the expression tree, so
-#: this is kept well below Python's recursion limit.
-MAX_NESTING_DEPTH: int = 100
+#: Deepest nesting accepted: levels of brackets, and levels of the syntax tree (a
+#: long chain ``a + b + c + ...`` or ``a*b*c*...`` counts as one level, a power ``**``
+#: as two).  SymPy's differentiation and printing recurse on the expression tree, about
+#: ten Python frames per level, and a power's Hessian twice as deep: measured with the
+#: default recursion limit of 1000, the worst shapes (``x*(y + x*(y + ...))``, towers
+#: ``x**x**x**...``) fail beyond about 100 such levels when called from a shallow
+#: stack.  60 leaves room for callers 250 frames deep (a test runner, a notebook, a
+#: Dask worker).
+MAX_NESTING_DEPTH: int = 60
 
 #: Largest exact number (decimal digits) a formula may write or produce by exact
 #: arithmetic on its literals: ``10**10**10`` is refused instead of hanging SymPy.
@@ -605,6 +615,10 @@ class _Builder:
         self.local = local
         self.symbols: dict[str, sympy.Expr] = {}
         self.root_digits = 0.0  # digits of the numbers whose exact roots were taken
+        # the float64 value of every constant node (no variable below it), computed
+        # bottom-up before SymPy sees the node: SymPy never evaluates a constant that is
+        # not a finite real double (its evalf of exp(exp(exp(exp(3)))) never ends)
+        self.values: dict[ast.AST, float] = {}
 
     def fail(self, message: str, offset: int | None) -> NoReturn:
         _fail(message, self.text, offset)
@@ -633,8 +647,10 @@ class _Builder:
             node, depth = stack.pop()
             if depth > MAX_NESTING_DEPTH:
                 self.fail(
-                    f"the formula is nested too deeply: more than {MAX_NESTING_DEPTH} levels "
-                    "(symopt.parsing.MAX_NESTING_DEPTH)",
+                    f"the formula is nested too deeply: more than {MAX_NESTING_DEPTH} levels, "
+                    "deeper than deriving and printing it can go (each bracket, call or "
+                    "operator inside another opens a level, a power '**' two; "
+                    "symopt.parsing.MAX_NESTING_DEPTH)",
                     self.tree.start(node),
                 )
             children: list[tuple[ast.AST, int]] = []
@@ -658,9 +674,11 @@ class _Builder:
         if isinstance(node, ast.BinOp):
             group = _group(node.op)
             same = group is not None and isinstance(node.left, ast.BinOp) and _group(node.left.op) == group
-            # a chain a + b + c ... is one level, however long
-            children.append((node.left, depth if same else depth + 1))
-            children.append((node.right, depth + 1))
+            # a chain a + b + c ... is one level, however long; a power counts two (its
+            # derivatives recurse about twice as deep as those of other operations)
+            step = 2 if isinstance(node.op, ast.Pow) else 1
+            children.append((node.left, depth if same else depth + step))
+            children.append((node.right, depth + step))
             if isinstance(node.op, _ALLOWED_BINOPS):
                 return None
             symbol, message = _BINOP_MESSAGES.get(
@@ -793,12 +811,19 @@ class _Builder:
         """SymPy expression of a validated node (recursion depth <= MAX_NESTING_DEPTH)."""
         if isinstance(node, ast.Constant):
             value = node.value
+            self.constant(node, [], lambda: float(value))
             return sympy.Integer(value) if isinstance(value, int) else sympy.Float(value)
         if isinstance(node, ast.Name):
-            return self.name(node.id)
+            expr = self.name(node.id)
+            value = self.name_value(node.id, expr)
+            if value is not None:
+                self.values[node] = value
+            return expr
         if isinstance(node, ast.UnaryOp):
             operand = self.convert(node.operand)
-            return -operand if isinstance(node.op, ast.USub) else operand
+            negate = isinstance(node.op, ast.USub)
+            self.constant(node, [node.operand], lambda v: -v if negate else v)
+            return -operand if negate else operand
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, _ADDITIVE):
                 return self.sum(node)
@@ -808,6 +833,7 @@ class _Builder:
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             args = [self.convert(arg) for arg in node.args]
+            self.constant(node, node.args, FLOAT_FUNCTIONS[node.func.id])
             if node.func.id == "sqrt":
                 self.charge_roots(args[0], node)
             result = self.apply(node, ALLOWED_FUNCTIONS[node.func.id], *args)
@@ -824,6 +850,38 @@ class _Builder:
         if symbol is None:
             symbol = self.symbols[name] = make_symbol(name)
         return symbol
+
+    def name_value(self, name: str, expr: sympy.Expr) -> float | None:
+        """The float64 value of a name that is a constant, else None."""
+        if name in self.local:
+            return float(expr) if expr.is_Number and expr.is_finite else None
+        return FLOAT_CONSTANTS.get(name)
+
+    def constant(self, node: ast.expr, operands: list[ast.expr], evaluate: Callable[..., float]) -> None:
+        """If every operand of ``node`` is constant, its float64 value ``evaluate(*values)``,
+        kept for the nodes above; refused (naming the part) unless a finite real double."""
+        if not all(operand in self.values for operand in operands):
+            return
+        try:
+            value = evaluate(*(self.values[operand] for operand in operands))
+        except OverflowError:
+            value = math.inf
+        except (ValueError, ZeroDivisionError):
+            value = math.nan
+        if not isinstance(value, float):  # a complex power, as (-8.0)**(1/3)
+            value = float(value) if isinstance(value, int) else math.nan
+        if not math.isfinite(value):
+            part = self.tree.segment(node)
+            if len(part) > 60:
+                part = part[:28] + " ... " + part[-27:]
+            if math.isnan(value):
+                problem = ("is not a finite real number (a function applied outside its "
+                           "domain, as in acos(2), log(0) or sqrt(-1))")
+            else:
+                problem = "overflows a double (it is beyond about 1.8e308)"
+            self.fail(f"the constant {part} {problem}; every constant part of a formula "
+                      "must be a finite real double", self.tree.start(node))
+        self.values[node] = value
 
     def chain(self, node: ast.BinOp, ops: tuple[type, ...]) -> list[tuple[ast.operator, ast.expr]]:
         """Flatten a left-leaning chain ``a op b op c ...``: [(None, a), (op, b), ...]."""
@@ -851,6 +909,10 @@ class _Builder:
                     denominators.add(coeff.q)
         size = max(numerators, default=0) + sum(map(_digits, denominators)) + math.log10(len(terms))
         self.check_size(size, node)
+        links = self.chain(node, _ADDITIVE)
+        signs = [-1.0 if isinstance(op, ast.Sub) else 1.0 for op, _ in links]
+        self.constant(node, [term for _, term in links],
+                      lambda *values: math.fsum(s * v for s, v in zip(signs, values)))
         result = self.apply(node, sympy.Add, *terms)
         self.check_value(result, node)
         return result
@@ -871,6 +933,9 @@ class _Builder:
                 size += _digits(factor.exp.p) + _digits(factor.exp.q)
             factors.append(factor)
         self.check_size(size, node)
+        links = self.chain(node, _MULTIPLICATIVE)
+        self.constant(node, [operand for _, operand in links],
+                      lambda *values: _float_product([op for op, _ in links], values))
         result = self.apply(node, sympy.Mul, *factors)
         self.check_value(result, node)
         return result
@@ -908,6 +973,7 @@ class _Builder:
                 self.check_size(size, node)
         if exponent.is_zero is False and base.is_zero and exponent.is_negative:
             self.fail("division by zero (zero to a negative power)", self.operator_offset(node, "**"))
+        self.constant(node, [node.left, node.right], math.pow)
         result = self.apply(node, sympy.Pow, base, exponent)
         self.check_value(result, node)
         return result
@@ -958,12 +1024,34 @@ class _Builder:
                 self.tree.start(node),
             )
         # SymPy may fold an overflowing number anywhere below this node (expm1(x + 710)
-        # becomes 2.2e308*exp(x) - 1), so look at every Float it holds
-        if any(math.isinf(float(number)) for number in value.atoms(sympy.Float)):
+        # becomes 2.2e308*exp(x) - 1, (2*x)**1100 becomes 2**1100*x**1100), so look at
+        # every number it holds
+        if any(_beyond_double(number) for number in value.atoms(sympy.Number)):
             self.fail(
                 "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),
             )
+
+
+def _float_product(ops: list[ast.operator | None], values: tuple[float, ...]) -> float:
+    """``v0 op1 v1 op2 v2 ...`` with ``*`` and ``/``, in float64."""
+    result = 1.0
+    for op, value in zip(ops, values):
+        result = result / value if isinstance(op, ast.Div) else result * value
+    return result
+
+
+# Numbers from here on round to infinity as doubles: 2**1024 - 2**970.
+_DOUBLE_OVERFLOW = 2**1024 - 2**970
+
+
+def _beyond_double(number: sympy.Number) -> bool:
+    """Whether a SymPy number is beyond the range of a double (it would print as inf)."""
+    if number.is_Rational:
+        return abs(int(number.p)) >= int(number.q) * _DOUBLE_OVERFLOW
+    if number.is_Float:
+        return math.isinf(float(number))
+    return False
 
 
 def _group(op: ast.operator) -> str | None:

@@ -457,6 +457,127 @@ def test_complex_value_is_refused():
     refused("log(-1)*x")
 
 
+# --- constant parts: finite real doubles, evaluated in bounded time (issue 15, item 2) ---
+
+
+def test_constant_tower_is_refused_fast_naming_the_part_that_overflows():
+    # SymPy's evalf of this ran for over 300 s while the kernel was printed
+    error = refused("x + exp(exp(exp(exp(3))))")
+    assert "the constant exp(exp(exp(3))) overflows a double" in str(error)
+    assert error.offset == 8
+
+
+@pytest.mark.parametrize("text, part", [
+    ("x + exp(exp(exp(1000)))", "exp(1000)"),          # was a CompileError, "a bug in symopt"
+    ("x + sinh(exp(exp(exp(5))))", "exp(exp(exp(5)))"),
+    ("x + exp(710)", "exp(710)"),
+    ("x + 10**400", "10**400"),
+    ("x*(2**1023*2)", "2**1023*2"),
+    ("x + cosh(800)", "cosh(800)"),
+    ("y*(1e200*1e200)", "1e200*1e200"),
+])
+def test_constant_beyond_a_double_is_refused_naming_it(text, part):
+    error = refused(text)
+    assert f"the constant {part} overflows a double" in str(error)
+    assert error.offset == text.index(part)
+
+
+@pytest.mark.parametrize("text, part", [
+    ("acos(2) + x**2", "acos(2)"),                      # was accepted, then NaN everywhere
+    ("x + asin(3)", "asin(3)"),
+    ("x + acosh(0.5)", "acosh(0.5)"),
+    ("x + log(-1)", "log(-1)"),
+    ("x + (-8)**(1/3)", "(-8)**(1/3)"),
+    ("x*atanh(1)", "atanh(1)"),
+    ("x + sqrt(-exp(1))", "sqrt(-exp(1))"),
+    ("x + log(cos(pi))", "log(cos(pi))"),
+])
+def test_constant_that_is_not_a_real_number_is_refused_naming_it(text, part):
+    error = refused(text)
+    assert f"the constant {part} is not a finite real number" in str(error)
+    assert error.offset == text.index(part)
+
+
+def test_a_long_constant_part_is_named_in_short():
+    part = " + ".join(["1e307"] * 40)
+    message = str(refused(f"x*({part})"))
+    assert "the constant 1e307 + 1e307" in message and " ... " in message and len(message) < 600
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("x + sqrt(2)", x + sympy.sqrt(2)),                 # exact constants stay exact
+    ("x*exp(-1000)", x * sympy.exp(-1000)),             # underflows to 0.0: a double
+    ("x + exp(709)", x + sympy.exp(709)),
+    ("x*acos(1/2)", x * sympy.pi / 3),
+    ("x + 10**300", x + sympy.Integer(10) ** 300),
+    ("x + log(10**300)", x + sympy.log(sympy.Integer(10) ** 300)),
+])
+def test_finite_real_constants_are_kept_exact(text, expected):
+    assert parse_formula(text) == expected
+
+
+def test_a_constant_folded_by_sympy_beyond_a_double_is_refused():
+    # (2*x)**1100 becomes 2**1100*x**1100: no constant node of the text overflows
+    assert "beyond the range of a double" in str(refused("(2*x)**1100"))
+
+
+def test_a_declared_variable_named_like_a_constant_is_not_constant():
+    e = make_symbol("e")
+    assert parse_formula("acos(e)", local_symbols={"e": e}) == sympy.acos(e)
+
+
+# --- nesting: refused where deriving and printing would recurse too deep (item 2) -------
+
+
+def test_power_tower_is_refused_at_parse_time_with_the_limit():
+    # '**'.join(['x']*60) ended in a RecursionError reported as a bug in symopt
+    message = str(refused("**".join(["x"] * 60)))
+    assert f"more than {MAX_NESTING_DEPTH} levels" in message
+    assert "deriving and printing" in message and "a power '**' two" in message
+
+
+def test_nesting_counts_a_power_as_two_levels():
+    half = MAX_NESTING_DEPTH // 2
+    parse_formula("**".join(["x"] * half))
+    refused("**".join(["x"] * (half + 2)))
+
+
+def _deepest(shape: str) -> str:
+    """A formula of ``shape`` nested as deep as the parser admits."""
+    half = MAX_NESTING_DEPTH // 2
+    return {
+        "power tower": "**".join(["x"] * half),
+        "product of sums": "x*(y + " * (half - 1) + "x" + ")" * (half - 1),
+        "continued fraction": "1/(1 + " * (half - 1) + "x" + ")" * (half - 1),
+        "log of sums": "log(2 + " * (half - 1) + "x" + ")" * (half - 1),
+        "horner": "(" * (half - 1) + "x" + "".join("+1)*x" if i % 2 == 0 else "*x+1)"
+                                                    for i in range(half - 1)),
+        "functions": "sin(" * (MAX_NESTING_DEPTH - 1) + "x" + ")" * (MAX_NESTING_DEPTH - 1),
+    }[shape]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["power tower", "product of sums", "continued fraction",
+                                   "log of sums", "horner", "functions"])
+def test_deepest_admitted_formulas_derive_and_print_from_a_deep_caller(shape):
+    import symopt as so
+    from symopt.codegen import scalar_kernels_source
+
+    text = _deepest(shape)
+    parse_formula(text)  # admitted
+
+    def derive_and_print(depth: int):
+        if depth:  # a caller 250 frames deep: a test runner, a notebook, a Dask worker
+            return derive_and_print(depth - 1)
+        p = so.Problem(text)
+        d = p.derivatives
+        str(d.hessian_upper), str(p.expr)
+        return scalar_kernels_source(d, p.parameters, p.formula, p.data_symbols,
+                                     reduce=p.reduce, regularization=p.regularization_derivatives)
+
+    assert "def value_grad_hess" in derive_and_print(250)
+
+
 def test_first_problem_in_the_text_is_the_one_reported():
     assert refused("_a.b + c.d").offset == 0
     assert refused("x + y.real + _z").offset == 6
@@ -550,6 +671,33 @@ class Gen:
     expr: sympy.Expr
     bad: bool = False
     digits: float = 0.0  # bound on the size of the exact numbers it contains
+    number: float | None = None  # its float64 value, by NumPy/SciPy, if it is constant
+
+
+def _np_functions():
+    import numpy as np
+    from scipy import special
+
+    return {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "sqrt": np.sqrt,
+            "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
+            "atan": np.arctan, "atan2": np.arctan2, "sinh": np.sinh, "cosh": np.cosh,
+            "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh,
+            "erf": special.erf, "erfc": special.erfc, "abs": np.abs, "Abs": np.abs,
+            "sigmoid": special.expit, "softplus": lambda z: np.logaddexp(0.0, z)}
+
+
+_NP = _np_functions()
+
+
+def _np_value(operation, *numbers: float | None) -> float | None:
+    """float64 value by NumPy (an oracle independent of the parser's math module), or
+    None when an operand is not constant; NaN/Inf mean the constant is not a double."""
+    import numpy as np
+
+    if any(v is None for v in numbers):
+        return None
+    with np.errstate(all="ignore"):
+        return float(operation(*(np.float64(v) for v in numbers)))
 
 
 def _is_bad(value: sympy.Expr) -> bool:
@@ -572,10 +720,15 @@ def _evaluate(operation, *args) -> tuple[sympy.Expr, bool]:
 def _leaf() -> st.SearchStrategy[Gen]:
     return st.one_of(
         st.sampled_from([Gen(name, s) for name, s in _SYMBOLS.items()]),
-        st.integers(0, 60).map(lambda i: Gen(str(i), sympy.Integer(i), digits=math.log10(i + 1))),
-        st.floats(0.001, 1000.0).map(lambda f: Gen(repr(f), sympy.Float(f))),
-        st.sampled_from([Gen("pi", sympy.pi), Gen("E", sympy.E)]),
+        st.integers(0, 60).map(lambda i: Gen(str(i), sympy.Integer(i), digits=math.log10(i + 1),
+                                             number=float(i))),
+        st.floats(0.001, 1000.0).map(lambda f: Gen(repr(f), sympy.Float(f), number=f)),
+        st.sampled_from([Gen("pi", sympy.pi, number=math.pi), Gen("E", sympy.E, number=math.e)]),
     )
+
+
+def _not_a_double(number: float | None) -> bool:
+    return number is not None and not math.isfinite(number)
 
 
 def _binary(a: Gen, op: str, b: Gen) -> Gen:
@@ -584,18 +737,24 @@ def _binary(a: Gen, op: str, b: Gen) -> Gen:
         return Gen(f"({a.text}) / ({b.text})", sympy.S.Zero, bad=True, digits=digits)
     operation = {"+": sympy.Add, "-": lambda p, q: p - q, "*": sympy.Mul, "/": lambda p, q: p / q}[op]
     value, bad = _evaluate(operation, a.expr, b.expr)
-    return Gen(f"({a.text}) {op} ({b.text})", value, a.bad or b.bad or bad, digits)
+    number = _np_value(operation, a.number, b.number)
+    return Gen(f"({a.text}) {op} ({b.text})", value, a.bad or b.bad or bad or _not_a_double(number),
+               digits, number)
 
 
 def _power(a: Gen, k: int) -> Gen:
     value, bad = _evaluate(sympy.Pow, a.expr, k)
-    return Gen(f"({a.text})**({k})", value, a.bad or bad, a.digits * abs(k))
+    number = _np_value(lambda v: v ** float(k), a.number)
+    return Gen(f"({a.text})**({k})", value, a.bad or bad or _not_a_double(number),
+               a.digits * abs(k), number)
 
 
 def _call(name: str, *args: Gen) -> Gen:
     value, bad = _evaluate(ALLOWED_FUNCTIONS[name], *(a.expr for a in args))
+    number = _np_value(_NP[name], *(a.number for a in args))
     text = f"{name}({', '.join(a.text for a in args)})"
-    return Gen(text, value, bad or any(a.bad for a in args), sum(a.digits for a in args))
+    return Gen(text, value, bad or any(a.bad for a in args) or _not_a_double(number),
+               sum(a.digits for a in args), number)
 
 
 def _extend(children: st.SearchStrategy[Gen]) -> st.SearchStrategy[Gen]:
@@ -603,7 +762,8 @@ def _extend(children: st.SearchStrategy[Gen]) -> st.SearchStrategy[Gen]:
     return st.one_of(
         st.builds(_binary, small, st.sampled_from(["+", "-", "*", "/"]), small),
         st.builds(_power, small, st.sampled_from([-2, -1, 2, 3])),
-        children.map(lambda g: Gen(f"-({g.text})", -g.expr, g.bad, g.digits)),
+        children.map(lambda g: Gen(f"-({g.text})", -g.expr, g.bad, g.digits,
+                                   None if g.number is None else -g.number)),
         st.builds(_call, st.sampled_from(_UNARY), children),
         st.builds(_call, st.just("atan2"), children, children),
     )
