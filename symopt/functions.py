@@ -8,7 +8,11 @@ the whitelist that :mod:`symopt.parsing` admits in formula text:
 ``FUNCTION_ARITY``
     name -> the number of positional arguments the function takes.
 ``ALLOWED_CONSTANTS``
-    name -> SymPy constant (``pi``, ``e``, ``E``).
+    name -> SymPy constant (``pi``, ``e``, ``E``, ``EulerGamma``, ``GoldenRatio``,
+    ``Catalan``).
+``RESERVED_NAMES``
+    names that mean what no loss can contain (``I``, ``oo``, ``zoo``, ``nan``, ``inf``
+    ...): refused in formula text unless declared as variables or parameters.
 ``FLOAT_FUNCTIONS``, ``FLOAT_CONSTANTS``
     the same names -> their float64 counterparts (Python's :mod:`math`), with which the
     parser evaluates every constant part of a formula, in bounded time, to refuse those
@@ -45,6 +49,7 @@ __all__ = [
     "ALLOWED_FUNCTIONS",
     "FUNCTION_ARITY",
     "ALLOWED_CONSTANTS",
+    "RESERVED_NAMES",
     "FLOAT_FUNCTIONS",
     "FLOAT_CONSTANTS",
 ]
@@ -292,11 +297,32 @@ FUNCTION_ARITY: dict[str, int] = {name: 1 for name in ALLOWED_FUNCTIONS}
 FUNCTION_ARITY["atan2"] = 2  # atan2(y, x)
 
 #: Named constants: name -> SymPy constant.  A name declared as a variable (passed
-#: in ``local_symbols``) takes precedence over a constant of the same name.
+#: in ``local_symbols``) takes precedence over a constant of the same name.  Besides
+#: ``pi`` and ``e``, SymPy's named real constants as ``str()`` prints them, so that
+#: the text of a SymPy expression parses back to the same expression.
 ALLOWED_CONSTANTS: dict[str, Expr] = {
     "pi": sympy.pi,
     "e": sympy.E,
     "E": sympy.E,
+    "EulerGamma": sympy.EulerGamma,
+    "GoldenRatio": sympy.GoldenRatio,
+    "Catalan": sympy.Catalan,
+}
+
+#: Names that mean something no loss can contain (SymPy's imaginary unit, infinities
+#: and NaN, and their NumPy spellings): name -> what it is.  In formula text they are
+#: refused unless declared as a variable or parameter, never made silent variables.
+RESERVED_NAMES: dict[str, str] = {
+    "I": "SymPy's imaginary unit, and a loss is real",
+    "oo": "SymPy's infinity, and every value of a loss must be finite",
+    "zoo": "SymPy's complex infinity, and every value of a loss must be finite",
+    "nan": "'not a number', and every value of a loss must be a number",
+    "NaN": "'not a number', and every value of a loss must be a number",
+    "inf": "infinity, and every value of a loss must be finite",
+    "Inf": "infinity, and every value of a loss must be finite",
+    "infinity": "infinity, and every value of a loss must be finite",
+    "Infinity": "infinity, and every value of a loss must be finite",
+    "TribonacciConstant": "a SymPy constant symopt cannot print; write its value",
 }
 
 
@@ -347,4 +373,11 @@ FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
 }
 
 #: name -> float64 value of each named constant.
-FLOAT_CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "E": math.e}
+FLOAT_CONSTANTS: dict[str, float] = {
+    "pi": math.pi,
+    "e": math.e,
+    "E": math.e,
+    "EulerGamma": 0.5772156649015329,
+    "GoldenRatio": 1.618033988749895,
+    "Catalan": 0.915965594177219,
+}

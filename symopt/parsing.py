@@ -19,8 +19,17 @@ Every error is a :class:`symopt.errors.FormulaError` whose ``offset`` is the
 its column).
 
 Names become real SymPy symbols (:func:`make_symbol`): ``Symbol(name, real=True)``.
-``pi``, ``e`` and ``E`` are the constants, unless the caller declares a variable of
-that name in ``local_symbols``.
+``pi``, ``e``, ``E``, ``EulerGamma``, ``GoldenRatio`` and ``Catalan`` are the
+constants, and ``I``, ``oo``, ``zoo``, ``nan``, ``inf`` and the like
+(:data:`symopt.functions.RESERVED_NAMES`) are refused, unless the caller declares a
+variable of that name in ``local_symbols``.  Names mixing look-alike letters of
+different scripts (Cyrillic 'а' and Latin 'a') raise a
+:class:`~symopt.errors.FormulaWarning` naming both.
+
+Every constant part (no variable below it) is evaluated as a double, bottom-up, before
+SymPy builds it, and refused unless finite and real; nesting is bounded by
+:data:`MAX_NESTING_DEPTH`, below the depth at which SymPy's differentiation and printing
+run out of Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -36,13 +45,14 @@ from typing import Callable, Iterable, Mapping, NoReturn, Union
 
 import sympy
 
-from .errors import FormulaError
+from .errors import FormulaError, FormulaWarning, warn
 from .functions import (
     ALLOWED_CONSTANTS,
     ALLOWED_FUNCTIONS,
     FLOAT_CONSTANTS,
     FLOAT_FUNCTIONS,
     FUNCTION_ARITY,
+    RESERVED_NAMES,
 )
 
 __all__ = [
@@ -165,6 +175,15 @@ _BAD_VALUES = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.N
 _MAX_ROOT_DIGITS = 100
 _ROOT_DIGITS_BUDGET = 2000
 
+# Letters of other scripts drawn like a Latin letter in common fonts -> that letter
+# (Cyrillic and Greek homoglyphs; Greek letters that look different, such as alpha or
+# nu, are left out so that "alpha*a" written with Greek letters raises no warning).
+_HOMOGLYPHS: dict[str, str] = {
+    **dict(zip("аеорсухіјѕԁһԛԝӏ", "aeopcyxijsdhqwl")),  # Cyrillic small
+    **dict(zip("АВЕКМНОРСТХІЈЅ", "ABEKMHOPCTXIJS")),  # Cyrillic capital
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧο", "ABEZHIKMNOPTYXo")),  # Greek
+}
+
 # Characters the bracket scan looks at.
 _SCAN_RE = re.compile(r"[()\[\]{}#'\"\x00]")
 
@@ -198,13 +217,39 @@ def _name_problem(name: object) -> str | None:
     return None
 
 
+def _look_alike_warning(names: Iterable[str]) -> str | None:
+    """A warning when the names of a formula mix look-alike letters of different scripts
+    (Cyrillic 'а' and Latin 'a'): in one name, or across names; None otherwise."""
+    names = sorted(set(names))
+    latin = {c for name in names for c in name if c.isascii()}
+    pairs: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in names:
+        for c in name:
+            twin = _HOMOGLYPHS.get(c)
+            if twin is None or (c, twin) in pairs:
+                continue
+            if twin in latin or any(other.isascii() and other.isalpha() for other in name):
+                where = next((n for n in names if twin in n), None)
+                pairs[(c, twin)] = (name, where or name)
+    if not pairs:
+        return None
+    described = [
+        f"{c!r} ({unicodedata.name(c, '?').lower()}, in {name!r}) and {twin!r} "
+        f"({unicodedata.name(twin, '?').lower()}{f', in {other!r}' if twin in other else ''})"
+        for (c, twin), (name, other) in sorted(pairs.items())
+    ]
+    return ("the formula mixes letters of different scripts that look alike: "
+            + "; ".join(described[:5])
+            + ". They make different names; retype the letters if that is not meant.")
+
+
 def is_safe_name(name: object) -> bool:
     """Whether ``name`` may name a variable or parameter of a formula.
 
     A safe name is a Python identifier that is not a keyword, does not start with
     ``_``, contains no ``__`` and is not the name of an allowed function.  The
-    constants ``pi``, ``e`` and ``E`` are safe names: a variable declared with one
-    of them shadows the constant.
+    constants (``pi``, ``e``, ``E`` ...) and the reserved names (``I``, ``nan``,
+    ``oo`` ...) are safe names: a variable declared with one of them takes its place.
 
     Parameters
     ----------
@@ -377,8 +422,9 @@ def parse_formula(
 
     Integers stay exact (``1/2`` is ``Rational(1, 2)``, ``x**2`` has an integer
     exponent); decimals become ``sympy.Float`` with the exact value of the double.
-    Names are real symbols (:func:`make_symbol`), except ``pi``, ``e`` and ``E``,
-    which are the constants unless ``local_symbols`` declares them.
+    Names are real symbols (:func:`make_symbol`), except the constants (``pi``, ``e``,
+    ``E`` ...); the reserved names (``I``, ``nan``, ``oo`` ...) are refused; unless
+    ``local_symbols`` declares them.  Every constant part must be a finite real double.
 
     Parameters
     ----------
@@ -619,6 +665,7 @@ class _Builder:
         # bottom-up before SymPy sees the node: SymPy never evaluates a constant that is
         # not a finite real double (its evalf of exp(exp(exp(exp(3)))) never ends)
         self.values: dict[ast.AST, float] = {}
+        self.names: set[str] = set()  # every name the text uses
 
     def fail(self, message: str, offset: int | None) -> NoReturn:
         _fail(message, self.text, offset)
@@ -626,6 +673,9 @@ class _Builder:
     def build(self) -> sympy.Expr:
         self.validate(self.tree.root)
         expr = self.convert(self.tree.root)
+        message = _look_alike_warning(self.names)
+        if message is not None:
+            warn(message, FormulaWarning)
         bad = [v for v in _BAD_VALUES if expr.has(v)]
         if bad:
             self.fail(
@@ -735,6 +785,10 @@ class _Builder:
     def check_name(self, name: str, start: int, *, called: bool) -> tuple[int, str] | None:
         if name.startswith("_") or "__" in name:
             return start, f"names may not start with '_' or contain '__': {name!r} is not allowed"
+        if name in RESERVED_NAMES and name not in self.local and not called:
+            return start, (
+                f"{name!r} is {RESERVED_NAMES[name]}; it is not a variable unless declared as "
+                f"one (for a variable or parameter named {name}, list it in wrt= or params=)")
         if not called and name in ALLOWED_FUNCTIONS and name not in self.local:
             return start, f"{name!r} is a function: call it, as in {name}(x)"
         return None
@@ -842,6 +896,7 @@ class _Builder:
         raise AssertionError(f"unvalidated node {type(node).__name__}")  # pragma: no cover
 
     def name(self, name: str) -> sympy.Expr:
+        self.names.add(name)
         if name in self.local:
             return self.local[name]
         if name in ALLOWED_CONSTANTS:

@@ -237,4 +237,41 @@ def test_every_allowed_function_has_an_arity_and_a_derivative():
 
 
 def test_constants():
-    assert ALLOWED_CONSTANTS == {"pi": sympy.pi, "e": sympy.E, "E": sympy.E}
+    assert ALLOWED_CONSTANTS == {"pi": sympy.pi, "e": sympy.E, "E": sympy.E,
+                                 "EulerGamma": sympy.EulerGamma,
+                                 "GoldenRatio": sympy.GoldenRatio, "Catalan": sympy.Catalan}
+
+
+def test_float_constants_are_the_doubles_nearest_the_constants():
+    from symopt.functions import FLOAT_CONSTANTS
+
+    assert set(FLOAT_CONSTANTS) == set(ALLOWED_CONSTANTS)
+    for name, value in FLOAT_CONSTANTS.items():
+        assert value == float(ALLOWED_CONSTANTS[name].evalf(40)), name
+
+
+def test_reserved_names_are_neither_constants_nor_functions():
+    from symopt.functions import RESERVED_NAMES
+
+    assert {"I", "oo", "zoo", "nan", "inf"} <= set(RESERVED_NAMES)
+    assert not set(RESERVED_NAMES) & (set(ALLOWED_CONSTANTS) | set(ALLOWED_FUNCTIONS))
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED_FUNCTIONS))
+def test_float_function_agrees_with_sympy_evaluated_by_mpmath(name):
+    import math
+
+    from symopt.functions import FLOAT_FUNCTIONS
+
+    points = {1: [-3.5, -0.7, -1e-3, 0.0, 0.4, 0.99, 2.5, 30.0],
+              2: [(1.0, 2.0), (-0.5, 3.0), (2.0, -1.0), (-1.0, -1.0)]}[FUNCTION_ARITY[name]]
+    for point in points:
+        args = point if isinstance(point, tuple) else (point,)
+        try:
+            value = FLOAT_FUNCTIONS[name](*args)
+        except ValueError:  # outside the real domain: SymPy's value is not real there
+            exact = complex(ALLOWED_FUNCTIONS[name](*map(sympy.Float, args)).evalf(30))
+            assert exact.imag != 0 or not math.isfinite(abs(exact)), (name, args)
+            continue
+        exact = ALLOWED_FUNCTIONS[name](*map(sympy.Float, args)).evalf(30)
+        assert value == pytest.approx(float(exact), rel=1e-14, abs=1e-300), (name, args)

@@ -578,6 +578,77 @@ def test_deepest_admitted_formulas_derive_and_print_from_a_deep_caller(shape):
     assert "def value_grad_hess" in derive_and_print(250)
 
 
+# --- reserved names: constants or refused, never silent variables (issue 15, item 3) ----
+
+
+def test_nan_in_a_formula_is_refused_not_a_silent_variable():
+    # x**2 + nan had the variables ('nan', 'x')
+    error = refused("x**2 + nan")
+    assert "'nan' is 'not a number'" in str(error) and error.offset == 7
+    assert "wrt= or params=" in str(error)
+
+
+@pytest.mark.parametrize("name", ["I", "oo", "zoo", "nan", "NaN", "inf", "Inf", "infinity",
+                                  "Infinity"])
+def test_reserved_names_are_refused_in_text(name):
+    error = refused(f"x + 2*{name}")
+    assert f"{name!r} is " in str(error) and error.offset == 6
+
+
+def test_a_declared_reserved_name_is_a_variable():
+    current = make_symbol("I")
+    assert parse_formula("V - I*R", local_symbols={"I": current}) == make_symbol("V") - current * make_symbol("R")
+    assert is_safe_name("I") and is_safe_name("nan")
+    import symopt as so
+
+    p = so.Problem("(V - I*R)**2", wrt="R", params="I V")
+    assert p.parameter_names == ("I", "V") and p.variable_names == ("R",)
+
+
+@pytest.mark.parametrize("name, constant", [("pi", sympy.pi), ("e", sympy.E), ("E", sympy.E),
+                                            ("EulerGamma", sympy.EulerGamma),
+                                            ("GoldenRatio", sympy.GoldenRatio),
+                                            ("Catalan", sympy.Catalan)])
+def test_named_constants_are_constants(name, constant):
+    assert parse_formula(f"{name}*x") == constant * x
+
+
+def test_str_of_sympy_constants_parses_back():
+    expr = sympy.EulerGamma * x + sympy.GoldenRatio * y**2 + sympy.Catalan
+    assert parse_formula(str(expr)) == expr
+
+
+# --- look-alike letters of different scripts: a warning naming both (item 3) -------------
+
+
+def test_cyrillic_and_latin_a_in_one_formula_warn_naming_both():
+    from symopt.errors import FormulaWarning, SymoptWarning
+
+    with pytest.warns(FormulaWarning) as caught:
+        expr = parse_formula("(\u0430 - 1)**2 + a**2")  # Cyrillic a, then Latin a
+    assert len(caught) == 1 and issubclass(FormulaWarning, SymoptWarning)
+    message = str(caught[0].message)
+    assert "cyrillic small letter a" in message and "latin small letter a" in message
+    assert len(expr.free_symbols) == 2  # two different names, as written
+
+
+def test_a_latin_name_with_one_cyrillic_letter_warns():
+    from symopt.errors import FormulaWarning
+
+    with pytest.warns(FormulaWarning, match="cyrillic small letter ie"):
+        parse_formula("w\u0435ight*x")  # 'weight' with a Cyrillic e
+
+
+def test_one_script_per_name_and_distinct_greek_letters_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_formula("\u0441\u043a\u043e\u0440\u043e\u0441\u0442\u044c*x")  # Cyrillic word
+        parse_formula("\u03b1*a + \u03bd*v")  # Greek alpha and nu beside Latin a and v
+        parse_formula("theta*x + y")
+
+
 def test_first_problem_in_the_text_is_the_one_reported():
     assert refused("_a.b + c.d").offset == 0
     assert refused("x + y.real + _z").offset == 6
