@@ -46,6 +46,8 @@ from sympy.core.function import ArgumentIndexError, Function
 __all__ = [
     "sigmoid",
     "softplus",
+    "RealAbs",
+    "real_abs",
     "ALLOWED_FUNCTIONS",
     "FUNCTION_ARITY",
     "ALLOWED_CONSTANTS",
@@ -258,13 +260,63 @@ class softplus(_StableUnary):
         return True if self.args[0].is_extended_real else None
 
 
+class sign(sympy.sign):
+    """``sign`` of an argument SymPy does not know to be real, differentiated as a real
+    function: ``2*DiracDelta(u)*u'`` (zero wherever a kernel evaluates it), as SymPy does
+    for a real argument; SymPy leaves an unevaluated ``Derivative`` otherwise.  It
+    appears in the derivatives of :class:`Abs`; named ``sign`` for every printer."""
+
+    def _eval_derivative(self, x: Expr) -> Expr:
+        u = self.args[0]
+        return 2 * sympy.Derivative(u, x, evaluate=True) * sympy.DiracDelta(u)
+
+
+def _real_sign(u: Expr) -> Expr:
+    return sympy.sign(u) if u.is_extended_real else sign(u)
+
+
+class Abs(sympy.Abs):
+    """``abs`` of an argument SymPy does not know to be real (``abs(sqrt(x))``,
+    ``abs(x**0.5)``, ``abs(log(x))``), differentiated as a real function: ``sign(u)*u'``.
+
+    symopt's functions are real where they are defined, but SymPy differentiates
+    ``Abs(u)`` of a possibly complex ``u`` through ``re(u)`` and ``im(u)``, which can leave
+    an unevaluated ``Derivative`` no kernel can compute.  Named ``Abs`` so that every
+    printer (text, LaTeX, kernels) treats it as SymPy's ``Abs``; also exported as
+    ``RealAbs``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> RealAbs(sympy.log(x)).diff(x)
+    sign(log(x))/x
+    >>> RealAbs(sympy.log(x))
+    Abs(log(x))
+    """
+
+    def _eval_derivative(self, x: Expr) -> Expr:
+        return sympy.Derivative(self.args[0], x, evaluate=True) * _real_sign(self.args[0])
+
+
+RealAbs = Abs
+
+
+def real_abs(u: Expr) -> Expr:
+    """``abs`` of a formula: SymPy's ``Abs`` of a real argument, else :class:`RealAbs`."""
+    if getattr(u, "is_extended_real", None):
+        return sympy.Abs(u)
+    return RealAbs(u)
+
+
 # ---------------------------------------------------------------------------
 # The whitelist
 # ---------------------------------------------------------------------------
 
 #: Functions a formula may call: name as written -> SymPy callable.  ``abs`` and
 #: SymPy's spelling ``Abs`` both mean :class:`sympy.Abs` (so ``str()`` of a SymPy
-#: expression parses back).  Treat as read-only.
+#: expression parses back), differentiated as a real function when SymPy does not know
+#: its argument is real (:func:`real_abs`).  Treat as read-only.
 ALLOWED_FUNCTIONS: dict[str, Callable[..., Expr]] = {
     "exp": sympy.exp,
     "expm1": expm1,
@@ -286,8 +338,8 @@ ALLOWED_FUNCTIONS: dict[str, Callable[..., Expr]] = {
     "atanh": sympy.atanh,
     "erf": sympy.erf,
     "erfc": sympy.erfc,
-    "abs": sympy.Abs,
-    "Abs": sympy.Abs,
+    "abs": real_abs,
+    "Abs": real_abs,
     "sigmoid": sigmoid,
     "softplus": softplus,
 }

@@ -1029,6 +1029,12 @@ class _Builder:
         if exponent.is_zero is False and base.is_zero and exponent.is_negative:
             self.fail("division by zero (zero to a negative power)", self.operator_offset(node, "**"))
         self.constant(node, [node.left, node.right], math.pow)
+        if node.left in self.values and node.right not in self.values and self.values[node.left] <= 0:
+            # (-2)**x is complex for most x (its derivative holds log(-2) = log(2) + I*pi),
+            # 0**x has no derivative at all
+            self.fail(f"the power {self.tree.segment(node)} of a constant that is not positive "
+                      "is not a real, differentiable function of its exponent; write "
+                      "exp(x*log(c)) with c > 0, or an integer power", self.tree.start(node))
         result = self.apply(node, sympy.Pow, base, exponent)
         self.check_value(result, node)
         return result

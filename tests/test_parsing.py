@@ -526,6 +526,16 @@ def test_a_declared_variable_named_like_a_constant_is_not_constant():
     assert parse_formula("acos(e)", local_symbols={"e": e}) == sympy.acos(e)
 
 
+@pytest.mark.parametrize("text", ["(-1)**x", "x + (1 - 3)**y", "0**x", "(-2.5)**(x*y)"])
+def test_a_variable_power_of_a_constant_that_is_not_positive_is_refused(text):
+    # (-1)**x derived to (-1)**x*I*pi, a CompileError ("a bug in symopt"); found by fuzzing
+    assert "not positive" in str(refused(text))
+
+
+def test_variable_powers_of_positive_constants_are_admitted():
+    assert parse_formula("2**x + E**y") == 2**x + sympy.exp(y)
+
+
 # --- nesting: refused where deriving and printing would recurse too deep (item 2) -------
 
 
