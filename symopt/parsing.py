@@ -60,6 +60,7 @@ __all__ = [
     "parse_names",
     "is_safe_name",
     "make_symbol",
+    "check_constants",
     "MAX_FORMULA_LENGTH",
     "MAX_NESTING_DEPTH",
     "MAX_NUMBER_DIGITS",
@@ -1092,6 +1093,90 @@ class _Builder:
                 "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),
             )
+
+
+# ---------------------------------------------------------------------------
+# Constants of a SymPy expression built in Python
+# ---------------------------------------------------------------------------
+
+
+def _float_of_node(node: sympy.Basic, values: list[float]) -> float | None:
+    """The float64 value of a SymPy node whose arguments are the constants ``values``;
+    None for a node this check does not know (left to SymPy)."""
+    if node.is_Rational:
+        p, q = int(node.p), int(node.q)
+        if abs(p) >= q * _DOUBLE_OVERFLOW:
+            return math.inf
+        return p / q
+    if node.is_Float:
+        return float(node)
+    if node.is_NumberSymbol:
+        return float(node)  # pi, E, EulerGamma ...: known to any precision at once
+    if node in _BAD_VALUES or node is sympy.I:
+        return math.nan
+    if node.is_Add:
+        return math.fsum(values)
+    if node.is_Mul:
+        return math.prod(values)
+    if node.is_Pow:
+        return math.pow(*values)
+    function = FLOAT_FUNCTIONS.get(type(node).__name__)
+    return None if function is None else function(*values)
+
+
+def check_constants(expr: sympy.Expr) -> None:
+    """Refuse a SymPy expression built in Python whose constant parts are not finite real
+    doubles, as :func:`parse_formula` refuses such text: every part without symbols is
+    evaluated as a double, bottom-up, in bounded time (SymPy's own evaluation of
+    ``exp(exp(exp(exp(3))))`` never ends).
+
+    Raises
+    ------
+    FormulaError
+        Naming the smallest constant part that overflows a double or is not real.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> check_constants(x + sympy.exp(3))
+    >>> check_constants(x + sympy.acos(2))
+    Traceback (most recent call last):
+        ...
+    symopt.errors.FormulaError: the constant acos(2) is not a finite real number...
+    """
+    values: dict[sympy.Basic, float | None] = {}
+    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+    while stack:  # post-order, without recursion
+        node, done = stack.pop()
+        if node in values:
+            continue
+        if not done:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if arg not in values)
+            continue
+        if node.is_Symbol or isinstance(node, sympy.Dummy):
+            values[node] = None
+            continue
+        arguments = [values.get(arg) for arg in node.args]
+        if any(v is None for v in arguments):
+            values[node] = None
+            continue
+        try:
+            value = _float_of_node(node, arguments)
+        except OverflowError:
+            value = math.inf
+        except (ValueError, ZeroDivisionError, TypeError):
+            value = math.nan
+        if value is not None and not (isinstance(value, float) and math.isfinite(value)):
+            text = sympy.printing.str.StrPrinter({"order": "none"}).doprint(node)
+            if len(text) > 60:
+                text = text[:28] + " ... " + text[-27:]
+            problem = ("overflows a double (it is beyond about 1.8e308)" if value == math.inf
+                       or value == -math.inf else "is not a finite real number")
+            raise FormulaError(f"the constant {text} {problem}; every constant part of a "
+                               "formula must be a finite real double")
+        values[node] = value
 
 
 def _float_product(ops: list[ast.operator | None], values: tuple[float, ...]) -> float:

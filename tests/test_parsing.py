@@ -536,6 +536,34 @@ def test_variable_powers_of_positive_constants_are_admitted():
     assert parse_formula("2**x + E**y") == 2**x + sympy.exp(y)
 
 
+@pytest.mark.parametrize("make, part", [
+    (lambda: x + sympy.exp(sympy.exp(sympy.exp(sympy.exp(3)))), "exp(exp(exp(3)))"),
+    (lambda: x + sympy.exp(sympy.exp(sympy.exp(sympy.exp(3)))) + 1, "exp(exp(exp(3)))"),
+    (lambda: sympy.acos(2) + x**2, "acos(2)"),
+    (lambda: x + sympy.Integer(10) ** 400, "1000000000000000000000000000 ..."),
+    (lambda: x * sympy.log(-sympy.pi), "I"),  # SymPy made it log(pi) + I*pi
+    (lambda: x + sympy.I, "I"),
+    (lambda: x * sigmoid(sympy.exp(sympy.exp(sympy.exp(10)))), "exp(exp(10))"),
+])
+def test_check_constants_refuses_sympy_expressions_like_text_fast(make, part):
+    from symopt.parsing import check_constants
+
+    expr = make()
+    start = time.perf_counter()
+    with pytest.raises(FormulaError, match="the constant") as info:
+        check_constants(expr)
+    assert time.perf_counter() - start < 1.0
+    assert f"the constant {part}" in str(info.value)
+
+
+def test_check_constants_admits_finite_real_constants_and_symbols():
+    from symopt.parsing import check_constants
+
+    for expr in [x + sympy.sqrt(2), x * sympy.exp(-1000), sympy.EulerGamma * x**2 + y,
+                 sympy.gamma(3) * x, softplus(x) + sympy.atan2(1, 2)]:
+        check_constants(expr)
+
+
 # --- nesting: refused where deriving and printing would recurse too deep (item 2) -------
 
 
