@@ -179,6 +179,6 @@ def test_compare_with_a_least_squares_method_exits_two(refused):
 def test_hostile_constants_nesting_and_reserved_names_exit_two_quickly(refused, args, needle):
     import time
 
-    start = time.perf_counter()
+    start = time.process_time()
     refused(*args, needle=needle)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5

@@ -264,10 +264,11 @@ def test_command_line_exit_codes(capsys):
     "+".join(["x"] * 30_000),
 ])
 def test_bad_text_is_refused_within_a_second(text):
-    start = time.perf_counter()
+    # CPU time, so that other jobs on the machine do not count
+    start = time.process_time()
     with pytest.raises(so.FormulaError):
         so.Problem(text)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_many_threads_get_the_single_thread_results():

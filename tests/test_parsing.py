@@ -29,11 +29,12 @@ x, y, z = (make_symbol(n) for n in "xyz")
 
 
 def refused(text: str, *, local_symbols: dict | None = None) -> FormulaError:
-    """Parse ``text`` expecting a FormulaError, within a second; return the error."""
-    start = time.perf_counter()
+    """Parse ``text`` expecting a FormulaError, within a second of CPU time (not wall
+    time: other jobs on the machine must not fail it); return the error."""
+    start = time.process_time()
     with pytest.raises(FormulaError) as info:
         parse_formula(text, local_symbols=local_symbols)
-    assert time.perf_counter() - start < 1.0, "refusing took too long"
+    assert time.process_time() - start < 1.0, "refusing took too long"
     return info.value
 
 
@@ -549,10 +550,10 @@ def test_check_constants_refuses_sympy_expressions_like_text_fast(make, part):
     from symopt.parsing import check_constants
 
     expr = make()
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(FormulaError, match="the constant") as info:
         check_constants(expr)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert f"the constant {part}" in str(info.value)
 
 
@@ -939,13 +940,13 @@ _TOKENS = ["x", "y", "9", "99", "0", "1.5", "e", "pi", "+", "-", "*", "/", "**",
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_TOKENS), max_size=40).map("".join))
 def test_token_soup_raises_nothing_but_formula_error_and_is_quick(text):
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         result = parse_formula(text)
     except FormulaError:
         result = None
     assert result is None or isinstance(result, sympy.Expr)
-    assert time.perf_counter() - start < 2.0, text
+    assert time.process_time() - start < 2.0, text
 
 
 def test_overflow_folded_below_the_top_of_an_expression_is_refused():
