@@ -157,25 +157,39 @@ def test_numba_file_names_are_the_ones_symopt_checks(cache_folder):
     assert folders[0] == Path(cache_folder) / "__pycache__"
 
 
+_DAMAGE_FORMULA = "(1 - x)**2 + 100*(y - x**2)**2 + x**6/7"
+
+
+@pytest.fixture(scope="module")
+def warm_folder(tmp_path_factory):
+    """A cache folder holding one problem's kernels and Newton's entry module, compiled
+    once for every damage case (each case damages a copy)."""
+    folder = tmp_path_factory.mktemp("warm-cache")
+    first = _run(folder, _DAMAGE_FORMULA)
+    assert first.returncode == 0, first.stderr
+    return folder, first.stdout.split()[:2]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["nbi", "nbc"])
 @pytest.mark.parametrize("how", ["truncated", "random", "empty"])
-def test_damaged_numba_cache_files_are_discarded_and_rebuilt(tmp_path, suffix, how):
-    formula = f"(1 - x)**2 + 100*(y - x**2)**2 + x**6/{len(how) + len(suffix)}"
-    first = _run(tmp_path, formula)
-    assert first.returncode == 0, first.stderr
-    expected = first.stdout.split()[:2]
-    files = sorted((tmp_path / "__pycache__").glob(f"*.{suffix}"))
+def test_damaged_numba_cache_files_are_discarded_and_rebuilt(warm_folder, tmp_path, suffix, how):
+    import shutil
+
+    pristine, expected = warm_folder
+    folder = tmp_path / "cache"
+    shutil.copytree(pristine, folder)
+    files = sorted((folder / "__pycache__").glob(f"*.{suffix}"))
     assert any(p.name.startswith("symopt_k_") for p in files)
     assert any(p.name.startswith("symopt_e_") for p in files)  # the entry module's too
     for path in files:
         _damage(path, how)
-    second = _run(tmp_path, formula)  # the damaged run: recovers, with warnings
+    second = _run(folder, _DAMAGE_FORMULA)  # the damaged run: recovers, with warnings
     assert second.returncode == 0, second.stderr
     assert second.stdout.split()[:2] == expected
     assert "Traceback" not in second.stderr
     assert second.stderr.count("CacheWarning: damaged Numba cache files") == 2, second.stderr
-    third = _run(tmp_path, formula)  # rebuilt: loads from the cache again, silently
+    third = _run(folder, _DAMAGE_FORMULA)  # rebuilt: loads from the cache again, silently
     assert third.returncode == 0, third.stderr
     assert third.stdout.split() == expected + ["3"], third.stdout
     assert "Warning" not in third.stderr
