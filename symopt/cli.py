@@ -1,11 +1,16 @@
 """The ``symopt`` command: derive | minimize | compare | demo.
 
 Exit codes: 0 success; 1 the solve did not succeed; 2 bad input (the message says why).
+
+A formula may begin with ``-`` (``symopt minimize "-exp(-x**2)" --x0 x=1``) and an
+option's value too (``--x0 -1.2,1``): arguments that are not options of the command are
+never taken for options.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
@@ -25,7 +30,10 @@ def _parse_assignments(text: str, what: str) -> dict[str, float] | list[float]:
         out: dict[str, float] = {}
         for item in items:
             name, _, value = item.partition("=")
-            out[name.strip()] = _number(value, f"{what} {name.strip()}")
+            name = name.strip()
+            if name in out:
+                raise InputError(f"{what} gives {name!r} twice ({text!r}); give each name once")
+            out[name] = _number(value, f"{what} {name}")
         return out
     if any("=" in item for item in items):
         raise InputError(f"{what} mixes name=value and bare values: {text!r}; use one style")
@@ -88,14 +96,53 @@ def _problem_and_start(args):
     return problem, _parse_assignments(args.x0, "--x0"), params
 
 
+# Least-squares methods and their long names: they need residuals, which one formula is not.
+_LEAST_SQUARES_NAMES = ("levenberg-marquardt", "gauss-newton")
+
+
+def _check_scalar_method(method: str, option: str = "--method") -> None:
+    """A formula on the command line is one scalar loss: refuse a least-squares method
+    with a message that says what it needs, before anything is compiled."""
+    from .minimize import LEAST_SQUARES_METHODS
+
+    name = method.strip().lower().replace("_", "-").replace(" ", "-")
+    if name in tuple(LEAST_SQUARES_METHODS) + _LEAST_SQUARES_NAMES:
+        raise InputError(
+            f"{option} {method}: {method} is a least-squares method: it minimises a sum of squared "
+            "residuals r1**2 + r2**2 + ... and needs the residuals themselves, while the "
+            "formula here is one scalar loss. Minimise the loss with a method for scalar "
+            "losses (newton, bfgs, lbfgs, trust-ncg, trust-exact, gd, ...), or, from Python, "
+            "give the residuals: symopt.minimize(symopt.LeastSquares([\"1 - x\", "
+            "\"10*(y - x**2)\"]), x0, method=\"lm\")")
+
+
+def _check_plot_file(path: str) -> None:
+    """Before solving: matplotlib is installed, the folder exists and the extension is
+    a format matplotlib writes."""
+    from .plot import _matplotlib
+
+    _matplotlib()  # no matplotlib: say so before solving
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    folder = os.path.dirname(os.path.abspath(path))
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    if not os.path.isdir(folder):
+        raise InputError(f"--plot {path}: the folder {folder!r} does not exist; create it first")
+    if extension not in formats:
+        what = f"the extension {'.' + extension!r} is not a picture format" if extension \
+            else "the file name has no extension"
+        raise InputError(f"--plot {path}: {what}; use one of "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+
+
 def _cmd_minimize(args) -> int:
     from .minimize import minimize
 
+    _check_scalar_method(args.method)
     problem, x0, params = _problem_and_start(args)
     if args.plot:
-        from .plot import _matplotlib
-
-        _matplotlib()  # no matplotlib: say so before solving
+        _check_plot_file(args.plot)
     res = minimize(problem, x0, method=args.method, params=params, tol=args.tol,
                    max_iter=args.max_iter, history=bool(args.plot))
     print(f"problem : f({', '.join(problem.variable_names)}) = {problem.formula}")
@@ -116,23 +163,26 @@ def _plot_runs(problem, runs, params, path) -> None:
     """The paths over the contours for two variables, else the convergence curves."""
     from . import plot
 
-    if problem.n == 2 and all("x" in r.history for r in runs.values()):
-        plot.paths(problem, runs, params=params, save=path)
-        print(f"plot   : {path} (paths over the contours of f)")
-    else:
-        plot.convergence(runs, save=path)
-        print(f"plot   : {path} (f - f* and gradient norm per iteration)")
+    try:
+        if problem.n == 2 and all("x" in r.history for r in runs.values()):
+            plot.paths(problem, runs, params=params, save=path)
+            print(f"plot   : {path} (paths over the contours of f)")
+        else:
+            plot.convergence(runs, save=path)
+            print(f"plot   : {path} (f - f* and gradient norm per iteration)")
+    except OSError as exc:  # a folder that cannot be written, a full disk
+        raise InputError(f"--plot {path}: the picture cannot be written ({exc.strerror or exc})") from exc
 
 
 def _cmd_compare(args) -> int:
     from .compare import compare
 
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
+    for method in methods or ():
+        _check_scalar_method(method, "--methods")
     problem, x0, params = _problem_and_start(args)
-    methods = None if args.methods is None else [m for m in args.methods.split(",") if m.strip()]
     if args.plot:
-        from .plot import _matplotlib
-
-        _matplotlib()  # no matplotlib: say so before solving
+        _check_plot_file(args.plot)
     runs = compare(problem, x0, methods, params=params, tol=args.tol, max_iter=args.max_iter,
                    history=bool(args.plot))
     print(f"problem: f({', '.join(problem.variable_names)}) = {problem.formula}")
@@ -231,12 +281,58 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="symopt-demo", metavar="DIR",
                       help="folder for the pictures (default: ./symopt-demo; needs symopt[plot])")
     demo.set_defaults(func=_cmd_demo)
+    parser.symopt_commands = {"derive": derive, "minimize": mini, "compare": comp, "demo": demo}
     return parser
+
+
+def _options_of(parser: argparse.ArgumentParser, command: str) -> tuple[set[str], set[str]]:
+    """The option strings of ``command`` (with the global ones): all, and those that
+    take a value."""
+    everything, with_value = {"-h", "--help"}, set()
+    # argparse has no public list of a parser's arguments: its _actions, read here only
+    for action in parser.symopt_commands[command]._actions:
+        everything.update(action.option_strings)
+        if action.option_strings and action.nargs != 0:
+            with_value.update(action.option_strings)
+    return everything, with_value
+
+
+def _protect_dashes(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``argv`` with a formula that begins with '-' moved after '--' (where argparse takes
+    it as the formula) and an option value that begins with '-' joined to its option
+    (``--x0=-1.2,1``): argparse takes any other word that begins with '-' for an option."""
+    if not argv or argv[0] not in ("derive", "minimize", "compare"):
+        return argv
+    options, with_value = _options_of(parser, argv[0])
+
+    def is_option(word: str) -> bool:
+        if word.startswith("--"):
+            return True  # an option, or a misspelt one argparse will name
+        return word.split("=", 1)[0] in options
+
+    out, positional, i = [argv[0]], [], 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            positional.extend(argv[i + 1:])
+            break
+        if word in with_value and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not is_option(argv[i + 1]):
+            out.append(f"{word}={argv[i + 1]}")
+            i += 2
+            continue
+        if word.startswith("-") and len(word) > 1 and not is_option(word):
+            positional.append(word)
+        else:
+            out.append(word)
+        i += 1
+    return out + ["--", *positional] if positional else out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_protect_dashes(parser, argv))
     try:
         return args.func(args)
     except SymoptError as exc:

@@ -8,6 +8,10 @@ they report it through ``OptimizeResult.status`` and ``message``.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 __all__ = [
     "SymoptError",
     "FormulaError",
@@ -15,7 +19,12 @@ __all__ = [
     "InputError",
     "ShapeError",
     "CompileError",
+    "CacheError",
     "MissingDependencyError",
+    "SymoptWarning",
+    "FormulaWarning",
+    "CacheWarning",
+    "warn",
 ]
 
 
@@ -58,5 +67,36 @@ class CompileError(SymoptError, RuntimeError):
     """Generating or compiling kernels failed (a bug in symopt: please report it)."""
 
 
+class CacheError(SymoptError, OSError):
+    """The kernel cache cannot be used at all: its folder is unusable and no private
+    temporary folder can be made either (an unusable folder alone only warns, with
+    :class:`CacheWarning`, and symopt carries on in a temporary folder)."""
+
+
 class MissingDependencyError(SymoptError, ImportError):
     """An optional dependency is needed for this feature; the message names the extra."""
+
+
+class SymoptWarning(UserWarning):
+    """Base class of the warnings symopt issues: something works, but not as you may think."""
+
+
+class FormulaWarning(SymoptWarning):
+    """Formula text that parses but is probably not what was meant (e.g. two look-alike
+    letters of different scripts, Cyrillic 'а' and Latin 'a', in one formula)."""
+
+
+class CacheWarning(SymoptWarning):
+    """The kernel cache needed repair (damaged files discarded) or could not be used (a
+    private temporary folder is used instead); the message says which folder and why."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the first caller outside the symopt package (the
+    user's line that led to it), not to symopt's own code."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level += 1
+        frame = frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -8,7 +8,15 @@ the whitelist that :mod:`symopt.parsing` admits in formula text:
 ``FUNCTION_ARITY``
     name -> the number of positional arguments the function takes.
 ``ALLOWED_CONSTANTS``
-    name -> SymPy constant (``pi``, ``e``, ``E``).
+    name -> SymPy constant (``pi``, ``e``, ``E``, ``EulerGamma``, ``GoldenRatio``,
+    ``Catalan``).
+``RESERVED_NAMES``
+    names that mean what no loss can contain (``I``, ``oo``, ``zoo``, ``nan``, ``inf``
+    ...): refused in formula text unless declared as variables or parameters.
+``FLOAT_FUNCTIONS``, ``FLOAT_CONSTANTS``
+    the same names -> their float64 counterparts (Python's :mod:`math`), with which the
+    parser evaluates every constant part of a formula, in bounded time, to refuse those
+    that are not finite real doubles.
 
 Every function in the whitelist is differentiable where it is defined, its SymPy
 derivative is built from functions of the same vocabulary (or elementary
@@ -26,6 +34,7 @@ correctly and which code printers know by name.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import mpmath
@@ -37,9 +46,14 @@ from sympy.core.function import ArgumentIndexError, Function
 __all__ = [
     "sigmoid",
     "softplus",
+    "RealAbs",
+    "real_abs",
     "ALLOWED_FUNCTIONS",
     "FUNCTION_ARITY",
     "ALLOWED_CONSTANTS",
+    "RESERVED_NAMES",
+    "FLOAT_FUNCTIONS",
+    "FLOAT_CONSTANTS",
 ]
 
 
@@ -246,13 +260,63 @@ class softplus(_StableUnary):
         return True if self.args[0].is_extended_real else None
 
 
+class sign(sympy.sign):
+    """``sign`` of an argument SymPy does not know to be real, differentiated as a real
+    function: ``2*DiracDelta(u)*u'`` (zero wherever a kernel evaluates it), as SymPy does
+    for a real argument; SymPy leaves an unevaluated ``Derivative`` otherwise.  It
+    appears in the derivatives of :class:`Abs`; named ``sign`` for every printer."""
+
+    def _eval_derivative(self, x: Expr) -> Expr:
+        u = self.args[0]
+        return 2 * sympy.Derivative(u, x, evaluate=True) * sympy.DiracDelta(u)
+
+
+def _real_sign(u: Expr) -> Expr:
+    return sympy.sign(u) if u.is_extended_real else sign(u)
+
+
+class Abs(sympy.Abs):
+    """``abs`` of an argument SymPy does not know to be real (``abs(sqrt(x))``,
+    ``abs(x**0.5)``, ``abs(log(x))``), differentiated as a real function: ``sign(u)*u'``.
+
+    symopt's functions are real where they are defined, but SymPy differentiates
+    ``Abs(u)`` of a possibly complex ``u`` through ``re(u)`` and ``im(u)``, which can leave
+    an unevaluated ``Derivative`` no kernel can compute.  Named ``Abs`` so that every
+    printer (text, LaTeX, kernels) treats it as SymPy's ``Abs``; also exported as
+    ``RealAbs``.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> RealAbs(sympy.log(x)).diff(x)
+    sign(log(x))/x
+    >>> RealAbs(sympy.log(x))
+    Abs(log(x))
+    """
+
+    def _eval_derivative(self, x: Expr) -> Expr:
+        return sympy.Derivative(self.args[0], x, evaluate=True) * _real_sign(self.args[0])
+
+
+RealAbs = Abs
+
+
+def real_abs(u: Expr) -> Expr:
+    """``abs`` of a formula: SymPy's ``Abs`` of a real argument, else :class:`RealAbs`."""
+    if getattr(u, "is_extended_real", None):
+        return sympy.Abs(u)
+    return RealAbs(u)
+
+
 # ---------------------------------------------------------------------------
 # The whitelist
 # ---------------------------------------------------------------------------
 
 #: Functions a formula may call: name as written -> SymPy callable.  ``abs`` and
 #: SymPy's spelling ``Abs`` both mean :class:`sympy.Abs` (so ``str()`` of a SymPy
-#: expression parses back).  Treat as read-only.
+#: expression parses back), differentiated as a real function when SymPy does not know
+#: its argument is real (:func:`real_abs`).  Treat as read-only.
 ALLOWED_FUNCTIONS: dict[str, Callable[..., Expr]] = {
     "exp": sympy.exp,
     "expm1": expm1,
@@ -274,8 +338,8 @@ ALLOWED_FUNCTIONS: dict[str, Callable[..., Expr]] = {
     "atanh": sympy.atanh,
     "erf": sympy.erf,
     "erfc": sympy.erfc,
-    "abs": sympy.Abs,
-    "Abs": sympy.Abs,
+    "abs": real_abs,
+    "Abs": real_abs,
     "sigmoid": sigmoid,
     "softplus": softplus,
 }
@@ -285,9 +349,87 @@ FUNCTION_ARITY: dict[str, int] = {name: 1 for name in ALLOWED_FUNCTIONS}
 FUNCTION_ARITY["atan2"] = 2  # atan2(y, x)
 
 #: Named constants: name -> SymPy constant.  A name declared as a variable (passed
-#: in ``local_symbols``) takes precedence over a constant of the same name.
+#: in ``local_symbols``) takes precedence over a constant of the same name.  Besides
+#: ``pi`` and ``e``, SymPy's named real constants as ``str()`` prints them, so that
+#: the text of a SymPy expression parses back to the same expression.
 ALLOWED_CONSTANTS: dict[str, Expr] = {
     "pi": sympy.pi,
     "e": sympy.E,
     "E": sympy.E,
+    "EulerGamma": sympy.EulerGamma,
+    "GoldenRatio": sympy.GoldenRatio,
+    "Catalan": sympy.Catalan,
+}
+
+#: Names that mean something no loss can contain (SymPy's imaginary unit, infinities
+#: and NaN, and their NumPy spellings): name -> what it is.  In formula text they are
+#: refused unless declared as a variable or parameter, never made silent variables.
+RESERVED_NAMES: dict[str, str] = {
+    "I": "SymPy's imaginary unit, and a loss is real",
+    "oo": "SymPy's infinity, and every value of a loss must be finite",
+    "zoo": "SymPy's complex infinity, and every value of a loss must be finite",
+    "nan": "'not a number', and every value of a loss must be a number",
+    "NaN": "'not a number', and every value of a loss must be a number",
+    "inf": "infinity, and every value of a loss must be finite",
+    "Inf": "infinity, and every value of a loss must be finite",
+    "infinity": "infinity, and every value of a loss must be finite",
+    "Infinity": "infinity, and every value of a loss must be finite",
+    "TribonacciConstant": "a SymPy constant symopt cannot print; write its value",
+}
+
+
+# ---------------------------------------------------------------------------
+# float64 counterparts: how the parser checks constants
+# ---------------------------------------------------------------------------
+
+
+def _float_sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _float_softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+#: name -> float64 function (Python's :mod:`math`): raises ValueError outside the real
+#: domain (``acos(2)``, ``log(-1)``) and OverflowError beyond the range of a double
+#: (``exp(1000)``), always in bounded time.
+FLOAT_FUNCTIONS: dict[str, Callable[..., float]] = {
+    "exp": math.exp,
+    "expm1": math.expm1,
+    "log": math.log,
+    "log1p": math.log1p,
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "asin": math.asin,
+    "acos": math.acos,
+    "atan": math.atan,
+    "atan2": math.atan2,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "tanh": math.tanh,
+    "asinh": math.asinh,
+    "acosh": math.acosh,
+    "atanh": math.atanh,
+    "erf": math.erf,
+    "erfc": math.erfc,
+    "abs": abs,
+    "Abs": abs,
+    "sigmoid": _float_sigmoid,
+    "softplus": _float_softplus,
+}
+
+#: name -> float64 value of each named constant.
+FLOAT_CONSTANTS: dict[str, float] = {
+    "pi": math.pi,
+    "e": math.e,
+    "E": math.e,
+    "EulerGamma": 0.5772156649015329,
+    "GoldenRatio": 1.618033988749895,
+    "Catalan": 0.915965594177219,
 }

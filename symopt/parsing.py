@@ -19,8 +19,17 @@ Every error is a :class:`symopt.errors.FormulaError` whose ``offset`` is the
 its column).
 
 Names become real SymPy symbols (:func:`make_symbol`): ``Symbol(name, real=True)``.
-``pi``, ``e`` and ``E`` are the constants, unless the caller declares a variable of
-that name in ``local_symbols``.
+``pi``, ``e``, ``E``, ``EulerGamma``, ``GoldenRatio`` and ``Catalan`` are the
+constants, and ``I``, ``oo``, ``zoo``, ``nan``, ``inf`` and the like
+(:data:`symopt.functions.RESERVED_NAMES`) are refused, unless the caller declares a
+variable of that name in ``local_symbols``.  Names mixing look-alike letters of
+different scripts (Cyrillic 'а' and Latin 'a') raise a
+:class:`~symopt.errors.FormulaWarning` naming both.
+
+Every constant part (no variable below it) is evaluated as a double, bottom-up, before
+SymPy builds it, and refused unless finite and real; nesting is bounded by
+:data:`MAX_NESTING_DEPTH`, below the depth at which SymPy's differentiation and printing
+run out of Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -36,14 +45,22 @@ from typing import Callable, Iterable, Mapping, NoReturn, Union
 
 import sympy
 
-from .errors import FormulaError
-from .functions import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, FUNCTION_ARITY
+from .errors import FormulaError, FormulaWarning, warn
+from .functions import (
+    ALLOWED_CONSTANTS,
+    ALLOWED_FUNCTIONS,
+    FLOAT_CONSTANTS,
+    FLOAT_FUNCTIONS,
+    FUNCTION_ARITY,
+    RESERVED_NAMES,
+)
 
 __all__ = [
     "parse_formula",
     "parse_names",
     "is_safe_name",
     "make_symbol",
+    "check_constants",
     "MAX_FORMULA_LENGTH",
     "MAX_NESTING_DEPTH",
     "MAX_NUMBER_DIGITS",
@@ -53,11 +70,15 @@ __all__ = [
 #: Longest formula text accepted, in characters.
 MAX_FORMULA_LENGTH: int = 100_000
 
-#: Deepest nesting accepted: levels of brackets, and levels of the syntax tree
-#: (a long chain ``a + b + c + ...`` or ``a*b*c*...`` counts as one level).  SymPy's
-#: own algorithms (differentiation, printing) recurse on the expression tree, so
-#: this is kept well below Python's recursion limit.
-MAX_NESTING_DEPTH: int = 100
+#: Deepest nesting accepted: levels of brackets, and levels of the syntax tree (a
+#: long chain ``a + b + c + ...`` or ``a*b*c*...`` counts as one level, a power ``**``
+#: as two).  SymPy's differentiation and printing recurse on the expression tree, about
+#: ten Python frames per level, and a power's Hessian twice as deep: measured with the
+#: default recursion limit of 1000, the worst shapes (``x*(y + x*(y + ...))``, towers
+#: ``x**x**x**...``) fail beyond about 100 such levels when called from a shallow
+#: stack.  60 leaves room for callers 250 frames deep (a test runner, a notebook, a
+#: Dask worker).
+MAX_NESTING_DEPTH: int = 60
 
 #: Largest exact number (decimal digits) a formula may write or produce by exact
 #: arithmetic on its literals: ``10**10**10`` is refused instead of hanging SymPy.
@@ -155,6 +176,15 @@ _BAD_VALUES = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.N
 _MAX_ROOT_DIGITS = 100
 _ROOT_DIGITS_BUDGET = 2000
 
+# Letters of other scripts drawn like a Latin letter in common fonts -> that letter
+# (Cyrillic and Greek homoglyphs; Greek letters that look different, such as alpha or
+# nu, are left out so that "alpha*a" written with Greek letters raises no warning).
+_HOMOGLYPHS: dict[str, str] = {
+    **dict(zip("аеорсухіјѕԁһԛԝӏ", "aeopcyxijsdhqwl")),  # Cyrillic small
+    **dict(zip("АВЕКМНОРСТХІЈЅ", "ABEKMHOPCTXIJS")),  # Cyrillic capital
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧο", "ABEZHIKMNOPTYXo")),  # Greek
+}
+
 # Characters the bracket scan looks at.
 _SCAN_RE = re.compile(r"[()\[\]{}#'\"\x00]")
 
@@ -188,13 +218,39 @@ def _name_problem(name: object) -> str | None:
     return None
 
 
+def _look_alike_warning(names: Iterable[str]) -> str | None:
+    """A warning when the names of a formula mix look-alike letters of different scripts
+    (Cyrillic 'а' and Latin 'a'): in one name, or across names; None otherwise."""
+    names = sorted(set(names))
+    latin = {c for name in names for c in name if c.isascii()}
+    pairs: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in names:
+        for c in name:
+            twin = _HOMOGLYPHS.get(c)
+            if twin is None or (c, twin) in pairs:
+                continue
+            if twin in latin or any(other.isascii() and other.isalpha() for other in name):
+                where = next((n for n in names if twin in n), None)
+                pairs[(c, twin)] = (name, where or name)
+    if not pairs:
+        return None
+    described = [
+        f"{c!r} ({unicodedata.name(c, '?').lower()}, in {name!r}) and {twin!r} "
+        f"({unicodedata.name(twin, '?').lower()}{f', in {other!r}' if twin in other else ''})"
+        for (c, twin), (name, other) in sorted(pairs.items())
+    ]
+    return ("the formula mixes letters of different scripts that look alike: "
+            + "; ".join(described[:5])
+            + ". They make different names; retype the letters if that is not meant.")
+
+
 def is_safe_name(name: object) -> bool:
     """Whether ``name`` may name a variable or parameter of a formula.
 
     A safe name is a Python identifier that is not a keyword, does not start with
     ``_``, contains no ``__`` and is not the name of an allowed function.  The
-    constants ``pi``, ``e`` and ``E`` are safe names: a variable declared with one
-    of them shadows the constant.
+    constants (``pi``, ``e``, ``E`` ...) and the reserved names (``I``, ``nan``,
+    ``oo`` ...) are safe names: a variable declared with one of them takes its place.
 
     Parameters
     ----------
@@ -367,8 +423,9 @@ def parse_formula(
 
     Integers stay exact (``1/2`` is ``Rational(1, 2)``, ``x**2`` has an integer
     exponent); decimals become ``sympy.Float`` with the exact value of the double.
-    Names are real symbols (:func:`make_symbol`), except ``pi``, ``e`` and ``E``,
-    which are the constants unless ``local_symbols`` declares them.
+    Names are real symbols (:func:`make_symbol`), except the constants (``pi``, ``e``,
+    ``E`` ...); the reserved names (``I``, ``nan``, ``oo`` ...) are refused; unless
+    ``local_symbols`` declares them.  Every constant part must be a finite real double.
 
     Parameters
     ----------
@@ -605,6 +662,11 @@ class _Builder:
         self.local = local
         self.symbols: dict[str, sympy.Expr] = {}
         self.root_digits = 0.0  # digits of the numbers whose exact roots were taken
+        # the float64 value of every constant node (no variable below it), computed
+        # bottom-up before SymPy sees the node: SymPy never evaluates a constant that is
+        # not a finite real double (its evalf of exp(exp(exp(exp(3)))) never ends)
+        self.values: dict[ast.AST, float] = {}
+        self.names: set[str] = set()  # every name the text uses
 
     def fail(self, message: str, offset: int | None) -> NoReturn:
         _fail(message, self.text, offset)
@@ -612,6 +674,9 @@ class _Builder:
     def build(self) -> sympy.Expr:
         self.validate(self.tree.root)
         expr = self.convert(self.tree.root)
+        message = _look_alike_warning(self.names)
+        if message is not None:
+            warn(message, FormulaWarning)
         bad = [v for v in _BAD_VALUES if expr.has(v)]
         if bad:
             self.fail(
@@ -633,8 +698,10 @@ class _Builder:
             node, depth = stack.pop()
             if depth > MAX_NESTING_DEPTH:
                 self.fail(
-                    f"the formula is nested too deeply: more than {MAX_NESTING_DEPTH} levels "
-                    "(symopt.parsing.MAX_NESTING_DEPTH)",
+                    f"the formula is nested too deeply: more than {MAX_NESTING_DEPTH} levels, "
+                    "deeper than deriving and printing it can go (each bracket, call or "
+                    "operator inside another opens a level, a power '**' two; "
+                    "symopt.parsing.MAX_NESTING_DEPTH)",
                     self.tree.start(node),
                 )
             children: list[tuple[ast.AST, int]] = []
@@ -658,9 +725,11 @@ class _Builder:
         if isinstance(node, ast.BinOp):
             group = _group(node.op)
             same = group is not None and isinstance(node.left, ast.BinOp) and _group(node.left.op) == group
-            # a chain a + b + c ... is one level, however long
-            children.append((node.left, depth if same else depth + 1))
-            children.append((node.right, depth + 1))
+            # a chain a + b + c ... is one level, however long; a power counts two (its
+            # derivatives recurse about twice as deep as those of other operations)
+            step = 2 if isinstance(node.op, ast.Pow) else 1
+            children.append((node.left, depth if same else depth + step))
+            children.append((node.right, depth + step))
             if isinstance(node.op, _ALLOWED_BINOPS):
                 return None
             symbol, message = _BINOP_MESSAGES.get(
@@ -717,6 +786,10 @@ class _Builder:
     def check_name(self, name: str, start: int, *, called: bool) -> tuple[int, str] | None:
         if name.startswith("_") or "__" in name:
             return start, f"names may not start with '_' or contain '__': {name!r} is not allowed"
+        if name in RESERVED_NAMES and name not in self.local and not called:
+            return start, (
+                f"{name!r} is {RESERVED_NAMES[name]}; it is not a variable unless declared as "
+                f"one (for a variable or parameter named {name}, list it in wrt= or params=)")
         if not called and name in ALLOWED_FUNCTIONS and name not in self.local:
             return start, f"{name!r} is a function: call it, as in {name}(x)"
         return None
@@ -793,12 +866,19 @@ class _Builder:
         """SymPy expression of a validated node (recursion depth <= MAX_NESTING_DEPTH)."""
         if isinstance(node, ast.Constant):
             value = node.value
+            self.constant(node, [], lambda: float(value))
             return sympy.Integer(value) if isinstance(value, int) else sympy.Float(value)
         if isinstance(node, ast.Name):
-            return self.name(node.id)
+            expr = self.name(node.id)
+            value = self.name_value(node.id, expr)
+            if value is not None:
+                self.values[node] = value
+            return expr
         if isinstance(node, ast.UnaryOp):
             operand = self.convert(node.operand)
-            return -operand if isinstance(node.op, ast.USub) else operand
+            negate = isinstance(node.op, ast.USub)
+            self.constant(node, [node.operand], lambda v: -v if negate else v)
+            return -operand if negate else operand
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, _ADDITIVE):
                 return self.sum(node)
@@ -808,6 +888,7 @@ class _Builder:
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             args = [self.convert(arg) for arg in node.args]
+            self.constant(node, node.args, FLOAT_FUNCTIONS[node.func.id])
             if node.func.id == "sqrt":
                 self.charge_roots(args[0], node)
             result = self.apply(node, ALLOWED_FUNCTIONS[node.func.id], *args)
@@ -816,6 +897,7 @@ class _Builder:
         raise AssertionError(f"unvalidated node {type(node).__name__}")  # pragma: no cover
 
     def name(self, name: str) -> sympy.Expr:
+        self.names.add(name)
         if name in self.local:
             return self.local[name]
         if name in ALLOWED_CONSTANTS:
@@ -824,6 +906,38 @@ class _Builder:
         if symbol is None:
             symbol = self.symbols[name] = make_symbol(name)
         return symbol
+
+    def name_value(self, name: str, expr: sympy.Expr) -> float | None:
+        """The float64 value of a name that is a constant, else None."""
+        if name in self.local:
+            return float(expr) if expr.is_Number and expr.is_finite else None
+        return FLOAT_CONSTANTS.get(name)
+
+    def constant(self, node: ast.expr, operands: list[ast.expr], evaluate: Callable[..., float]) -> None:
+        """If every operand of ``node`` is constant, its float64 value ``evaluate(*values)``,
+        kept for the nodes above; refused (naming the part) unless a finite real double."""
+        if not all(operand in self.values for operand in operands):
+            return
+        try:
+            value = evaluate(*(self.values[operand] for operand in operands))
+        except OverflowError:
+            value = math.inf
+        except (ValueError, ZeroDivisionError):
+            value = math.nan
+        if not isinstance(value, float):  # a complex power, as (-8.0)**(1/3)
+            value = float(value) if isinstance(value, int) else math.nan
+        if not math.isfinite(value):
+            part = self.tree.segment(node)
+            if len(part) > 60:
+                part = part[:28] + " ... " + part[-27:]
+            if math.isnan(value):
+                problem = ("is not a finite real number (a function applied outside its "
+                           "domain, as in acos(2), log(0) or sqrt(-1))")
+            else:
+                problem = "overflows a double (it is beyond about 1.8e308)"
+            self.fail(f"the constant {part} {problem}; every constant part of a formula "
+                      "must be a finite real double", self.tree.start(node))
+        self.values[node] = value
 
     def chain(self, node: ast.BinOp, ops: tuple[type, ...]) -> list[tuple[ast.operator, ast.expr]]:
         """Flatten a left-leaning chain ``a op b op c ...``: [(None, a), (op, b), ...]."""
@@ -851,6 +965,10 @@ class _Builder:
                     denominators.add(coeff.q)
         size = max(numerators, default=0) + sum(map(_digits, denominators)) + math.log10(len(terms))
         self.check_size(size, node)
+        links = self.chain(node, _ADDITIVE)
+        signs = [-1.0 if isinstance(op, ast.Sub) else 1.0 for op, _ in links]
+        self.constant(node, [term for _, term in links],
+                      lambda *values: math.fsum(s * v for s, v in zip(signs, values)))
         result = self.apply(node, sympy.Add, *terms)
         self.check_value(result, node)
         return result
@@ -871,6 +989,9 @@ class _Builder:
                 size += _digits(factor.exp.p) + _digits(factor.exp.q)
             factors.append(factor)
         self.check_size(size, node)
+        links = self.chain(node, _MULTIPLICATIVE)
+        self.constant(node, [operand for _, operand in links],
+                      lambda *values: _float_product([op for op, _ in links], values))
         result = self.apply(node, sympy.Mul, *factors)
         self.check_value(result, node)
         return result
@@ -908,6 +1029,13 @@ class _Builder:
                 self.check_size(size, node)
         if exponent.is_zero is False and base.is_zero and exponent.is_negative:
             self.fail("division by zero (zero to a negative power)", self.operator_offset(node, "**"))
+        self.constant(node, [node.left, node.right], math.pow)
+        if node.left in self.values and node.right not in self.values and self.values[node.left] <= 0:
+            # (-2)**x is complex for most x (its derivative holds log(-2) = log(2) + I*pi),
+            # 0**x has no derivative at all
+            self.fail(f"the power {self.tree.segment(node)} of a constant that is not positive "
+                      "is not a real, differentiable function of its exponent; write "
+                      "exp(x*log(c)) with c > 0, or an integer power", self.tree.start(node))
         result = self.apply(node, sympy.Pow, base, exponent)
         self.check_value(result, node)
         return result
@@ -958,12 +1086,118 @@ class _Builder:
                 self.tree.start(node),
             )
         # SymPy may fold an overflowing number anywhere below this node (expm1(x + 710)
-        # becomes 2.2e308*exp(x) - 1), so look at every Float it holds
-        if any(math.isinf(float(number)) for number in value.atoms(sympy.Float)):
+        # becomes 2.2e308*exp(x) - 1, (2*x)**1100 becomes 2**1100*x**1100), so look at
+        # every number it holds
+        if any(_beyond_double(number) for number in value.atoms(sympy.Number)):
             self.fail(
                 "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),
             )
+
+
+# ---------------------------------------------------------------------------
+# Constants of a SymPy expression built in Python
+# ---------------------------------------------------------------------------
+
+
+def _float_of_node(node: sympy.Basic, values: list[float]) -> float | None:
+    """The float64 value of a SymPy node whose arguments are the constants ``values``;
+    None for a node this check does not know (left to SymPy)."""
+    if node.is_Rational:
+        p, q = int(node.p), int(node.q)
+        if abs(p) >= q * _DOUBLE_OVERFLOW:
+            return math.inf
+        return p / q
+    if node.is_Float:
+        return float(node)
+    if node.is_NumberSymbol:
+        return float(node)  # pi, E, EulerGamma ...: known to any precision at once
+    if node in _BAD_VALUES or node is sympy.I:
+        return math.nan
+    if node.is_Add:
+        return math.fsum(values)
+    if node.is_Mul:
+        return math.prod(values)
+    if node.is_Pow:
+        return math.pow(*values)
+    function = FLOAT_FUNCTIONS.get(type(node).__name__)
+    return None if function is None else function(*values)
+
+
+def check_constants(expr: sympy.Expr) -> None:
+    """Refuse a SymPy expression built in Python whose constant parts are not finite real
+    doubles, as :func:`parse_formula` refuses such text: every part without symbols is
+    evaluated as a double, bottom-up, in bounded time (SymPy's own evaluation of
+    ``exp(exp(exp(exp(3))))`` never ends).
+
+    Raises
+    ------
+    FormulaError
+        Naming the smallest constant part that overflows a double or is not real.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> check_constants(x + sympy.exp(3))
+    >>> check_constants(x + sympy.acos(2))
+    Traceback (most recent call last):
+        ...
+    symopt.errors.FormulaError: the constant acos(2) is not a finite real number...
+    """
+    values: dict[sympy.Basic, float | None] = {}
+    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+    while stack:  # post-order, without recursion
+        node, done = stack.pop()
+        if node in values:
+            continue
+        if not done:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if arg not in values)
+            continue
+        if node.is_Symbol or isinstance(node, sympy.Dummy):
+            values[node] = None
+            continue
+        arguments = [values.get(arg) for arg in node.args]
+        if any(v is None for v in arguments):
+            values[node] = None
+            continue
+        try:
+            value = _float_of_node(node, arguments)
+        except OverflowError:
+            value = math.inf
+        except (ValueError, ZeroDivisionError, TypeError):
+            value = math.nan
+        if value is not None and not (isinstance(value, float) and math.isfinite(value)):
+            text = sympy.printing.str.StrPrinter({"order": "none"}).doprint(node)
+            if len(text) > 60:
+                text = text[:28] + " ... " + text[-27:]
+            problem = ("overflows a double (it is beyond about 1.8e308)" if value == math.inf
+                       or value == -math.inf else "is not a finite real number")
+            raise FormulaError(f"the constant {text} {problem}; every constant part of a "
+                               "formula must be a finite real double")
+        values[node] = value
+
+
+def _float_product(ops: list[ast.operator | None], values: tuple[float, ...]) -> float:
+    """``v0 op1 v1 op2 v2 ...`` with ``*`` and ``/``, in float64."""
+    result = 1.0
+    for op, value in zip(ops, values):
+        result = result / value if isinstance(op, ast.Div) else result * value
+    return result
+
+
+# Numbers from here on round to infinity as doubles: 2**1024 - 2**970.
+_DOUBLE_OVERFLOW = 2**1024 - 2**970
+
+
+def _beyond_double(number: sympy.Number) -> bool:
+    """Whether a SymPy number is beyond the range of a double (it would print as inf)."""
+    if number.is_Rational:
+        return abs(int(number.p)) >= int(number.q) * _DOUBLE_OVERFLOW
+    if number.is_Float:
+        return math.isinf(float(number))
+    return False
 
 
 def _group(op: ast.operator) -> str | None:

@@ -223,7 +223,8 @@ def test_whitelist_contains_the_required_functions():
 
 
 def test_whitelist_maps_abs_to_sympy_abs_and_log1p_to_codegen_cfunction():
-    assert ALLOWED_FUNCTIONS["abs"] is sympy.Abs
+    x = sympy.Symbol("x", real=True)
+    assert ALLOWED_FUNCTIONS["abs"](x) == sympy.Abs(x) and ALLOWED_FUNCTIONS["Abs"](-3) == 3
     assert ALLOWED_FUNCTIONS["log1p"] is log1p and ALLOWED_FUNCTIONS["expm1"] is expm1
 
 
@@ -237,4 +238,85 @@ def test_every_allowed_function_has_an_arity_and_a_derivative():
 
 
 def test_constants():
-    assert ALLOWED_CONSTANTS == {"pi": sympy.pi, "e": sympy.E, "E": sympy.E}
+    assert ALLOWED_CONSTANTS == {"pi": sympy.pi, "e": sympy.E, "E": sympy.E,
+                                 "EulerGamma": sympy.EulerGamma,
+                                 "GoldenRatio": sympy.GoldenRatio, "Catalan": sympy.Catalan}
+
+
+def test_float_constants_are_the_doubles_nearest_the_constants():
+    from symopt.functions import FLOAT_CONSTANTS
+
+    assert set(FLOAT_CONSTANTS) == set(ALLOWED_CONSTANTS)
+    for name, value in FLOAT_CONSTANTS.items():
+        assert value == float(ALLOWED_CONSTANTS[name].evalf(40)), name
+
+
+def test_reserved_names_are_neither_constants_nor_functions():
+    from symopt.functions import RESERVED_NAMES
+
+    assert {"I", "oo", "zoo", "nan", "inf"} <= set(RESERVED_NAMES)
+    assert not set(RESERVED_NAMES) & (set(ALLOWED_CONSTANTS) | set(ALLOWED_FUNCTIONS))
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED_FUNCTIONS))
+def test_float_function_agrees_with_sympy_evaluated_by_mpmath(name):
+    import math
+
+    from symopt.functions import FLOAT_FUNCTIONS
+
+    points = {1: [-3.5, -0.7, -1e-3, 0.0, 0.4, 0.99, 2.5, 30.0],
+              2: [(1.0, 2.0), (-0.5, 3.0), (2.0, -1.0), (-1.0, -1.0)]}[FUNCTION_ARITY[name]]
+    for point in points:
+        args = point if isinstance(point, tuple) else (point,)
+        try:
+            value = FLOAT_FUNCTIONS[name](*args)
+        except ValueError:  # outside the real domain: SymPy's value is not real there
+            exact = complex(ALLOWED_FUNCTIONS[name](*map(sympy.Float, args)).evalf(30))
+            assert exact.imag != 0 or not math.isfinite(abs(exact)), (name, args)
+            continue
+        exact = ALLOWED_FUNCTIONS[name](*map(sympy.Float, args)).evalf(30)
+        assert value == pytest.approx(float(exact), rel=1e-14, abs=1e-300), (name, args)
+
+
+@pytest.mark.parametrize("inner", ["sqrt", "float power", "log"])
+def test_abs_of_an_argument_not_known_real_differentiates_as_a_real_function(inner):
+    # abs(x**0.5) derived to an unevaluated Derivative of re(x**0.5): a CompileError
+    # (found by fuzzing); the derivative must be sign(u)*u', checked by finite differences
+    from symopt.functions import RealAbs
+
+    x = sympy.Symbol("x", real=True)
+    u = {"sqrt": sympy.sqrt(x), "float power": x**0.5, "log": sympy.log(x)}[inner]
+    f = ALLOWED_FUNCTIONS["abs"](u)
+    assert isinstance(f, RealAbs) and str(f) == f"Abs({u})"
+    d = f.diff(x)
+    assert not d.has(sympy.Derivative, sympy.re, sympy.im)
+    assert not d.diff(x).has(sympy.Derivative, sympy.re, sympy.im)  # the Hessian too
+    for point in (0.3, 2.0, 5.0):
+        h = 1e-6
+        fd = (float(f.subs(x, point + h)) - float(f.subs(x, point - h))) / (2 * h)
+        assert float(d.subs(x, point)) == pytest.approx(fd, rel=1e-6)
+
+
+def test_real_abs_pickles_and_prints_like_abs():
+    from symopt.functions import RealAbs
+
+    x = sympy.Symbol("x", real=True)
+    f = RealAbs(sympy.log(x))
+    assert pickle.loads(pickle.dumps(f)) == f
+    assert sympy.latex(f) == sympy.latex(sympy.Abs(sympy.log(x)))
+
+
+def test_kernels_of_abs_of_arguments_not_known_real_compile_and_agree_with_finite_differences():
+    import symopt as so
+
+    p = so.Problem("abs(x**0.5) + abs(log(y)) + abs(sqrt(x))*y")
+    k = so.compile(p)
+    point = np.array([2.0, 3.0])
+    f, g, H = k.value_grad_hess(point)
+    h = 1e-6
+    for i in range(2):
+        e = np.zeros(2)
+        e[i] = h
+        assert g[i] == pytest.approx((k.value(point + e) - k.value(point - e)) / (2 * h), rel=1e-6)
+        assert H[i] == pytest.approx((k.grad(point + e) - k.grad(point - e)) / (2 * h), rel=1e-5,
+                                     abs=1e-9)
