@@ -1,0 +1,1190 @@
+"""Array formulas -> kernel source: fused, blocked loops whose sizes are read at run time.
+
+A kernel computes a few *outputs* (the loss, the gradient laid out in ``g``, a
+Hessian-vector product, Hessian blocks in ``H``) from one DAG.  Every node of the DAG
+gets a *role*:
+
+``inline``   evaluated where it is used, element by element (element-wise maps of leaves,
+             slices, one-hot and identity entries): never stored
+``row``      computed for row ``i`` of its leading axis inside a loop over that axis
+             (a map of computed values, ``X @ w`` by a dot per row, a reduction along an
+             inner axis)
+``accum``    a sum (or max/logsumexp) over the leading axis of its operands: accumulated
+             row by row (``X^T r``, ``sum(...)``)
+``scatter``  the adjoint of a slice: row ``i`` of its argument written to position
+             ``start + step*i`` of its target (the gradient of ``x[1::2]``)
+
+Nodes are then *fused*: a row node and the nodes that read it at the same row join one
+group, and groups over the same axis that do not depend on each other merge, so that
+one pass over the rows computes the loss, the gradient and (with a Hessian) the
+Hessian: a logistic loss reads ``X`` once per evaluation.  Each group is a loop over
+its rows, split into blocks (:data:`BLOCK_ROWS`, at most :data:`MAX_BLOCKS`) run in
+parallel with ``prange``; every block keeps its own partial sums, combined in block
+order, so results depend on the sizes only, never on the threads.
+
+Inside a row, scalar work is SymPy expressions over *reads* (``X[_i, _j]``, ``y[_i]``)
+and per-row results of inner loops (``sum_j X[_i, _j] w[_j]``); they are scheduled by
+level (an expression that needs an inner loop's result comes after it), and each level
+is printed with joint CSE.  An inner loop body is stripped of every subexpression that
+does not depend on the loop's index (hoisted to the row level), so that a
+``sigmoid`` of the row is computed once per row, not once per column.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import keyword
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import sympy
+
+from ..codegen import KernelPrinter, _share_exponentials
+from ..derivatives import joint_cse
+from .ir import (
+    Contract, Dim, Embed, Eye, Leaf, Map, Node, OneHot, Reduce, Slice, placeholder,
+    same_dim, topological,
+)
+
+__all__ = ["ModuleSource", "Output", "BLOCK_ROWS", "MAX_BLOCKS", "PARTIAL_BUDGET", "int_code"]
+
+#: Rows per block of a fused loop (a loop over fewer rows runs as one serial block).
+BLOCK_ROWS = 4096
+#: The most blocks a loop is split into, whatever the number of threads.
+MAX_BLOCKS = 64
+#: Floats of per-block partial sums a loop may keep (a d x d Hessian accumulator limits
+#: its loop to a few blocks).
+PARTIAL_BUDGET = 1 << 22
+
+_RESERVED = frozenset({"math", "numba", "np", "abi", "_rt", "_tr", "abs", "min", "max",
+                       "float", "int", "range", "len", "True", "False", "None"})
+_JIT = "@numba.njit(cache=True, nogil=True, error_model='numpy')"
+
+
+# --- integer code for sizes and positions ------------------------------------------------
+
+
+def int_code(expr: sympy.Expr, names: dict) -> str:
+    """``expr`` (integer-valued, over dims) as Python integer arithmetic."""
+    expr = sympy.sympify(expr)
+    if expr.is_Integer:
+        return str(int(expr))
+    if isinstance(expr, sympy.Symbol):
+        return names.get(expr, expr.name)
+    if isinstance(expr, (sympy.floor, sympy.ceiling)):
+        num, den = sympy.fraction(sympy.together(expr.args[0]))
+        if not den.is_Integer:
+            raise ValueError(f"cannot print {expr} as integer arithmetic")
+        n = int_code(num, names)
+        if isinstance(expr, sympy.floor):
+            return f"(({n}) // {int(den)})"
+        return f"(-((-({n})) // {int(den)}))"
+    num, den = sympy.fraction(sympy.together(expr))
+    if den != 1:
+        if not den.is_Integer:
+            raise ValueError(f"cannot print {expr} as integer arithmetic")
+        return f"(({int_code(sympy.expand(num), names)}) // {int(den)})"
+    if expr.is_Add:
+        return "(" + " + ".join(int_code(a, names) for a in expr.args) + ")"
+    if expr.is_Mul:
+        return "(" + "*".join(int_code(a, names) for a in expr.args) + ")"
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return "(" + "*".join([int_code(expr.base, names)] * int(expr.exp)) + ")"
+    if isinstance(expr, sympy.Max):
+        return "max(" + ", ".join(int_code(a, names) for a in expr.args) + ")"
+    if isinstance(expr, sympy.Min):
+        return "min(" + ", ".join(int_code(a, names) for a in expr.args) + ")"
+    raise ValueError(f"cannot print {expr} as integer arithmetic")
+
+
+def _index_text(idx: Sequence[str]) -> str:
+    return ", ".join(idx)
+
+
+# --- the module --------------------------------------------------------------------------
+
+
+@dataclass
+class Output:
+    """What a kernel writes: ``node``'s value into ``target`` (Python code of an array view
+    of ``node``'s shape, or of a scalar slot such as ``_g[3]``); ``target=None`` returns
+    the (scalar) value."""
+
+    node: Node
+    target: str | None
+
+
+class ModuleSource:
+    """The generated module of a problem: shared names, and one function per kernel."""
+
+    def __init__(self, problem, header: Sequence[str] = ()):
+        self.problem = problem
+        self.header = list(header)
+        self.functions: list[str] = []
+        taken = set(_RESERVED)
+        self.dim_names: dict[Dim, str] = {}
+        for d in problem.dims:
+            name = d.name if d.name not in taken and not keyword.iskeyword(d.name) else f"{d.name}_"
+            while name in taken:
+                name += "_"
+            self.dim_names[d] = name
+            taken.add(name)
+        self.leaf_names: dict[Leaf, str] = {}
+        from .autodiff import directions
+
+        leaves = list(problem.variables) + list(problem.parameters) + list(problem.data)
+        leaves += list(directions(problem.variables).values())
+        for leaf in leaves:
+            name = leaf.name
+            while name in taken or keyword.iskeyword(name):
+                name += "_"
+            self.leaf_names[leaf] = name
+            taken.add(name)
+        self._counter = itertools.count()
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}{next(self._counter)}"
+
+    def size(self, expr: sympy.Expr) -> str:
+        return int_code(expr, self.dim_names)
+
+    def shape_code(self, shape: Sequence[sympy.Expr]) -> str:
+        inner = ", ".join(self.size(s) for s in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+    # --- prologue: sizes and views of the inputs ---------------------------------------------
+    def prologue(self, uses_v: bool) -> list[str]:
+        p = self.problem
+        lines = [f"    {name} = np.int64(_data[0, {k}])" for k, name in
+                 ((k, self.dim_names[d]) for k, d in enumerate(p.dims))]
+        offset = sympy.Integer(0)
+        groups = [("_x", p.variables)] + [("_p", p.parameters)]
+        if uses_v:
+            from .autodiff import directions
+
+            dirs = directions(p.variables)
+            groups.append(("_v", [dirs[v] for v in p.variables]))
+        for array, leaves in groups:
+            offset = sympy.Integer(0)
+            for leaf in leaves:
+                name = self.leaf_names[leaf]
+                size = sympy.Mul(*leaf.shape)
+                start, stop = self.size(offset), self.size(offset + size)
+                if leaf.ndim == 0:
+                    lines.append(f"    {name} = {array}[{start}]")
+                elif leaf.ndim == 1:
+                    lines.append(f"    {name} = {array}[{start}:{stop}]")
+                else:
+                    lines.append(f"    {name} = {array}[{start}:{stop}].reshape({self.shape_code(leaf.shape)})")
+                offset += size
+        for k, leaf in enumerate(p.data):
+            name = self.leaf_names[leaf]
+            pointer = "_tr.i8_pointer" if leaf.dtype == "int" else "_tr.f8_pointer"
+            address = f"np.int64(_data[{k + 1}, 0])"
+            if leaf.ndim == 0:
+                lines.append(f"    {name} = numba.carray({pointer}({address}), (1,))[0]")
+            else:
+                lines.append(f"    {name} = numba.carray({pointer}({address}), {self.shape_code(leaf.shape)})")
+        return lines
+
+    def add_kernel(self, name: str, args: str, doc: str, outputs: Sequence[Output],
+                   uses_v: bool = False, prelude: Sequence[str] = (),
+                   postlude: Sequence[str] = ()) -> None:
+        """Add kernel ``name`` computing ``outputs`` (the one without a target is returned);
+        ``prelude``/``postlude`` are lines before/after the computation."""
+        kernel = _Kernel(self, name, outputs)
+        body = self.prologue(uses_v) + list(prelude) + kernel.emit() + list(postlude)
+        returned = kernel.returned()
+        if returned is not None:
+            body.append(f"    return {returned}")
+        self.functions += kernel.helpers
+        self.functions.append("\n".join([
+            "",
+            "",
+            "@numba.njit(cache=True, nogil=True, error_model='numpy', parallel=True)",
+            f"def {name}({args}):",
+            f'    """{doc}"""',
+            *body,
+        ]))
+
+    def source(self) -> str:
+        lines = [
+            "# symopt generated array kernels: do not edit (regenerated from the formula).",
+            *[f"# {h}" for h in self.header],
+            "import math",
+            "",
+            "import numba",
+            "import numpy as np",
+            "",
+            "from symopt import _runtime as _rt",
+            "from symopt.tensor import _runtime as _tr",
+        ]
+        return "\n".join(lines + self.functions) + "\n"
+
+
+# --- one kernel ---------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Group:
+    domain: sympy.Expr
+    members: list = field(default_factory=list)
+    deps: set = field(default_factory=set)  # groups this one must follow
+    index: int = 0
+
+
+class _Kernel:
+    """Roles, fusion groups, storage and emission of one kernel (see the module docstring)."""
+
+    def __init__(self, module: ModuleSource, name: str, outputs: Sequence[Output]):
+        self.module = module
+        self.name = name
+        self.outputs = list(outputs)
+        self.helpers: list[str] = []
+        roots = [o.node for o in self.outputs]
+        self.order = topological(roots)
+        self.consumers: dict[Node, list[Node]] = {n: [] for n in self.order}
+        for node in self.order:
+            for arg in node.args:
+                self.consumers[arg].append(node)
+        self.storage: dict[Node, str] = {}     # materialised nodes -> array (or scalar) name
+        self.output_of: dict[Node, str] = {}
+        self.extra_outputs: list[tuple[Node, str]] = []
+        for o in self.outputs:
+            if o.target is None:
+                continue
+            if o.node in self.output_of or isinstance(o.node, Leaf):
+                self.extra_outputs.append((o.node, o.target))
+            else:
+                self.output_of[o.node] = o.target
+        self._classify()
+        self._fuse()
+
+    # --- roles ------------------------------------------------------------------------------
+    def _classify(self) -> None:
+        self.role: dict[Node, str] = {}
+        self.outer: dict[Node, str] = {}       # Contract -> outer (loop) label
+        self.targets: dict[Node, tuple] = {}  # scatter Embed -> (target node, coefficient)
+        self.rest: dict[Node, Node] = {}      # target Map -> its non-scatter part (or None)
+        for node in self.order:
+            self.role[node] = self._role(node)
+        # a Map that is a linear combination of slice adjoints (Embeds used by it alone)
+        # becomes the storage those scatter into
+        for node in self.order:
+            if isinstance(node, Map) and self.role[node] in ("row", "inline") and node.ndim:
+                self._maybe_target(node)
+        for node in self.order:
+            if isinstance(node, Embed) and node not in self.targets:
+                self.targets[node] = (node, sympy.S.One)
+                self.rest.setdefault(node, None)
+        # outputs of at least one axis that are inline must be computed somewhere: a loop
+        for node, target in self.output_of.items():
+            if self.role[node] == "inline" and node.ndim:
+                self.role[node] = "row"
+
+    def _role(self, node: Node) -> str:
+        if isinstance(node, Leaf):
+            return "leaf"
+        if isinstance(node, (Eye, OneHot, Slice)):
+            return "inline"
+        if isinstance(node, Map):
+            computed = any(self.role[a] in ("row",) for a in node.args)
+            return "row" if computed else "inline"
+        if isinstance(node, Contract):
+            outer = self._outer_label(node)
+            self.outer[node] = outer
+            if node.out and outer == node.out[0]:
+                return "row"
+            if outer not in node.out:
+                return "accum"
+            self.outer[node] = node.out[0]
+            return "row"
+        if isinstance(node, Reduce):
+            return "accum" if node.axis == 0 else "row"
+        if isinstance(node, Embed):
+            return "scatter"
+        raise TypeError(type(node).__name__)
+
+    def _outer_label(self, node: Contract) -> str:
+        def rank(k):
+            op = node.args[k]
+            data = isinstance(op, Leaf) and op.leaf_kind == "data"
+            computed = self.role.get(op) == "row"
+            return (op.ndim, data, computed, -k)
+
+        best = max(range(len(node.args)), key=rank)
+        return node.labels[best][0]
+
+    def _maybe_target(self, node: Map) -> None:
+        embeds = [k for k, a in enumerate(node.args)
+                  if isinstance(a, Embed) and self.consumers[a] == [node]
+                  and a not in self.output_of and node.axes[k] == tuple(range(node.ndim))]
+        if not embeds:
+            return
+        body = sympy.expand(node.body)
+        coefficients = {}
+        rest = body
+        for k in embeds:
+            c = body.coeff(placeholder(k), 1)
+            if c.free_symbols & {placeholder(j) for j in range(len(node.args))}:
+                return
+            coefficients[k] = c
+            rest = rest - c * placeholder(k)
+        rest = sympy.expand(rest)
+        if rest.free_symbols & {placeholder(k) for k in embeds}:
+            return
+        from .ir import map_with_axes
+
+        self.role[node] = "target"
+        for k, c in coefficients.items():
+            self.targets[node.args[k]] = (node, c)
+        if rest == 0:
+            self.rest[node] = None
+        else:
+            others = [k for k in range(len(node.args)) if k not in coefficients]
+            renumber = {placeholder(k): placeholder(j) for j, k in enumerate(others)}
+            rest_node = map_with_axes(rest.xreplace(renumber), [node.args[k] for k in others],
+                                      [node.axes[k] for k in others], node.shape)
+            self.rest[node] = rest_node
+            if rest_node not in self.role:
+                self.order.insert(self.order.index(node), rest_node)
+                for arg in rest_node.args:
+                    self.consumers.setdefault(arg, []).append(rest_node)
+                self.consumers[rest_node] = []
+                self.role[rest_node] = "row"  # computed into the target's storage
+
+    # --- which computed nodes a node reads, and whether at the same row ---------------------
+    def _row_axes(self, node: Node) -> list[tuple[Node, int | None]]:
+        """``(operand, axis of the operand that runs along node's loop)`` per operand."""
+        if isinstance(node, Map):
+            out = []
+            for arg, axes in zip(node.args, node.axes):
+                out.append((arg, axes.index(0) if 0 in axes else None))
+            return out
+        if isinstance(node, Contract):
+            r = self.outer[node]
+            return [(a, lab.index(r) if r in lab else None) for a, lab in zip(node.args, node.labels)]
+        if isinstance(node, Reduce):
+            return [(node.args[0], 0)]
+        if isinstance(node, Embed):
+            return [(node.args[0], 0 if node.args[0].ndim else None)]
+        return []
+
+    def _reads(self, node: Node) -> list[tuple[Node, bool]]:
+        """The computed nodes ``node``'s loop body reads (through inline nodes), each with
+        whether it is read at the loop's own row (row-local)."""
+        found: list[tuple[Node, bool]] = []
+        stack = [(a, ra) for a, ra in self._row_axes(node)]
+        seen = set()
+        while stack:
+            q, ra = stack.pop()
+            if (q, ra) in seen:
+                continue
+            seen.add((q, ra))
+            role = self.role[q]
+            if role == "leaf":
+                continue
+            if role != "inline":
+                found.append((q, ra == 0))
+                continue
+            if isinstance(q, Map):
+                for arg, axes in zip(q.args, q.axes):
+                    stack.append((arg, axes.index(ra) if ra is not None and ra in axes else None))
+            elif isinstance(q, Slice):
+                arg = q.args[0]
+                if ra is None:
+                    stack.append((arg, None))
+                elif q.length is None:
+                    stack.append((arg, ra + 1 if ra >= q.axis else ra))
+                elif ra == q.axis:
+                    stack.append((arg, None))  # shifted/strided along the row: not local
+                else:
+                    stack.append((arg, ra))
+            else:
+                for arg in q.args:
+                    stack.append((arg, None))
+        return found
+
+    def _domain(self, node: Node) -> sympy.Expr:
+        if isinstance(node, Contract):
+            r = self.outer[node]
+            for op, lab in zip(node.args, node.labels):
+                if r in lab:
+                    return op.shape[lab.index(r)]
+        if isinstance(node, Reduce):
+            return node.args[0].shape[0]
+        if isinstance(node, Embed):
+            arg = node.args[0]
+            return arg.shape[0] if arg.ndim else sympy.Integer(1)
+        return node.shape[0]
+
+    # --- fusion --------------------------------------------------------------------------------
+    def _fuse(self) -> None:
+        looped = [n for n in self.order if self.role[n] in ("row", "accum", "scatter")]
+        parent = {n: n for n in looped}
+
+        def find(n):
+            while parent[n] is not n:
+                parent[n] = parent[parent[n]]
+                n = parent[n]
+            return n
+
+        self.stored: set[Node] = set()
+        deps: dict[Node, set[Node]] = {n: set() for n in looped}
+        for node in looped:
+            for q, local in self._reads(node):
+                if self.role[q] == "target":
+                    deps[node].add(q)
+                    continue
+                if (local and self.role[q] == "row"
+                        and same_dim(self._domain(q), self._domain(node))):
+                    parent[find(q)] = find(node)
+                else:
+                    deps[node].add(q)
+                    if self.role[q] == "row":
+                        self.stored.add(q)
+        # a target is written by its rest (first) and its scatters
+        for embed, (target, _) in self.targets.items():
+            rest = self.rest.get(target)
+            if rest is not None and embed in deps:
+                deps[embed].add(rest)
+        groups: dict[Node, _Group] = {}
+        for node in looped:
+            root = find(node)
+            group = groups.get(root)
+            if group is None:
+                group = groups[root] = _Group(self._domain(node))
+            group.members.append(node)
+        group_of = {n: groups[find(n)] for n in looped}
+        for node in looped:
+            for q in deps[node]:
+                if q in group_of and group_of[q] is not group_of[node]:
+                    group_of[node].deps.add(id(group_of[q]))
+                elif self.role.get(q) == "target":
+                    for e, (t, _) in self.targets.items():
+                        if t is q and group_of.get(e) is not None and group_of[e] is not group_of[node]:
+                            group_of[node].deps.add(id(group_of[e]))
+        ordered = self._merge_siblings(list(dict.fromkeys(group_of[n] for n in looped)))
+        self.groups = ordered
+        self.group_of = {n: g for g in ordered for n in g.members}
+        # row nodes read by the outputs' extra copies or by nothing in their group need storage
+        for node in looped:
+            if self.role[node] == "row" and node in self.output_of:
+                self.stored.add(node)
+        for target in [t for t, r in self.rest.items() if r is not None]:
+            self.stored.add(self.rest[target])
+
+    def _merge_siblings(self, groups: list[_Group]) -> list[_Group]:
+        """Merge groups over the same axis that do not depend on each other (one pass over
+        the rows instead of several), keeping a valid order."""
+        by_id = {id(g): g for g in groups}
+
+        def ancestors(g, memo):
+            got = memo.get(id(g))
+            if got is None:
+                got = set()
+                for d in g.deps:
+                    if d in by_id:
+                        got.add(d)
+                        got |= ancestors(by_id[d], memo)
+                memo[id(g)] = got
+            return got
+
+        order = self._toposort(groups)
+        merged: list[_Group] = []
+        for g in order:
+            memo: dict = {}
+            host = None
+            for m in merged:
+                if same_dim(m.domain, g.domain) and id(m) not in ancestors(g, memo):
+                    host = m
+                    break
+            if host is None:
+                merged.append(g)
+                continue
+            host.members += g.members
+            host.deps |= g.deps
+            host.deps.discard(id(host))
+            for other in groups:
+                if id(g) in other.deps:
+                    other.deps.discard(id(g))
+                    other.deps.add(id(host))
+            by_id[id(g)] = host
+        for g in merged:
+            g.deps = {d for d in g.deps if by_id.get(d) is not g}
+        return self._toposort(merged)
+
+    @staticmethod
+    def _toposort(groups: list[_Group]) -> list[_Group]:
+        ids = {id(g) for g in groups}
+        done: set[int] = set()
+        out: list[_Group] = []
+        pending = list(groups)
+        while pending:
+            progressed = False
+            for g in list(pending):
+                if all(d in done or d not in ids for d in g.deps):
+                    out.append(g)
+                    done.add(id(g))
+                    pending.remove(g)
+                    progressed = True
+            if not progressed:  # pragma: no cover - the fusion never makes cycles
+                raise RuntimeError("cyclic loop dependencies in a generated kernel")
+        return out
+
+    # --- emission -----------------------------------------------------------------------------
+    def emit(self) -> list[str]:
+        m = self.module
+        lines: list[str] = []
+        # outputs: local names for their views (a scalar output: a view of one element)
+        for node, target in list(self.output_of.items()):
+            name = m.fresh("_o")
+            lines.append(f"    {name} = {target}")
+            self.storage[node] = name
+        # storage for the other materialised nodes (a scalar: an array of one element)
+        for node in self.order:
+            if node in self.storage:
+                continue
+            role = self.role[node]
+            if (role in ("target", "accum") or (role == "scatter" and self.targets[node][0] is node)
+                    or (role == "row" and node in self.stored and node not in self.rest.values())):
+                name = m.fresh("_b")
+                lines.append(f"    {name} = np.empty({m.shape_code(node.shape) if node.ndim else '(1,)'})")
+                self.storage[node] = name
+        # the rest of a target is computed into the target's storage
+        for target, rest in self.rest.items():
+            if rest is not None:
+                self.storage[rest] = self.storage[target]
+        # targets: zeros unless their scatters cover them exactly (and nothing else is there)
+        for node in self.order:
+            if self.role[node] == "target" or (self.role[node] == "scatter" and self.targets[node][0] is node):
+                if self.rest.get(node) is None and not self._covered(node):
+                    lines.append(f"    {self.storage[node]}[...] = 0.0")
+        for group in self.groups:
+            lines += _GroupEmitter(self, group).emit()
+        # scalar outputs computed at the end (functions of scalar leaves and sums)
+        for node, target in self.output_of.items():
+            if node.ndim == 0 and self.role[node] == "inline":
+                expr, names = _ScalarContext(self).scalar(node)
+                lines.append(f"    {self.storage[node]}[0] = {KernelPrinter(names, vector_math=True).doprint(expr)}")
+        for node, target in self.extra_outputs:
+            if node.ndim == 0:
+                expr, names = _ScalarContext(self).scalar(node)
+                lines.append(f"    {target}[0] = {KernelPrinter(names, vector_math=True).doprint(expr)}")
+            else:
+                source = self.storage.get(node) or m.leaf_names.get(node)
+                lines.append(f"    {target}[...] = {source}")
+        return lines
+
+    def returned(self) -> str | None:
+        for o in self.outputs:
+            if o.target is None:
+                expr, names = _ScalarContext(self).scalar(o.node)
+                return KernelPrinter(names, vector_math=True).doprint(expr)
+        return None
+
+    def _covered(self, target: Node) -> bool:
+        """Whether the scatters into ``target`` write every position exactly once: same
+        step ``s``, starts ``0..s-1``, each of length ``size / s`` (``x[::2]`` and
+        ``x[1::2]`` of an even-sized ``x``), all along axis 0."""
+        embeds = [e for e, (t, _) in self.targets.items() if t is target]
+        if not embeds or any(not e.keep or e.axis != 0 for e in embeds):
+            return False
+        steps = {e.step for e in embeds}
+        if len(steps) != 1:
+            return False
+        (step,) = steps
+        starts = sorted(e.start for e in embeds if e.start.is_Integer)
+        if len(starts) != len(embeds) or starts != list(range(step)):
+            return False
+        size = target.shape[0]
+        return all(same_dim(e.args[0].shape[0] * step, size) for e in embeds)
+
+
+class _ScalarContext:
+    """Scalar (0-d) expressions at the kernel level: inline maps of scalar leaves and of
+    accumulated results."""
+
+    def __init__(self, kernel: _Kernel):
+        self.kernel = kernel
+        self.names: dict[sympy.Symbol, str] = {}
+        for d, name in kernel.module.dim_names.items():
+            self.names[d] = name
+
+    def symbol(self, code: str) -> sympy.Symbol:
+        s = sympy.Symbol(f"_s{len(self.names)}", real=True)
+        self.names[s] = code
+        return s
+
+    def scalar(self, node: Node) -> tuple[sympy.Expr, dict]:
+        return self._value(node), self.names
+
+    def _value(self, node: Node) -> sympy.Expr:
+        k = self.kernel
+        if node in k.storage and k.role[node] != "inline":
+            return self.symbol(f"{k.storage[node]}[0]")
+        if isinstance(node, Leaf):
+            return self.symbol(k.module.leaf_names[node])
+        if isinstance(node, Map):
+            return node.body.xreplace({placeholder(j): self._value(a) for j, a in enumerate(node.args)})
+        raise ValueError(f"no scalar value for {type(node).__name__}")
+
+
+class _GroupEmitter:
+    """The block function of one fused group, and the kernel code that runs its blocks."""
+
+    def __init__(self, kernel: _Kernel, group: _Group):
+        self.k = kernel
+        self.m = kernel.module
+        self.group = group
+        self.members = set(group.members)
+        self.row = "_i"
+        self.reads: dict[str, sympy.Symbol] = {}
+        self.names: dict[sympy.Symbol, str] = {}
+        for d, name in self.m.dim_names.items():
+            self.names[d] = name
+        self.args: dict[str, None] = {}     # names the block function takes (ordered set)
+        self.row_exprs: list[tuple[str, object, sympy.Expr]] = []  # (kind, target, expr)
+        self.loops: list[dict] = []
+        self.levels: dict[sympy.Symbol, int] = {}
+        self.row_values: dict[Node, sympy.Expr] = {}
+        self.row_buffers: dict[Node, str] = {}
+        self.block_lines_pre: list[str] = []   # at the start of the block
+        self.block_lines_post: list[str] = []  # at its end
+        self.partials: list[tuple[str, Node, str]] = []  # (partial name, node, kind)
+        self.counter = itertools.count()
+        self.scatter_add = False
+
+    # --- names -------------------------------------------------------------------------------
+    def need(self, name: str) -> str:
+        """Note that the block function reads array (or scalar) ``name``."""
+        self.args[name.split("[")[0]] = None
+        return name
+
+    def read(self, code: str, inner: bool = False) -> sympy.Symbol:
+        s = self.reads.get(code)
+        if s is None:
+            s = sympy.Symbol(f"_r{len(self.reads)}", real=True)
+            self.reads[code] = s
+            self.names[s] = code
+            self.levels[s] = 0
+        return s
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    # --- values -------------------------------------------------------------------------------
+    def value(self, node: Node, idx: tuple[str, ...]) -> sympy.Expr:
+        """``node`` at index ``idx`` (codes), as a SymPy expression of reads."""
+        k = self.k
+        role = k.role[node]
+        if role == "leaf":
+            name = self.need(self.m.leaf_names[node])
+            if node.ndim == 0:
+                return self.read(name)
+            return self.read(f"{name}[{_index_text(idx)}]")
+        if node in self.members and role == "row" and (not idx or idx[0] == self.row):
+            return self.member_value(node, idx)
+        if role != "inline":
+            name = k.storage.get(node)
+            if name is None:
+                raise RuntimeError("a computed node without storage")
+            self.need(name)
+            if node.ndim == 0:
+                return self.read(f"{name}[0]")
+            return self.read(f"{name}[{_index_text(idx)}]")
+        if isinstance(node, Map):
+            values = {}
+            for j, (arg, axes) in enumerate(zip(node.args, node.axes)):
+                values[placeholder(j)] = self.value(arg, tuple("0" if a is None else idx[a] for a in axes))
+            return node.body.xreplace(values)
+        if isinstance(node, Slice):
+            arg_idx = list(idx)
+            start = self.m.size(node.start)
+            if node.length is None:
+                arg_idx.insert(node.axis, start)
+            else:
+                position = idx[node.axis]
+                arg_idx[node.axis] = (f"({start} + {position})" if node.step == 1
+                                      else f"({start} + {node.step}*{position})")
+                if start == "0":
+                    arg_idx[node.axis] = position if node.step == 1 else f"{node.step}*{position}"
+            return self.value(node.args[0], tuple(arg_idx))
+        if isinstance(node, OneHot):
+            labels = self.need(self.m.leaf_names[node.args[0]])
+            return self.read(f"(1.0 if {labels}[{idx[0]}] == {idx[1]} else 0.0)")
+        if isinstance(node, Eye):
+            half = len(node.base)
+            cond = " and ".join(f"{idx[j]} == {idx[half + j]}" for j in range(half))
+            return self.read(f"(1.0 if {cond} else 0.0)")
+        raise RuntimeError(f"cannot evaluate {type(node).__name__} inline")
+
+    def member_value(self, node: Node, idx: tuple[str, ...]) -> sympy.Expr:
+        """A row member of this group at row ``_i`` (and inner index ``idx[1:]``)."""
+        if isinstance(node, Map) and node not in self.row_buffers:
+            if node.ndim >= 2 and self._buffered(node):
+                self.fill_buffer(node)
+                return self.read(f"{self.row_buffers[node]}[{_index_text(idx[1:])}]", inner=True)
+            values = {}
+            for j, (arg, axes) in enumerate(zip(node.args, node.axes)):
+                values[placeholder(j)] = self.value(arg, tuple("0" if a is None else idx[a] for a in axes))
+            return node.body.xreplace(values)
+        if node.ndim == 1:
+            value = self.row_values.get(node)
+            if value is None:
+                value = self.row_values[node] = self.row_scalar(node)
+            return value
+        if node not in self.row_buffers:
+            self.fill_buffer(node)
+        return self.read(f"{self.row_buffers[node]}[{_index_text(idx[1:])}]", inner=True)
+
+    def _buffered(self, node: Node) -> bool:
+        uses = [c for c in self.k.consumers.get(node, []) if c in self.members]
+        return len(uses) >= 2
+
+    # --- inner loops ------------------------------------------------------------------------------
+    def loop_vars(self, labels: str) -> dict[str, str]:
+        return {lab: self.fresh("_j") for lab in labels}
+
+    def hoist(self, expr: sympy.Expr, inner: set) -> sympy.Expr:
+        """Replace the subexpressions of ``expr`` that do not depend on the inner loop (no
+        symbol in ``inner``) by row-level temporaries."""
+        if expr.is_Atom:
+            return expr
+        if not (expr.free_symbols & inner) and isinstance(expr, sympy.Expr):
+            return self.row_temp(expr)
+        if expr.is_Mul or expr.is_Add:
+            # the loop-invariant factors (terms) together make one temporary
+            fixed = [a for a in expr.args if not (a.free_symbols & inner)]
+            varying = [a for a in expr.args if a.free_symbols & inner]
+            parts = [self.hoist(a, inner) for a in varying]
+            if fixed:
+                rest = expr.func(*fixed)
+                parts.append(rest if rest.is_Atom else self.row_temp(rest))
+            return expr.func(*parts)
+        return expr.func(*[self.hoist(a, inner) for a in expr.args])
+
+    def row_temp(self, expr: sympy.Expr) -> sympy.Symbol:
+        s = sympy.Symbol(self.fresh("_h"), real=True)
+        self.names[s] = s.name
+        level = self.level(expr)
+        self.levels[s] = level
+        self.row_exprs.append(("temp", s, expr))
+        return s
+
+    def level(self, expr: sympy.Expr) -> int:
+        return max((self.levels.get(s, 0) for s in expr.free_symbols), default=0)
+
+    def inner_symbols(self, varnames: Sequence[str]) -> set:
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, varnames)) + r")\b")
+        return {s for code, s in self.reads.items() if pattern.search(code)}
+
+    def add_loop(self, loop: dict) -> None:
+        """Register an inner loop: ``loop["exprs"]`` are hoisted; its level follows."""
+        varnames = loop["vars"]
+        inner = self.inner_symbols(varnames)
+        exprs = [self.hoist(e, inner) for e in loop["exprs"]]
+        loop["exprs"] = exprs
+        loop["level"] = 1 + max((self.level(e) for e in exprs), default=0)
+        if "result" in loop:
+            self.levels[loop["result"]] = loop["level"]
+        self.loops.append(loop)
+
+    def contraction_loop(self, node: Contract, fixed: dict[str, str]) -> tuple[list, dict, sympy.Expr]:
+        """Loop labels and body of a contraction with some labels fixed (the row)."""
+        labels = [lab for lab in dict.fromkeys("".join(node.labels) + node.out) if lab not in fixed]
+        var = dict(fixed)
+        var.update(self.loop_vars("".join(labels)))
+        body = sympy.S.One
+        for op, lab in zip(node.args, node.labels):
+            body *= self.value(op, tuple(var[c] for c in lab))
+        return labels, var, body
+
+    def _extents(self, node: Contract, labels) -> dict[str, str]:
+        sizes = {}
+        for op, lab in zip(node.args, node.labels):
+            for c, s in zip(lab, op.shape):
+                sizes.setdefault(c, self.m.size(s))
+        return {c: sizes[c] for c in labels}
+
+    def _order(self, node: Contract, labels: list[str]) -> list[str]:
+        """Loop order: the innermost label runs along the last axis of the largest operand
+        (contiguous reads), or of the output."""
+        if len(labels) <= 1:
+            return labels
+        best = max(range(len(node.args)), key=lambda k: (node.args[k].ndim, -k))
+        candidates = [c for c in reversed(node.labels[best]) if c in labels]
+        if node.out and node.out[-1] in labels:
+            inner = node.out[-1]
+        elif candidates:
+            inner = candidates[0]
+        else:
+            inner = labels[-1]
+        return [c for c in labels if c != inner] + [inner]
+
+    def row_scalar(self, node: Node) -> sympy.Expr:
+        """A 1-D row member's value at row ``_i``: an inner reduction (dot, logsumexp)."""
+        if isinstance(node, Contract):
+            labels, var, body = self.contraction_loop(node, {self.outer(node): self.row})
+            result = sympy.Symbol(self.fresh("_t"), real=True)
+            self.names[result] = result.name
+            self.add_loop({"kind": "dot", "vars": [var[c] for c in labels],
+                           "extents": [self._extents(node, labels)[c] for c in labels],
+                           "exprs": [body], "result": result})
+            return result
+        if isinstance(node, Reduce):
+            var = self.fresh("_j")
+            arg = node.args[0]
+            idx = [self.row] + ["0"] * (arg.ndim - 1)
+            idx[node.axis] = var
+            body = self.value(arg, tuple(idx))
+            result = sympy.Symbol(self.fresh("_t"), real=True)
+            self.names[result] = result.name
+            self.add_loop({"kind": node.op, "vars": [var], "extents": [self.m.size(arg.shape[node.axis])],
+                           "exprs": [body], "result": result})
+            return result
+        raise RuntimeError(f"no row value for {type(node).__name__}")
+
+    def outer(self, node: Node) -> str:
+        return self.k.outer[node]
+
+    def fill_buffer(self, node: Node) -> None:
+        """A per-row buffer for a row member of 2+ axes (filled by an inner loop nest)."""
+        name = self.fresh("_w")
+        self.row_buffers[node] = name
+        inner_shape = node.shape[1:]
+        self.block_lines_pre.append(f"    {name} = np.empty({self.m.shape_code(inner_shape)})")
+        if isinstance(node, Contract):
+            r = self.outer(node)
+            labels, var, body = self.contraction_loop(node, {r: self.row})
+            order = self._order(node, labels)
+            out = [var[c] for c in node.out[1:]]
+            self.add_loop({"kind": "fill", "vars": [var[c] for c in order],
+                           "extents": [self._extents(node, labels)[c] for c in order],
+                           "exprs": [body], "target": f"{name}[{_index_text(out)}]",
+                           "zero": name, "summed": len(labels) > len(out)})
+            return
+        if isinstance(node, Map):
+            names = [self.fresh("_j") for _ in inner_shape]
+            idx = (self.row,) + tuple(names)
+            values = {}
+            for j, (arg, axes) in enumerate(zip(node.args, node.axes)):
+                values[placeholder(j)] = self.value(arg, tuple("0" if a is None else idx[a] for a in axes))
+            self.add_loop({"kind": "fill", "vars": names,
+                           "extents": [self.m.size(s) for s in inner_shape],
+                           "exprs": [node.body.xreplace(values)],
+                           "target": f"{name}[{_index_text(names)}]", "zero": None, "summed": False})
+            return
+        raise RuntimeError(f"no row buffer for {type(node).__name__}")
+
+    # --- members: accumulations, stores, scatters -------------------------------------------------
+    def member(self, node: Node) -> None:
+        role = self.k.role[node]
+        if role == "accum":
+            self.accumulate(node)
+        elif role == "scatter":
+            self.scatter(node)
+        elif role == "row" and node in self.k.stored:
+            self.store(node)
+
+    def accumulate(self, node: Node) -> None:
+        partial = self.fresh("_q")
+        self.args[partial] = None
+        if isinstance(node, Reduce):
+            self.partials.append((partial, node, node.op))
+            arg = node.args[0]
+            var = self.loop_vars("".join(chr(ord("a") + j) for j in range(arg.ndim - 1)))
+            names = list(var.values())
+            body = self.value(arg, (self.row,) + tuple(names))
+            out_idx = _index_text(names) if names else "0"
+            if not names:
+                self.row_exprs.append((node.op, partial, body))
+            else:
+                self.add_loop({"kind": f"acc_{node.op}", "vars": names,
+                               "extents": [self.m.size(s) for s in arg.shape[1:]],
+                               "exprs": [body], "target": partial, "index": out_idx})
+            return
+        self.partials.append((partial, node, "sum"))
+        r = self.outer(node)
+        labels, var, body = self.contraction_loop(node, {r: self.row})
+        if not labels:
+            self.row_exprs.append(("acc", partial, body))
+            return
+        order = self._order(node, labels)
+        out = [var[c] for c in node.out]
+        if not out:  # a scalar: an inner dot, then one accumulation per row
+            result = sympy.Symbol(self.fresh("_t"), real=True)
+            self.names[result] = result.name
+            self.add_loop({"kind": "dot", "vars": [var[c] for c in order],
+                           "extents": [self._extents(node, labels)[c] for c in order],
+                           "exprs": [body], "result": result})
+            self.row_exprs.append(("acc", partial, result))
+            return
+        self.add_loop({"kind": "accumulate", "vars": [var[c] for c in order],
+                       "extents": [self._extents(node, labels)[c] for c in order],
+                       "exprs": [body], "target": f"{partial}[{_index_text(out)}]"})
+
+    def store(self, node: Node) -> None:
+        name = self.need(self.k.storage[node])
+        if node.ndim == 1:
+            self.row_exprs.append(("assign", f"{name}[{self.row}]", self.member_value(node, (self.row,))))
+            return
+        names = [self.fresh("_j") for _ in node.shape[1:]]
+        value = self.member_value(node, (self.row,) + tuple(names))
+        self.add_loop({"kind": "fill", "vars": names, "extents": [self.m.size(s) for s in node.shape[1:]],
+                       "exprs": [value], "target": f"{name}[{_index_text([self.row] + names)}]",
+                       "zero": None, "summed": False})
+
+    def scatter(self, node: Embed) -> None:
+        target, coefficient = self.k.targets[node]
+        name = self.need(self.k.storage[target])
+        covered = self.k._covered(target) and self.k.rest.get(target) is None
+        op = "=" if covered else "+="
+        if not covered:
+            self.scatter_add = True
+        arg = node.args[0]
+        names = [self.fresh("_j") for _ in arg.shape[1:]]
+        arg_idx = ([self.row] if arg.ndim else []) + names
+        value = coefficient * self.value(arg, tuple(arg_idx))
+        start = self.m.size(node.start)
+        if node.keep:
+            position = arg_idx[node.axis]
+            placed = f"{start} + {node.step}*{position}" if node.step != 1 else f"{start} + {position}"
+            if start == "0":
+                placed = position if node.step == 1 else f"{node.step}*{position}"
+            target_idx = list(arg_idx)
+            target_idx[node.axis] = placed
+        else:
+            target_idx = list(arg_idx)
+            target_idx.insert(node.axis, start)
+        code = f"{name}[{_index_text(target_idx)}]"
+        if not names:
+            self.row_exprs.append(("assign" if covered else "add", code, value))
+            return
+        self.add_loop({"kind": "scatter", "vars": names, "extents": [self.m.size(s) for s in arg.shape[1:]],
+                       "exprs": [value], "target": code, "op": op})
+
+    # --- printing ---------------------------------------------------------------------------------
+    def printer(self) -> KernelPrinter:
+        return KernelPrinter(self.names, vector_math=True)
+
+    def cse_lines(self, items: list[tuple[str, object, sympy.Expr]], indent: str, prefix: str) -> list[str]:
+        if not items:
+            return []
+        printer = self.printer()
+        exprs = _share_exponentials([e for _, _, e in items])
+        replacements, reduced = joint_cse(exprs, prefix=prefix)
+        lines = []
+        for sym, e in replacements:
+            self.names[sym] = sym.name
+            lines.append(f"{indent}{sym.name} = {printer.doprint(e)}")
+        for (kind, target, _), e in zip(items, reduced):
+            text = printer.doprint(e)
+            if kind == "temp":
+                lines.append(f"{indent}{target.name} = {text}")
+            elif kind == "acc":
+                lines.append(f"{indent}_a{target} = _rt.radd(_a{target}, {text})")
+            elif kind == "assign":
+                lines.append(f"{indent}{target} = {text}")
+            elif kind == "add":
+                lines.append(f"{indent}{target} += {text}")
+            elif kind == "max":
+                lines.append(f"{indent}_a{target} = max(_a{target}, {text})")
+            elif kind == "logsumexp":
+                lines += [f"{indent}_u{target} = {text}",
+                          f"{indent}if _u{target} > _m{target}:",
+                          f"{indent}    _a{target} = _a{target} * math.exp(_m{target} - _u{target}) + 1.0",
+                          f"{indent}    _m{target} = _u{target}",
+                          f"{indent}else:",
+                          f"{indent}    _a{target} += math.exp(_u{target} - _m{target})"]
+        return lines
+
+    def loop_lines(self, loop: dict, indent: str) -> list[str]:
+        printer = self.printer()
+        lines = []
+        kind = loop["kind"]
+        vars_, extents = loop["vars"], loop["extents"]
+        replacements, reduced = joint_cse(_share_exponentials(loop["exprs"]), prefix=self.fresh("_e") + "_")
+        for sym, _ in replacements:
+            self.names[sym] = sym.name
+        (body,) = reduced
+        if kind in ("dot", "max", "logsumexp"):
+            result = loop["result"].name
+            if kind == "dot":
+                lines.append(f"{indent}{result} = 0.0")
+            else:
+                lines.append(f"{indent}{result} = -math.inf")
+        if kind == "fill" and loop.get("zero") and loop.get("summed"):
+            lines.append(f"{indent}{loop['zero']}[...] = 0.0")
+        depth = indent
+        for v, extent in zip(vars_, extents):
+            lines.append(f"{depth}for {v} in range({extent}):")
+            depth += "    "
+        for sym, e in replacements:
+            lines.append(f"{depth}{sym.name} = {printer.doprint(e)}")
+        text = printer.doprint(body)
+        if kind == "dot":
+            lines.append(f"{depth}{result} = _rt.radd({result}, {text})")
+        elif kind == "max":
+            lines.append(f"{depth}{result} = max({result}, {text})")
+        elif kind == "logsumexp":
+            # two passes: the maximum, then the sum of exp(v - max)
+            lines.append(f"{depth}{result} = max({result}, {text})")
+            total = self.fresh("_z")
+            lines.append(f"{indent}{total} = 0.0")
+            depth2 = indent
+            for v, extent in zip(vars_, extents):
+                lines.append(f"{depth2}for {v} in range({extent}):")
+                depth2 += "    "
+            for sym, e in replacements:
+                lines.append(f"{depth2}{sym.name} = {printer.doprint(e)}")
+            lines.append(f"{depth2}{total} = _rt.radd({total}, math.exp({text} - {result}))")
+            lines.append(f"{indent}{result} = {result} + math.log({total}) if {total} > 0.0 else {result}")
+        elif kind == "fill":
+            op = "+=" if loop.get("summed") else "="
+            lines.append(f"{depth}{loop['target']} {op} {text}")
+        elif kind == "accumulate":
+            lines.append(f"{depth}{loop['target']} += {text}")
+        elif kind == "scatter":
+            lines.append(f"{depth}{loop['target']} {loop['op']} {text}")
+        elif kind == "acc_max":
+            lines.append(f"{depth}{loop['target']}[0, {loop['index']}] = max({loop['target']}[0, {loop['index']}], {text})")
+        elif kind == "acc_logsumexp":
+            t, i = loop["target"], loop["index"]
+            lines += [f"{depth}_u = {text}",
+                      f"{depth}if _u > {t}[0, {i}]:",
+                      f"{depth}    {t}[1, {i}] = {t}[1, {i}] * math.exp({t}[0, {i}] - _u) + 1.0",
+                      f"{depth}    {t}[0, {i}] = _u",
+                      f"{depth}else:",
+                      f"{depth}    {t}[1, {i}] += math.exp(_u - {t}[0, {i}])"]
+        return lines
+
+    def emit(self) -> list[str]:
+        for node in self.group.members:
+            self.member(node)
+        # the row body: levels of scalar expressions and inner loops
+        max_level = max([lp["level"] for lp in self.loops] + [self.level(e) for _, _, e in self.row_exprs] + [0])
+        body: list[str] = []
+        for level in range(max_level + 1):
+            for loop in self.loops:
+                if loop["level"] == level:
+                    body += self.loop_lines(loop, "        ")
+            items = [it for it in self.row_exprs if self.level(it[2]) == level
+                     and not (it[0] == "temp" and self.levels.get(it[1], 0) != level)]
+            body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
+        block = self.fresh("_block")
+        pre, post = list(self.block_lines_pre), []
+        for partial, node, kind in self.partials:
+            if kind == "sum" and node.ndim == 0:
+                pre.append(f"    _a{partial} = 0.0")
+                post.append(f"    {partial}[0] = _a{partial}")
+            elif kind == "sum":
+                pre.append(f"    {partial}[...] = 0.0")
+            elif node.ndim == 0:
+                pre.append(f"    _a{partial} = {'-math.inf' if kind == 'max' else '0.0'}")
+                if kind == "logsumexp":
+                    pre.append(f"    _m{partial} = -math.inf")
+                    post.append(f"    {partial}[0, 0] = _m{partial}")
+                    post.append(f"    {partial}[1, 0] = _a{partial}")
+                else:
+                    post.append(f"    {partial}[0, 0] = _a{partial}")
+            else:
+                pre.append(f"    {partial}[0] = -math.inf")
+                pre.append(f"    {partial}[1] = 0.0")
+        partial_names = [p for p, _, _ in self.partials]
+        inputs = [a for a in self.args if a not in partial_names]
+        dims = list(self.m.dim_names.values())
+        signature = ["_lo", "_hi"] + dims + inputs + partial_names
+        function = [
+            "",
+            "",
+            _JIT,
+            f"def {block}({', '.join(signature)}):",
+            *pre,
+            f"    for {self.row} in range(_lo, _hi):",
+            *(body or ["        pass"]),
+            *post,
+        ]
+        self.k.helpers.append("\n".join(function))
+        return self.runner(block, dims, inputs)
+
+    def runner(self, block: str, dims: list[str], inputs: list[str]) -> list[str]:
+        """Kernel lines running the block function over the group's rows, in parallel
+        blocks, and combining the partial sums in block order."""
+        m = self.m
+        rows = m.size(self.group.domain)
+        sizes = []
+        for partial, node, kind in self.partials:
+            factor = 1 if kind == "sum" else 2
+            sizes.append(f"({' * '.join([m.size(s) for s in node.shape] or ['1'])}) * {factor}")
+        budget = " + ".join(sizes) if sizes else "0"
+        nb = self.fresh("_nb")
+        lines = [f"    _rows = {rows}",
+                 f"    {nb} = _tr.n_blocks(_rows, {BLOCK_ROWS}, _tr.max_blocks({budget}, {PARTIAL_BUDGET}, {MAX_BLOCKS}))"]
+        for partial, node, kind in self.partials:
+            lead = "" if kind == "sum" else "2, "
+            inner = [m.size(s) for s in node.shape] or ["1"]
+            lines.append(f"    {partial} = np.empty(({nb}, {lead}{', '.join(inner)}))")
+        call_args = dims + inputs
+        part_args = lambda b: ", ".join(f"{p}[{b}]" for p, _, _ in self.partials)
+        bounds = lambda b: f"({b} * _rows) // {nb}, (({b} + 1) * _rows) // {nb}"
+        all_args = lambda b: ", ".join(filter(None, [bounds(b), ", ".join(call_args), part_args(b)]))
+        lines.append(f"    if {nb} == 1:")
+        lines.append(f"        {block}({all_args('0')})")
+        lines.append("    else:")
+        if self.scatter_add:
+            # scatters that add into shared positions: even blocks, then odd blocks
+            lines.append("        for _phase in range(2):")
+            lines.append(f"            for _c in numba.prange(({nb} - _phase + 1) // 2):")
+            lines.append("                _b = 2 * _c + _phase")
+            lines.append(f"                {block}({all_args('_b')})")
+        else:
+            lines.append(f"        for _b in numba.prange({nb}):")
+            lines.append(f"            {block}({all_args('_b')})")
+        # combine the partial sums in block order
+        for partial, node, kind in self.partials:
+            target = self.k.storage[node]
+            if kind == "sum":
+                if node.ndim == 0:
+                    dest = f"{target}[0]"
+                    lines.append(f"    _s = {partial}[0, 0]")
+                    lines.append(f"    for _b in range(1, {nb}):")
+                    lines.append(f"        _s += {partial}[_b, 0]")
+                    lines.append(f"    {dest} = _s")
+                else:
+                    lines.append(f"    {target}[...] = {partial}[0]")
+                    lines.append(f"    for _b in range(1, {nb}):")
+                    lines.append(f"        {target} += {partial}[_b]")
+            else:
+                lines += self._combine_reduce(partial, node, kind, nb, target)
+        return lines
+
+    def _combine_reduce(self, partial, node, kind, nb, target) -> list[str]:
+        if node.ndim == 0:
+            dest = f"{target}[0]"
+            if kind == "max":
+                return [f"    _s = {partial}[0, 0, 0]",
+                        f"    for _b in range(1, {nb}):",
+                        f"        _s = max(_s, {partial}[_b, 0, 0])",
+                        f"    {dest} = _s"]
+            return [f"    _mx = {partial}[0, 0, 0]",
+                    f"    for _b in range(1, {nb}):",
+                    f"        _mx = max(_mx, {partial}[_b, 0, 0])",
+                    "    _s = 0.0",
+                    f"    for _b in range({nb}):",
+                    f"        if {partial}[_b, 1, 0] > 0.0:",
+                    f"            _s += {partial}[_b, 1, 0] * math.exp({partial}[_b, 0, 0] - _mx)",
+                    f"    {dest} = _mx + math.log(_s)"]
+        if kind == "max":
+            return [f"    {target}[...] = {partial}[0, 0]",
+                    f"    for _b in range(1, {nb}):",
+                    f"        np.maximum({target}, {partial}[_b, 0], {target})"]
+        return [f"    _mx = {partial}[0, 0].copy()",
+                f"    for _b in range(1, {nb}):",
+                f"        np.maximum(_mx, {partial}[_b, 0], _mx)",
+                "    _s = np.zeros_like(_mx)",
+                f"    for _b in range({nb}):",
+                f"        _s += {partial}[_b, 1] * np.exp({partial}[_b, 0] - _mx)",
+                f"    {target}[...] = _mx + np.log(_s)"]
