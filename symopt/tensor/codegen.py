@@ -103,6 +103,20 @@ def _index_text(idx: Sequence[str]) -> str:
     return ", ".join(idx)
 
 
+def nested(indent: str, extents: Sequence[str], body) -> list[str]:
+    """Explicit loops over ``extents`` around ``body(index names)`` (a list of lines):
+    Numba compiles these far faster than the array expressions they replace."""
+    names = [f"_k{j}" for j in range(len(extents))]
+    lines = []
+    depth = indent
+    for name, extent in zip(names, extents):
+        lines.append(f"{depth}for {name} in range({extent}):")
+        depth += "    "
+    inner = ", ".join(names) if names else "0"
+    lines += [depth + line for line in body(inner)]
+    return lines
+
+
 # --- the module --------------------------------------------------------------------------
 
 
@@ -561,7 +575,9 @@ class _Kernel:
         for node in self.order:
             if self.role[node] == "target" or (self.role[node] == "scatter" and self.targets[node][0] is node):
                 if self.rest.get(node) is None and not self._covered(node):
-                    lines.append(f"    {self.storage[node]}[...] = 0.0")
+                    name = self.storage[node]
+                    lines += nested("    ", [m.size(x) for x in node.shape],
+                                    lambda i: [f"{name}[{i}] = 0.0"])
         for group in self.groups:
             lines += _GroupEmitter(self, group).emit()
         # scalar outputs computed at the end (functions of scalar leaves and sums)
@@ -575,7 +591,8 @@ class _Kernel:
                 lines.append(f"    {target}[0] = {KernelPrinter(names, vector_math=True).doprint(expr)}")
             else:
                 source = self.storage.get(node) or m.leaf_names.get(node)
-                lines.append(f"    {target}[...] = {source}")
+                lines += nested("    ", [m.size(x) for x in node.shape],
+                                lambda i: [f"({target})[{i}] = {source}[{i}]"])
         return lines
 
     def returned(self) -> str | None:
@@ -864,7 +881,8 @@ class _GroupEmitter:
             self.add_loop({"kind": "fill", "vars": [var[c] for c in order],
                            "extents": [self._extents(node, labels)[c] for c in order],
                            "exprs": [body], "target": f"{name}[{_index_text(out)}]",
-                           "zero": name, "summed": len(labels) > len(out)})
+                           "zero": name, "zero_extents": [self.m.size(x) for x in inner_shape],
+                           "summed": len(labels) > len(out)})
             return
         if isinstance(node, Map):
             names = [self.fresh("_j") for _ in inner_shape]
@@ -1017,7 +1035,8 @@ class _GroupEmitter:
             else:
                 lines.append(f"{indent}{result} = -math.inf")
         if kind == "fill" and loop.get("zero") and loop.get("summed"):
-            lines.append(f"{indent}{loop['zero']}[...] = 0.0")
+            zero = loop["zero"]
+            lines += nested(indent, loop["zero_extents"], lambda i: [f"{zero}[{i}] = 0.0"])
         depth = indent
         for v, extent in zip(vars_, extents):
             lines.append(f"{depth}for {v} in range({extent}):")
@@ -1074,14 +1093,15 @@ class _GroupEmitter:
             items = [it for it in self.row_exprs if self.level(it[2]) == level
                      and not (it[0] == "temp" and self.levels.get(it[1], 0) != level)]
             body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
-        block = self.fresh("_block")
+        block = self.m.fresh("_block")
         pre, post = list(self.block_lines_pre), []
         for partial, node, kind in self.partials:
             if kind == "sum" and node.ndim == 0:
                 pre.append(f"    _a{partial} = 0.0")
                 post.append(f"    {partial}[0] = _a{partial}")
             elif kind == "sum":
-                pre.append(f"    {partial}[...] = 0.0")
+                pre += nested("    ", [self.m.size(x) for x in node.shape],
+                              lambda i, partial=partial: [f"{partial}[{i}] = 0.0"])
             elif node.ndim == 0:
                 pre.append(f"    _a{partial} = {'-math.inf' if kind == 'max' else '0.0'}")
                 if kind == "logsumexp":
@@ -1091,8 +1111,9 @@ class _GroupEmitter:
                 else:
                     post.append(f"    {partial}[0, 0] = _a{partial}")
             else:
-                pre.append(f"    {partial}[0] = -math.inf")
-                pre.append(f"    {partial}[1] = 0.0")
+                pre += nested("    ", [self.m.size(x) for x in node.shape],
+                              lambda i, partial=partial: [f"{partial}[0, {i}] = -math.inf",
+                                                          f"{partial}[1, {i}] = 0.0"])
         partial_names = [p for p, _, _ in self.partials]
         inputs = [a for a in self.args if a not in partial_names]
         dims = list(self.m.dim_names.values())
@@ -1154,9 +1175,12 @@ class _GroupEmitter:
                     lines.append(f"        _s += {partial}[_b, 0]")
                     lines.append(f"    {dest} = _s")
                 else:
-                    lines.append(f"    {target}[...] = {partial}[0]")
-                    lines.append(f"    for _b in range(1, {nb}):")
-                    lines.append(f"        {target} += {partial}[_b]")
+                    extents = [m.size(x) for x in node.shape]
+                    lines += nested("    ", extents, lambda i: [
+                        f"_s = {partial}[0, {i}]",
+                        f"for _b in range(1, {nb}):",
+                        f"    _s += {partial}[_b, {i}]",
+                        f"{target}[{i}] = _s"])
             else:
                 lines += self._combine_reduce(partial, node, kind, nb, target)
         return lines
@@ -1177,14 +1201,19 @@ class _GroupEmitter:
                     f"        if {partial}[_b, 1, 0] > 0.0:",
                     f"            _s += {partial}[_b, 1, 0] * math.exp({partial}[_b, 0, 0] - _mx)",
                     f"    {dest} = _mx + math.log(_s)"]
+        extents = [self.m.size(x) for x in node.shape]
         if kind == "max":
-            return [f"    {target}[...] = {partial}[0, 0]",
-                    f"    for _b in range(1, {nb}):",
-                    f"        np.maximum({target}, {partial}[_b, 0], {target})"]
-        return [f"    _mx = {partial}[0, 0].copy()",
-                f"    for _b in range(1, {nb}):",
-                f"        np.maximum(_mx, {partial}[_b, 0], _mx)",
-                "    _s = np.zeros_like(_mx)",
-                f"    for _b in range({nb}):",
-                f"        _s += {partial}[_b, 1] * np.exp({partial}[_b, 0] - _mx)",
-                f"    {target}[...] = _mx + np.log(_s)"]
+            return nested("    ", extents, lambda i: [
+                f"_s = {partial}[0, 0, {i}]",
+                f"for _b in range(1, {nb}):",
+                f"    _s = max(_s, {partial}[_b, 0, {i}])",
+                f"{target}[{i}] = _s"])
+        return nested("    ", extents, lambda i: [
+            f"_mx = {partial}[0, 0, {i}]",
+            f"for _b in range(1, {nb}):",
+            f"    _mx = max(_mx, {partial}[_b, 0, {i}])",
+            "_s = 0.0",
+            f"for _b in range({nb}):",
+            f"    if {partial}[_b, 1, {i}] > 0.0:",
+            f"        _s += {partial}[_b, 1, {i}] * math.exp({partial}[_b, 0, {i}] - _mx)",
+            f"{target}[{i}] = _mx + math.log(_s)"])
