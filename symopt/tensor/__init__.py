@@ -15,6 +15,7 @@ from __future__ import annotations
 from .ir import Node, dims, index
 from .problem import Problem
 from .kernels import ArrayKernels, compile
+from .minimize import minimize
 from .ops import (
     FUNCTIONS as _FUNCTIONS, data, dot, logsumexp, matmul, max, mean, onehot, outer,
     parameter, pick, softmax, sum, variable,
@@ -23,6 +24,6 @@ from .ops import (
 globals().update(_FUNCTIONS)
 
 __all__ = [
-    "Problem", "compile", "ArrayKernels", "Node", "dims", "index", "variable", "data", "parameter", "matmul", "dot", "outer",
+    "Problem", "minimize", "compile", "ArrayKernels", "Node", "dims", "index", "variable", "data", "parameter", "matmul", "dot", "outer",
     "sum", "mean", "logsumexp", "max", "softmax", "pick", "onehot", *sorted(_FUNCTIONS),
 ]

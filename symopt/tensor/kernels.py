@@ -28,9 +28,7 @@ from .codegen import ModuleSource, Output, int_code
 
 __all__ = ["ArrayKernels", "Binding", "compile", "hvp_sig", "HvpFn"]
 
-#: hvp(x, p, data, v, out): out = H(x) v
-hvp_sig = types.void(abi.vec, abi.vec, abi.mat, abi.vec, abi.vec)
-HvpFn = types.FunctionType(hvp_sig)
+from .abi import HvpFn, hvp_sig  # noqa: E402 - re-exported
 
 _SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
                "value_grad_hess": abi.value_grad_hess_sig, "hvp": hvp_sig}

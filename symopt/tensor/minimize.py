@@ -1,0 +1,208 @@
+"""minimize(problem, x0, data=...): bind the arrays, call a compiled solver, build the result.
+
+Every solver of :mod:`symopt.solvers` runs on array problems through its entry point
+(:func:`symopt._binding.entry_point`) with the array kernels' addresses: ``lbfgs``,
+``bfgs``, ``gd``, ``momentum``, ``nesterov``, ``adam`` (gradient only), ``newton``,
+``trust-exact`` (the dense Hessian kernel).  ``trust-ncg`` and ``newton-cg`` here are the
+Hessian-vector-product methods of :mod:`symopt.tensor.solvers`: no matrix is formed, so
+they run at any size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import abi, cache
+from .._binding import entry_point, jit_address, no_hessian_address
+from ..errors import InputError
+from ..result import OptimizeResult
+from ..solvers import status as _status
+from .kernels import compile as compile_kernels
+from .problem import Problem
+from .solvers import DEFAULTS as HVP_DEFAULTS
+
+__all__ = ["minimize", "METHODS", "default_method"]
+
+#: methods that use a dense Hessian (its kernel is compiled only for them)
+DENSE_HESSIAN_METHODS = ("newton", "trust-exact")
+#: methods driven by Hessian-vector products (symopt.tensor.solvers)
+HVP_METHODS = ("trust-ncg", "newton-cg")
+FIRST_ORDER_METHODS = ("lbfgs", "bfgs", "gd", "momentum", "nesterov", "adam")
+METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + FIRST_ORDER_METHODS
+_ALIASES = {"l-bfgs": "lbfgs", "l_bfgs": "lbfgs", "trust_ncg": "trust-ncg",
+            "newton_cg": "newton-cg", "trust_exact": "trust-exact"}
+#: up to this many variables the default method is Newton with the dense Hessian
+DENSE_NEWTON_MAX_N = 500
+_NO_MATRIX = np.empty((0, 0))
+
+
+def default_method(n: int) -> str:
+    """What a user who names no method gets: Newton with the exact dense Hessian for a
+    few hundred variables, trust-region Newton-CG (Hessian-vector products, no matrix)
+    beyond."""
+    return "newton" if n <= DENSE_NEWTON_MAX_N else "trust-ncg"
+
+
+_HVP_ENTRY = '''\
+# symopt.tensor solver entry point for method {method!r}: takes kernel addresses, compiled once.
+# solver sources hash: {sources}
+import numba
+
+from symopt import abi
+from symopt._binding import value_fn, value_grad_fn
+from symopt.tensor.abi import hvp_fn
+from symopt.tensor.solvers import {function} as _solve
+
+
+@numba.njit(abi.entry_sig, cache=True, nogil=True)
+def entry(value_address, value_grad_address, hvp_address,
+          x, p, data, opts, info, hist, g_out, H_out):
+    return _solve(value_fn(value_address), value_grad_fn(value_grad_address),
+                  hvp_fn(hvp_address), x, p, data, opts, info, hist, g_out, H_out)
+'''
+_hvp_entries: dict[str, object] = {}
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    root = Path(__file__).parent.parent
+    paths = sorted((root / "solvers").glob("*.py")) + [root / "abi.py", root / "_binding.py",
+                                                        Path(__file__).parent / "solvers.py",
+                                                        Path(__file__).parent / "abi.py"]
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def hvp_entry_point(method: str):
+    """The compiled entry of an HVP method (signature :data:`symopt.abi.entry_sig`, the
+    third address the HVP kernel's)."""
+    entry = _hvp_entries.get(method)
+    if entry is None:
+        function = method.replace("-", "_")
+        source = _HVP_ENTRY.format(method=method, function=function, sources=_sources_hash())
+        entry = _hvp_entries[method] = cache.load_source(source, kind="te").entry
+    return entry
+
+
+def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]) -> np.ndarray:
+    if method in HVP_METHODS:
+        defaults = HVP_DEFAULTS[method]
+        opts = np.zeros(abi.N_OPTS)
+        for name, value, slot in (("gtol", gtol, abi.OPT_GTOL), ("ftol", ftol, abi.OPT_FTOL),
+                                  ("xtol", xtol, abi.OPT_XTOL)):
+            if value is None:
+                value = defaults[name]
+            value = float(value)
+            if not value >= 0.0:
+                raise InputError(f"{name} must be >= 0, got {value!r}")
+            opts[slot] = value
+        if max_iter is None:
+            max_iter = defaults["max_iter"]
+        if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
+            raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+        opts[abi.OPT_MAX_ITER] = max_iter
+        opts[abi.OPT_C1] = defaults["c1"]
+        opts[abi.OPT_C2] = defaults["c2"]
+        opts[abi.OPT_MAX_LS] = defaults["max_ls"]
+        unknown = set(options) - {"radius"}
+        if unknown or (options and method != "trust-ncg"):
+            raise InputError(f"method {method!r} takes no option(s) {', '.join(sorted(options))}")
+        radius = options.get("radius", defaults.get("radius", 0.0))
+        opts[abi.OPT_RADIUS] = float(radius) if radius is not None else 0.0
+        return opts
+    from ..minimize import solver_options
+
+    return solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, **options)
+
+
+def minimize(problem: Problem, x0: Any, method: str | None = None, *,
+             data: Mapping[str, Any] | None = None, params: Any = None,
+             dims: Mapping[Any, int] | None = None, tol: float | None = None,
+             gtol: float | None = None, ftol: float | None = None, xtol: float | None = None,
+             max_iter: int | None = None, history: bool = False,
+             **options: Any) -> OptimizeResult:
+    """Minimise an array problem with a compiled solver.
+
+    Parameters
+    ----------
+    problem : Problem
+    x0 : mapping or array
+        The start: ``{"w": np.zeros(d), "b": 0.0}`` (a number fills an array variable) or
+        the flat vector of the variables laid end to end.
+    method : str, optional
+        ``"newton"``, ``"trust-exact"`` (dense Hessian), ``"trust-ncg"``, ``"newton-cg"``
+        (Hessian-vector products), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
+        ``"nesterov"``, ``"adam"``.  Default: :func:`default_method` of the number of
+        variables.
+    data : mapping of arrays
+        The data arrays by name (not copied when float64 and C-contiguous).
+    params : mapping, optional
+        The parameters' values by name.
+    dims : mapping, optional
+        Sizes that neither the data nor ``x0`` determine, ``{"n": 1000}``.
+    tol, gtol, ftol, xtol, max_iter
+        As :func:`symopt.minimize` (``tol`` is ``gtol``).
+    history : bool
+        Record f and the gradient norm per iteration (``result.history``).
+    **options
+        Method options of :func:`symopt.minimize` (``memory``, ``radius``, ``step``, ...).
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (flat), ``x_dict`` (the variables as named arrays), ``fun``, ``jac``,
+        ``nit``, ``nfev``, ``njev``, ``nhev`` (HVPs for the HVP methods), ``status``,
+        ``message``, ``success``, ``method``, ``dims``.
+    """
+    if not isinstance(problem, Problem):
+        raise InputError("symopt.tensor.minimize takes a symopt.tensor.Problem")
+    kernels = compile_kernels(problem)
+    binding = kernels.bind(data, params, x0, dims)
+    x = binding.x(x0)
+    n = x.shape[0]
+    if method is None:
+        method = default_method(n)
+    if not isinstance(method, str) or _ALIASES.get(method.lower(), method.lower()) not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    method = _ALIASES.get(method.lower(), method.lower())
+    if tol is not None and gtol is None:
+        gtol = tol
+    opts = _options(method, gtol, ftol, xtol, max_iter, options)
+    if method in HVP_METHODS:
+        entry = hvp_entry_point(method)
+        addresses = (kernels.address("value"), kernels.address("value_grad"), kernels.address("hvp"))
+        H = _NO_MATRIX
+    else:
+        entry = entry_point(method)
+        third = kernels.address("value_grad_hess") if method in DENSE_HESSIAN_METHODS \
+            else no_hessian_address()
+        addresses = (kernels.address("value"), kernels.address("value_grad"), third)
+        H = np.empty((n, n)) if method in ("newton", "trust-exact", "bfgs") else _NO_MATRIX
+    steps = int(opts[abi.OPT_MAX_ITER])
+    hist = np.empty((steps + 1, 2)) if history else _NO_MATRIX
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    g = np.empty(n)
+    fun = entry(*addresses, x, binding.p, binding.table, opts, info, hist, g, H)
+    counts = info.tolist()
+    code = counts[abi.INFO_STATUS]
+    name, message, success = _status.TABLE[code]
+    res = OptimizeResult(x=x, fun=float(fun), jac=g, nit=counts[abi.INFO_NIT],
+                         nfev=counts[abi.INFO_NFEV], njev=counts[abi.INFO_NJEV],
+                         nhev=counts[abi.INFO_NHEV], status=code, message=message,
+                         success=success, method=method)
+    res["x_dict"] = binding.split(x)
+    res["dims"] = {d.name: v for d, v in binding.dims.items()}
+    if method in ("newton", "trust-exact"):
+        res["hess"] = H
+    elif method == "bfgs":
+        res["hess_inv"] = H
+    if history:
+        rows = counts[abi.INFO_NHIST]
+        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}
+    return res
