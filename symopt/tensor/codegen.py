@@ -447,12 +447,23 @@ class _Kernel:
 
         self.stored: set[Node] = set()
         deps: dict[Node, set[Node]] = {n: set() for n in looped}
+        # the barrier depth of a node: how many complete passes must precede it (a sum over
+        # the rows is complete only after its loop); only nodes of one depth may share a loop
+        depth: dict[Node, int] = {}
+        reads = {node: self._reads(node) for node in looped}
         for node in looped:
-            for q, local in self._reads(node):
+            level = 0
+            for q, local in reads[node]:
+                fusable = (local and self.role[q] == "row"
+                           and same_dim(self._domain(q), self._domain(node)))
+                level = max(level, depth.get(q, 0) + (0 if fusable else 1))
+            depth[node] = level
+        for node in looped:
+            for q, local in reads[node]:
                 if self.role[q] == "target":
                     deps[node].add(q)
                     continue
-                if (local and self.role[q] == "row"
+                if (local and self.role[q] == "row" and depth[q] == depth[node]
                         and same_dim(self._domain(q), self._domain(node))):
                     parent[find(q)] = find(node)
                 else:
@@ -646,6 +657,9 @@ class _ScalarContext:
             return self.symbol(k.module.leaf_names[node])
         if isinstance(node, Map):
             return node.body.xreplace({placeholder(j): self._value(a) for j, a in enumerate(node.args)})
+        if isinstance(node, Slice) and isinstance(node.args[0], Leaf) and node.args[0].ndim == 1:
+            position = int_code(node.start, k.module.dim_names)
+            return self.symbol(f"{k.module.leaf_names[node.args[0]]}[{position}]")
         raise ValueError(f"no scalar value for {type(node).__name__}")
 
 
@@ -668,6 +682,7 @@ class _GroupEmitter:
         self.levels: dict[sympy.Symbol, int] = {}
         self.row_values: dict[Node, sympy.Expr] = {}
         self.row_buffers: dict[Node, str] = {}
+        self.buffer_levels: dict[str, int] = {}
         self.block_lines_pre: list[str] = []   # at the start of the block
         self.block_lines_post: list[str] = []  # at its end
         self.partials: list[tuple[str, Node, str]] = []  # (partial name, node, kind)
@@ -680,14 +695,19 @@ class _GroupEmitter:
         self.args[name.split("[")[0]] = None
         return name
 
-    def read(self, code: str, inner: bool = False) -> sympy.Symbol:
+    def read(self, code: str, level: int = 0) -> sympy.Symbol:
+        """The symbol of a memory read (``level``: that of the loop filling a row buffer)."""
         s = self.reads.get(code)
         if s is None:
             s = sympy.Symbol(f"_r{len(self.reads)}", real=True)
             self.reads[code] = s
             self.names[s] = code
-            self.levels[s] = 0
+            self.levels[s] = level
         return s
+
+    def buffer_read(self, node: Node, inner_idx: Sequence[str]) -> sympy.Symbol:
+        name = self.row_buffers[node]
+        return self.read(f"{name}[{_index_text(inner_idx)}]", self.buffer_levels[name])
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -740,10 +760,12 @@ class _GroupEmitter:
 
     def member_value(self, node: Node, idx: tuple[str, ...]) -> sympy.Expr:
         """A row member of this group at row ``_i`` (and inner index ``idx[1:]``)."""
-        if isinstance(node, Map) and node not in self.row_buffers:
+        if node in self.row_buffers:
+            return self.buffer_read(node, idx[1:])
+        if isinstance(node, Map):
             if node.ndim >= 2 and self._buffered(node):
                 self.fill_buffer(node)
-                return self.read(f"{self.row_buffers[node]}[{_index_text(idx[1:])}]", inner=True)
+                return self.buffer_read(node, idx[1:])
             values = {}
             for j, (arg, axes) in enumerate(zip(node.args, node.axes)):
                 values[placeholder(j)] = self.value(arg, tuple("0" if a is None else idx[a] for a in axes))
@@ -755,7 +777,7 @@ class _GroupEmitter:
             return value
         if node not in self.row_buffers:
             self.fill_buffer(node)
-        return self.read(f"{self.row_buffers[node]}[{_index_text(idx[1:])}]", inner=True)
+        return self.buffer_read(node, idx[1:])
 
     def _buffered(self, node: Node) -> bool:
         uses = [c for c in self.k.consumers.get(node, []) if c in self.members]
@@ -883,6 +905,7 @@ class _GroupEmitter:
                            "exprs": [body], "target": f"{name}[{_index_text(out)}]",
                            "zero": name, "zero_extents": [self.m.size(x) for x in inner_shape],
                            "summed": len(labels) > len(out)})
+            self.buffer_levels[name] = self.loops[-1]["level"]
             return
         if isinstance(node, Map):
             names = [self.fresh("_j") for _ in inner_shape]
@@ -894,6 +917,7 @@ class _GroupEmitter:
                            "extents": [self.m.size(s) for s in inner_shape],
                            "exprs": [node.body.xreplace(values)],
                            "target": f"{name}[{_index_text(names)}]", "zero": None, "summed": False})
+            self.buffer_levels[name] = self.loops[-1]["level"]
             return
         raise RuntimeError(f"no row buffer for {type(node).__name__}")
 

@@ -46,15 +46,11 @@ class Binding:
         data = {} if data is None else data
         if not isinstance(data, Mapping):
             raise InputError("data must be a mapping of names to arrays, e.g. {'X': X, 'y': y}")
-        names = {leaf.name for leaf in problem.data}
-        unknown = [k for k in data if k not in names]
-        if unknown:
-            raise InputError(f"data: {', '.join(map(repr, unknown))} "
-                             f"{'is not a data array' if len(unknown) == 1 else 'are not data arrays'} "
-                             f"of the formula; its data are {', '.join(sorted(names)) or 'none'}")
         missing = [leaf.name for leaf in problem.data if leaf.name not in data]
         if missing:
-            raise InputError(f"data: no array for {', '.join(missing)}")
+            raise InputError(f"data: no array for {', '.join(missing)} (the formula reads "
+                             f"{', '.join(leaf.name for leaf in problem.data)}; got "
+                             f"{', '.join(map(str, data)) or 'none'})")
         arrays = {leaf.name: as_array(data[leaf.name], leaf, f"data[{leaf.name!r}]")
                   for leaf in problem.data}
         params = {} if params is None else params
