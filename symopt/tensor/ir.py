@@ -186,9 +186,13 @@ def _broadcast(shapes: Sequence[tuple], what: str) -> tuple[tuple, list[tuple]]:
             if size == 1:
                 size = d
             elif not same_dim(size, d):
+                hint = ""
+                if (size.has(sympy.floor, sympy.ceiling) or d.has(sympy.floor, sympy.ceiling)):
+                    hint = ("; if the size is even, declare it so: dims('n', even=True) "
+                            "(formula text: even='n')")
                 raise ShapeError(f"{what}: shapes {', '.join(shape_str(t) for t in shapes)} "
                                  f"cannot be broadcast together ({size} against {d} on an "
-                                 "axis that aligns from the right)")
+                                 f"axis that aligns from the right){hint}")
         out.append(size)
     maps = []
     for s in shapes:
