@@ -57,6 +57,14 @@ MAX_BLOCKS = 64
 #: Floats of per-block partial sums a loop may keep (a d x d Hessian accumulator limits
 #: its loop to a few blocks).
 PARTIAL_BUDGET = 1 << 22
+#: Rows buffered per call of BLAS dsyrk in a weighted rank-k update (X^T diag(s) X).
+GRAM_ROWS = 256
+
+
+def _tr_has_syrk() -> bool:
+    from . import _runtime
+
+    return _runtime.HAVE_SYRK
 
 _RESERVED = frozenset({"math", "numba", "np", "abi", "_rt", "_tr", "abs", "min", "max",
                        "float", "int", "range", "len", "True", "False", "None"})
@@ -948,6 +956,11 @@ class _GroupEmitter:
                                "extents": [self.m.size(s) for s in arg.shape[1:]],
                                "exprs": [body], "target": partial, "index": out_idx})
             return
+        weighted = self._weighted_gram(node)
+        if weighted is not None:
+            self.partials.append((partial, node, "syrk"))
+            self.gram(node, partial, *weighted)
+            return
         self.partials.append((partial, node, "sum"))
         r = self.outer(node)
         labels, var, body = self.contraction_loop(node, {r: self.row})
@@ -967,6 +980,61 @@ class _GroupEmitter:
         self.add_loop({"kind": "accumulate", "vars": [var[c] for c in order],
                        "extents": [self._extents(node, labels)[c] for c in order],
                        "exprs": [body], "target": f"{partial}[{_index_text(out)}]"})
+
+    def _weighted_gram(self, node: Node):
+        """``(A, weight body, Map)`` when ``node`` is ``sum_r A[r, a] w_r A[r, b]`` (the
+        Hessian ``X^T diag(s) X`` of a model linear in its weights): one operand the 2-D
+        array ``A``, the other a Map linear in ``A`` whose other arguments are row values.
+        Such a sum is a symmetric rank-k update: BLAS dsyrk, half the flops of a product."""
+        if not (_tr_has_syrk() and isinstance(node, Contract) and len(node.args) == 2):
+            return None
+        r = self.outer(node)
+        (la, lb), out = node.labels, node.out
+        if not (len(la) == 2 == len(lb) and la[0] == r == lb[0] and la[1] != lb[1]
+                and sorted(out) == sorted(la[1] + lb[1])):  # symmetric: either order
+            return None
+        for A, M in (node.args, node.args[::-1]):
+            if not (isinstance(A, Leaf) and A.ndim == 2 and isinstance(M, Map)
+                    and self.k.role.get(M) in ("inline", "row") and A.shape == M.shape):
+                continue
+            slots = [k for k, (arg, axes) in enumerate(zip(M.args, M.axes))
+                     if arg is A and axes == (0, 1)]
+            if len(slots) != 1:
+                continue
+            (k,) = slots
+            ph = placeholder(k)
+            weight = sympy.expand(M.body).coeff(ph, 1)
+            if weight == 0 or weight.has(ph) or sympy.expand(M.body - weight * ph) != 0:
+                continue
+            if any(1 in axes for j, axes in enumerate(M.axes) if j != k):
+                continue
+            return A, weight, M
+        return None
+
+    def gram(self, node: Node, partial: str, A: Leaf, weight: sympy.Expr, M: Map) -> None:
+        """Accumulate ``A[r]^T w_r A[r]`` through buffered dsyrk calls (see _weighted_gram)."""
+        values = {}
+        for j, (arg, axes) in enumerate(zip(M.args, M.axes)):
+            if arg is A:
+                continue
+            values[placeholder(j)] = self.value(arg, tuple("0" if a is None else self.row for a in axes))
+        w = weight.xreplace(values)
+        w_symbol = self.row_temp(w) if not w.is_Atom else w
+        if w_symbol.is_Number:
+            w_symbol = self.row_temp(w_symbol)
+        name = self.need(self.m.leaf_names[A])
+        cols = self.m.size(A.shape[1])
+        var = self.fresh("_j")
+        tag = partial
+        self.block_lines_pre += [f"    _P{tag} = np.empty(({GRAM_ROWS}, {cols}))",
+                                 f"    _N{tag} = np.empty(({GRAM_ROWS}, {cols}))",
+                                 f"    _np{tag} = 0", f"    _nn{tag} = 0",
+                                 f"    _wk{tag} = np.empty(2)"]
+        self.block_lines_post_gram = getattr(self, "block_lines_post_gram", []) + [
+            f"    _tr.syrk_upper(_P{tag}, _np{tag}, {partial}, 1.0, _wk{tag})",
+            f"    _tr.syrk_upper(_N{tag}, _nn{tag}, {partial}, -1.0, _wk{tag})"]
+        self.add_loop({"kind": "gram", "vars": [var], "extents": [cols], "exprs": [w_symbol],
+                       "tag": tag, "partial": partial, "row_code": f"{name}[{self.row}, {var}]"})
 
     def store(self, node: Node) -> None:
         name = self.need(self.k.storage[node])
@@ -1052,6 +1120,21 @@ class _GroupEmitter:
         for sym, _ in replacements:
             self.names[sym] = sym.name
         (body,) = reduced
+        if kind == "gram":
+            t, v = loop["tag"], vars_[0]
+            weight = printer.doprint(body)
+            lines = [f"{indent}_u = {weight}"]
+            for sign, buf, count, alpha in (("_u > 0.0", f"_P{t}", f"_np{t}", "1.0"),
+                                            ("_u < 0.0", f"_N{t}", f"_nn{t}", "-1.0")):
+                lines += [f"{indent}if {sign}:",
+                          f"{indent}    _su = math.sqrt(abs(_u))",
+                          f"{indent}    for {v} in range({extents[0]}):",
+                          f"{indent}        {buf}[{count}, {v}] = _su * {loop['row_code']}",
+                          f"{indent}    {count} += 1",
+                          f"{indent}    if {count} == {GRAM_ROWS}:",
+                          f"{indent}        _tr.syrk_upper({buf}, {count}, {loop['partial']}, {alpha}, _wk{t})",
+                          f"{indent}        {count} = 0"]
+            return lines
         if kind in ("dot", "max", "logsumexp"):
             result = loop["result"].name
             if kind == "dot":
@@ -1119,7 +1202,12 @@ class _GroupEmitter:
             body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
         block = self.m.fresh("_block")
         pre, post = list(self.block_lines_pre), []
+        post += getattr(self, "block_lines_post_gram", [])
         for partial, node, kind in self.partials:
+            if kind == "syrk":
+                pre += nested("    ", [self.m.size(x) for x in node.shape],
+                              lambda i, partial=partial: [f"{partial}[{i}] = 0.0"])
+                continue
             if kind == "sum" and node.ndim == 0:
                 pre.append(f"    _a{partial} = 0.0")
                 post.append(f"    {partial}[0] = _a{partial}")
@@ -1162,14 +1250,16 @@ class _GroupEmitter:
         rows = m.size(self.group.domain)
         sizes = []
         for partial, node, kind in self.partials:
-            factor = 1 if kind == "sum" else 2
+            factor = 1 if kind in ("sum", "syrk") else 2
             sizes.append(f"({' * '.join([m.size(s) for s in node.shape] or ['1'])}) * {factor}")
         budget = " + ".join(sizes) if sizes else "0"
         nb = self.fresh("_nb")
+        # a group with a rank-k update runs as one block: BLAS's threads share that work
+        most = "1" if any(kind == "syrk" for _, _, kind in self.partials) else str(MAX_BLOCKS)
         lines = [f"    _rows = {rows}",
-                 f"    {nb} = _tr.n_blocks(_rows, {BLOCK_ROWS}, _tr.max_blocks({budget}, {PARTIAL_BUDGET}, {MAX_BLOCKS}))"]
+                 f"    {nb} = _tr.n_blocks(_rows, {BLOCK_ROWS}, _tr.max_blocks({budget}, {PARTIAL_BUDGET}, {most}))"]
         for partial, node, kind in self.partials:
-            lead = "" if kind == "sum" else "2, "
+            lead = "" if kind in ("sum", "syrk") else "2, "
             inner = [m.size(s) for s in node.shape] or ["1"]
             lines.append(f"    {partial} = np.empty(({nb}, {lead}{', '.join(inner)}))")
         call_args = dims + inputs
@@ -1191,6 +1281,16 @@ class _GroupEmitter:
         # combine the partial sums in block order
         for partial, node, kind in self.partials:
             target = self.k.storage[node]
+            if kind == "syrk":  # the upper triangle was accumulated: sum it, then mirror
+                rows_, cols_ = (m.size(x) for x in node.shape)
+                lines += [f"    for _k0 in range({rows_}):",
+                          f"        for _k1 in range(_k0, {cols_}):",
+                          f"            _s = {partial}[0, _k0, _k1]",
+                          f"            for _b in range(1, {nb}):",
+                          f"                _s += {partial}[_b, _k0, _k1]",
+                          f"            {target}[_k0, _k1] = _s",
+                          f"            {target}[_k1, _k0] = _s"]
+                continue
             if kind == "sum":
                 if node.ndim == 0:
                     dest = f"{target}[0]"
