@@ -111,6 +111,23 @@ def _index_text(idx: Sequence[str]) -> str:
     return ", ".join(idx)
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _used(setup: Sequence[str], code: Sequence[str]) -> list[str]:
+    """The lines of ``setup`` (assignments ``name = ...``) whose names ``code`` uses,
+    directly or through other kept lines: a block function builds only the views it reads
+    (Numba's compile time grows with every line it types)."""
+    needed = set(_NAME.findall("\n".join(code)))
+    kept = []
+    for line in reversed(setup):
+        target = line.split("=", 1)[0].strip()
+        if target in needed:
+            kept.append(line)
+            needed |= set(_NAME.findall(line.split("=", 1)[1]))
+    return kept[::-1]
+
+
 def nested(indent: str, extents: Sequence[str], body) -> list[str]:
     """Explicit loops over ``extents`` around ``body(index names)`` (a list of lines):
     Numba compiles these far faster than the array expressions they replace."""
@@ -215,17 +232,27 @@ class ModuleSource:
                    uses_v: bool = False, prelude: Sequence[str] = (),
                    postlude: Sequence[str] = ()) -> None:
         """Add kernel ``name`` computing ``outputs`` (the one without a target is returned);
-        ``prelude``/``postlude`` are lines before/after the computation."""
-        kernel = _Kernel(self, name, outputs)
-        body = self.prologue(uses_v) + list(prelude) + kernel.emit() + list(postlude)
+        ``prelude``/``postlude`` are lines before/after the computation.  The kernel is
+        serial code; its loops run through :func:`symopt.tensor._runtime.run_blocks`."""
+        kernel = _Kernel(self, name, outputs, uses_v)
+        given = {a.strip() for a in args.split(",")}
+        defaults = []
+        if "_v" not in given:
+            defaults.append("    _v = _x[0:0]")
+        if "_g" not in given:
+            defaults.append("    _g = _x[0:0]")
+        if "_H" not in given:
+            defaults.append("    _H = np.empty((0, 0))")
+        body = defaults + list(prelude) + kernel.emit() + list(postlude)
         returned = kernel.returned()
         if returned is not None:
             body.append(f"    return {returned}")
+        body = _used(self.prologue(uses_v), body) + body
         self.functions += kernel.helpers
         self.functions.append("\n".join([
             "",
             "",
-            "@numba.njit(cache=True, nogil=True, error_model='numpy', parallel=True)",
+            _JIT,
             f"def {name}({args}):",
             f'    """{doc}"""',
             *body,
@@ -260,8 +287,10 @@ class _Group:
 class _Kernel:
     """Roles, fusion groups, storage and emission of one kernel (see the module docstring)."""
 
-    def __init__(self, module: ModuleSource, name: str, outputs: Sequence[Output]):
+    def __init__(self, module: ModuleSource, name: str, outputs: Sequence[Output],
+                 uses_v: bool = False):
         self.module = module
+        self.uses_v = uses_v
         self.name = name
         self.outputs = list(outputs)
         self.helpers: list[str] = []
@@ -569,14 +598,15 @@ class _Kernel:
 
     # --- emission -----------------------------------------------------------------------------
     def emit(self) -> list[str]:
+        """The kernel's lines after its prologue: the arena (intermediates and partial
+        sums), the groups run block by block, the partial sums combined, scalar outputs."""
         m = self.module
-        lines: list[str] = []
-        # outputs: local names for their views (a scalar output: a view of one element)
+        views: list[tuple[str, str]] = []   # (name, view code of an output)
+        arena: list[tuple[str, Node]] = []  # (name, node) of storage in the arena
         for node, target in list(self.output_of.items()):
             name = m.fresh("_o")
-            lines.append(f"    {name} = {target}")
+            views.append((name, target))
             self.storage[node] = name
-        # storage for the other materialised nodes (a scalar: an array of one element)
         for node in self.order:
             if node in self.storage:
                 continue
@@ -584,21 +614,43 @@ class _Kernel:
             if (role in ("target", "accum") or (role == "scatter" and self.targets[node][0] is node)
                     or (role == "row" and node in self.stored and node not in self.rest.values())):
                 name = m.fresh("_b")
-                lines.append(f"    {name} = np.empty({m.shape_code(node.shape) if node.ndim else '(1,)'})")
+                arena.append((name, node))
                 self.storage[node] = name
-        # the rest of a target is computed into the target's storage
         for target, rest in self.rest.items():
             if rest is not None:
                 self.storage[rest] = self.storage[target]
+        # the layout: the same lines in the kernel and in every block function
+        layout = [f"    {name} = {target}" for name, target in views]
+        offset = sympy.Integer(0)
+        for name, node in arena:
+            size = sympy.Mul(*node.shape) if node.ndim else sympy.Integer(1)
+            view = f"_arena[{m.size(offset)}:{m.size(offset + size)}]"
+            if node.ndim >= 2:
+                view += f".reshape({m.shape_code(node.shape)})"
+            layout.append(f"    {name} = {view}")
+            offset += size
+        self.fixed_size = offset
+        self.layout = layout
+        emitters = [_GroupEmitter(self, group) for group in self.groups]
+        for emitter in emitters:
+            emitter.generate()
+        lines = [line for e in emitters for line in e.block_count_lines()]
+        region = [e.partial_region() for e in emitters] or ["0"]
+        total = m.size(offset)
+        lines.append(f"    _arena = np.empty({total} + max(0, {', '.join(region)}))")
+        layout_at = len(lines)
         # targets: zeros unless their scatters cover them exactly (and nothing else is there)
         for node in self.order:
             if self.role[node] == "target" or (self.role[node] == "scatter" and self.targets[node][0] is node):
                 if self.rest.get(node) is None and not self._covered(node):
                     name = self.storage[node]
-                    lines += nested("    ", [m.size(x) for x in node.shape],
-                                    lambda i: [f"{name}[{i}] = 0.0"])
-        for group in self.groups:
-            lines += _GroupEmitter(self, group).emit()
+                    if node.ndim == 2 and self.output_of.get(node, "").startswith("_H["):
+                        lines.append(f"    _tr.fill_2d({name}, 0.0)")
+                    else:
+                        lines.append(f"    _tr.fill({name if node.ndim <= 1 else name + '.reshape(-1)'}, 0.0)")
+        for emitter in emitters:
+            self.helpers.append(emitter.block_function())
+            lines += emitter.run_lines()
         # scalar outputs computed at the end (functions of scalar leaves and sums)
         for node, target in self.output_of.items():
             if node.ndim == 0 and self.role[node] == "inline":
@@ -607,12 +659,13 @@ class _Kernel:
         for node, target in self.extra_outputs:
             if node.ndim == 0:
                 expr, names = _ScalarContext(self).scalar(node)
-                lines.append(f"    {target}[0] = {KernelPrinter(names, vector_math=True).doprint(expr)}")
+                lines.append(f"    ({target})[0] = {KernelPrinter(names, vector_math=True).doprint(expr)}")
             else:
                 source = self.storage.get(node) or m.leaf_names.get(node)
                 lines += nested("    ", [m.size(x) for x in node.shape],
                                 lambda i: [f"({target})[{i}] = {source}[{i}]"])
-        return lines
+        rest = lines[layout_at:] + [self.returned() or ""]
+        return lines[:layout_at] + _used(layout, rest) + lines[layout_at:]
 
     def returned(self) -> str | None:
         for o in self.outputs:
@@ -1187,10 +1240,10 @@ class _GroupEmitter:
                       f"{depth}    {t}[1, {i}] += math.exp(_u - {t}[0, {i}])"]
         return lines
 
-    def emit(self) -> list[str]:
+    def generate(self) -> None:
+        """Generate the row body (members, levels, CSE) and the block's name."""
         for node in self.group.members:
             self.member(node)
-        # the row body: levels of scalar expressions and inner loops
         max_level = max([lp["level"] for lp in self.loops] + [self.level(e) for _, _, e in self.row_exprs] + [0])
         body: list[str] = []
         for level in range(max_level + 1):
@@ -1200,20 +1253,66 @@ class _GroupEmitter:
             items = [it for it in self.row_exprs if self.level(it[2]) == level
                      and not (it[0] == "temp" and self.levels.get(it[1], 0) != level)]
             body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
-        block = self.m.fresh("_block")
+        self.body = body
+        self.block = self.m.fresh("_block")
+        self.nb = self.m.fresh("_nb")
+        m = self.m
+        self.partial_shapes = []
+        offset = sympy.Integer(0)
+        for partial, node, kind in self.partials:
+            lead = (2,) if kind in ("max", "logsumexp") else ()
+            shape = lead + (tuple(node.shape) if node.ndim else (sympy.Integer(1),))
+            size = sympy.Mul(*shape)
+            self.partial_shapes.append((partial, offset, size, shape))
+            offset += size
+        self.partial_size = offset
+
+    def partial_region(self) -> str:
+        """Floats of the arena the group's partial sums take (all blocks)."""
+        return f"{self.nb} * {self.m.size(self.partial_size)}"
+
+    def partial_start(self, partial: str) -> str:
+        """Where a partial's ``(nb, ...)`` array starts in the arena (code)."""
+        m = self.m
+        for name, offset, size, shape in self.partial_shapes:
+            if name == partial:
+                return f"{m.size(self.k.fixed_size)} + {self.nb} * {m.size(offset)}"
+        raise KeyError(partial)
+
+    def partial_views(self, indent: str, block: str) -> list[str]:
+        """Block ``block``'s view of each of its partials (flat: ``_f<name>``, and shaped)."""
+        m = self.m
+        lines = []
+        for partial, offset, size, shape in self.partial_shapes:
+            start = f"{self.partial_start(partial)} + {block} * {m.size(size)}"
+            flat = f"_f{partial}"
+            lines.append(f"{indent}{flat} = _arena[{start}:{start} + {m.size(size)}]")
+            if len(shape) == 1:
+                lines.append(f"{indent}{partial} = {flat}")
+            else:
+                lines.append(f"{indent}{partial} = {flat}.reshape(({', '.join(m.size(x) for x in shape)}))")
+        return lines
+
+    def block_count_lines(self) -> list[str]:
+        """Kernel lines fixing the group's number of blocks (a function of the sizes)."""
+        m = self.m
+        rows = m.size(self.group.domain)
+        budget = m.size(self.partial_size) if self.partials else "0"
+        # a group with a rank-k update runs as one block: BLAS's threads share that work
+        most = "1" if any(kind == "syrk" for _, _, kind in self.partials) else str(MAX_BLOCKS)
+        return [f"    {self.nb} = _tr.n_blocks({rows}, {BLOCK_ROWS}, "
+                f"_tr.max_blocks({budget}, {PARTIAL_BUDGET}, {most}))"]
+
+    def block_function(self) -> str:
+        """The block function: its views, its rows, the loop over them."""
         pre, post = list(self.block_lines_pre), []
         post += getattr(self, "block_lines_post_gram", [])
         for partial, node, kind in self.partials:
-            if kind == "syrk":
-                pre += nested("    ", [self.m.size(x) for x in node.shape],
-                              lambda i, partial=partial: [f"{partial}[{i}] = 0.0"])
-                continue
-            if kind == "sum" and node.ndim == 0:
+            if kind in ("syrk", "sum") and node.ndim:
+                pre.append(f"    _tr.fill(_f{partial}, 0.0)")
+            elif kind == "sum":
                 pre.append(f"    _a{partial} = 0.0")
                 post.append(f"    {partial}[0] = _a{partial}")
-            elif kind == "sum":
-                pre += nested("    ", [self.m.size(x) for x in node.shape],
-                              lambda i, partial=partial: [f"{partial}[{i}] = 0.0"])
             elif node.ndim == 0:
                 pre.append(f"    _a{partial} = {'-math.inf' if kind == 'max' else '0.0'}")
                 if kind == "logsumexp":
@@ -1223,121 +1322,44 @@ class _GroupEmitter:
                 else:
                     post.append(f"    {partial}[0, 0] = _a{partial}")
             else:
-                pre += nested("    ", [self.m.size(x) for x in node.shape],
-                              lambda i, partial=partial: [f"{partial}[0, {i}] = -math.inf",
-                                                          f"{partial}[1, {i}] = 0.0"])
-        partial_names = [p for p, _, _ in self.partials]
-        inputs = [a for a in self.args if a not in partial_names]
-        dims = list(self.m.dim_names.values())
-        signature = ["_lo", "_hi"] + dims + inputs + partial_names
+                half = self.m.size(sympy.Mul(*node.shape))
+                pre += [f"    _tr.fill(_f{partial}[:{half}], -math.inf)",
+                        f"    _tr.fill(_f{partial}[{half}:], 0.0)"]
+        rows = self.m.size(self.group.domain)
+        body = pre + [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])] + post
+        setup = _used(self.m.prologue(self.k.uses_v) + self.k.layout + self.partial_views("    ", "_b"),
+                      [rows] + body)
         function = [
             "",
             "",
             _JIT,
-            f"def {block}({', '.join(signature)}):",
-            *pre,
-            f"    for {self.row} in range(_lo, _hi):",
-            *(body or ["        pass"]),
-            *post,
+            f"def {self.block}(_b, {self.nb}, _x, _p, _data, _v, _g, _H, _arena):",
+            *setup,
+            f"    _rows = {rows}",
+            f"    _lo = (_b * _rows) // {self.nb}",
+            f"    _hi = ((_b + 1) * _rows) // {self.nb}",
+            *body,
         ]
-        self.k.helpers.append("\n".join(function))
-        return self.runner(block, dims, inputs)
+        return "\n".join(function)
 
-    def runner(self, block: str, dims: list[str], inputs: list[str]) -> list[str]:
-        """Kernel lines running the block function over the group's rows, in parallel
-        blocks, and combining the partial sums in block order."""
+    def run_lines(self) -> list[str]:
+        """Kernel lines running the blocks (in parallel through the runner compiled once
+        per install) and combining the partial sums in block order."""
         m = self.m
-        rows = m.size(self.group.domain)
-        sizes = []
-        for partial, node, kind in self.partials:
-            factor = 1 if kind in ("sum", "syrk") else 2
-            sizes.append(f"({' * '.join([m.size(s) for s in node.shape] or ['1'])}) * {factor}")
-        budget = " + ".join(sizes) if sizes else "0"
-        nb = self.fresh("_nb")
-        # a group with a rank-k update runs as one block: BLAS's threads share that work
-        most = "1" if any(kind == "syrk" for _, _, kind in self.partials) else str(MAX_BLOCKS)
-        lines = [f"    _rows = {rows}",
-                 f"    {nb} = _tr.n_blocks(_rows, {BLOCK_ROWS}, _tr.max_blocks({budget}, {PARTIAL_BUDGET}, {most}))"]
-        for partial, node, kind in self.partials:
-            lead = "" if kind in ("sum", "syrk") else "2, "
-            inner = [m.size(s) for s in node.shape] or ["1"]
-            lines.append(f"    {partial} = np.empty(({nb}, {lead}{', '.join(inner)}))")
-        call_args = dims + inputs
-        part_args = lambda b: ", ".join(f"{p}[{b}]" for p, _, _ in self.partials)
-        bounds = lambda b: f"({b} * _rows) // {nb}, (({b} + 1) * _rows) // {nb}"
-        all_args = lambda b: ", ".join(filter(None, [bounds(b), ", ".join(call_args), part_args(b)]))
-        lines.append(f"    if {nb} == 1:")
-        lines.append(f"        {block}({all_args('0')})")
-        lines.append("    else:")
-        if self.scatter_add:
-            # scatters that add into shared positions: even blocks, then odd blocks
-            lines.append("        for _phase in range(2):")
-            lines.append(f"            for _c in numba.prange(({nb} - _phase + 1) // 2):")
-            lines.append("                _b = 2 * _c + _phase")
-            lines.append(f"                {block}({all_args('_b')})")
-        else:
-            lines.append(f"        for _b in numba.prange({nb}):")
-            lines.append(f"            {block}({all_args('_b')})")
-        # combine the partial sums in block order
+        nb = self.nb
+        runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
+        lines = [f"    {runner}(_tr.address_of({self.block}), {nb}, _x, _p, _data, _v, _g, _H, _arena)"]
         for partial, node, kind in self.partials:
             target = self.k.storage[node]
+            start = self.partial_start(partial)
+            in_h = self.k.output_of.get(node, "").startswith("_H[")
             if kind == "syrk":  # the upper triangle was accumulated: sum it, then mirror
-                rows_, cols_ = (m.size(x) for x in node.shape)
-                lines += [f"    for _k0 in range({rows_}):",
-                          f"        for _k1 in range(_k0, {cols_}):",
-                          f"            _s = {partial}[0, _k0, _k1]",
-                          f"            for _b in range(1, {nb}):",
-                          f"                _s += {partial}[_b, _k0, _k1]",
-                          f"            {target}[_k0, _k1] = _s",
-                          f"            {target}[_k1, _k0] = _s"]
+                lines.append(f"    _tr.combine_upper(_arena, {start}, {nb}, {target})")
                 continue
-            if kind == "sum":
-                if node.ndim == 0:
-                    dest = f"{target}[0]"
-                    lines.append(f"    _s = {partial}[0, 0]")
-                    lines.append(f"    for _b in range(1, {nb}):")
-                    lines.append(f"        _s += {partial}[_b, 0]")
-                    lines.append(f"    {dest} = _s")
-                else:
-                    extents = [m.size(x) for x in node.shape]
-                    lines += nested("    ", extents, lambda i: [
-                        f"_s = {partial}[0, {i}]",
-                        f"for _b in range(1, {nb}):",
-                        f"    _s += {partial}[_b, {i}]",
-                        f"{target}[{i}] = _s"])
-            else:
-                lines += self._combine_reduce(partial, node, kind, nb, target)
+            flat = target if node.ndim <= 1 else (target if in_h else f"{target}.reshape(-1)")
+            helper = {"sum": "combine_sum", "max": "combine_max",
+                      "logsumexp": "combine_logsumexp"}[kind]
+            if kind == "sum" and node.ndim == 2 and in_h:
+                helper = "combine_sum_2d"
+            lines.append(f"    _tr.{helper}(_arena, {start}, {nb}, {flat})")
         return lines
-
-    def _combine_reduce(self, partial, node, kind, nb, target) -> list[str]:
-        if node.ndim == 0:
-            dest = f"{target}[0]"
-            if kind == "max":
-                return [f"    _s = {partial}[0, 0, 0]",
-                        f"    for _b in range(1, {nb}):",
-                        f"        _s = max(_s, {partial}[_b, 0, 0])",
-                        f"    {dest} = _s"]
-            return [f"    _mx = {partial}[0, 0, 0]",
-                    f"    for _b in range(1, {nb}):",
-                    f"        _mx = max(_mx, {partial}[_b, 0, 0])",
-                    "    _s = 0.0",
-                    f"    for _b in range({nb}):",
-                    f"        if {partial}[_b, 1, 0] > 0.0:",
-                    f"            _s += {partial}[_b, 1, 0] * math.exp({partial}[_b, 0, 0] - _mx)",
-                    f"    {dest} = _mx + math.log(_s)"]
-        extents = [self.m.size(x) for x in node.shape]
-        if kind == "max":
-            return nested("    ", extents, lambda i: [
-                f"_s = {partial}[0, 0, {i}]",
-                f"for _b in range(1, {nb}):",
-                f"    _s = max(_s, {partial}[_b, 0, {i}])",
-                f"{target}[{i}] = _s"])
-        return nested("    ", extents, lambda i: [
-            f"_mx = {partial}[0, 0, {i}]",
-            f"for _b in range(1, {nb}):",
-            f"    _mx = max(_mx, {partial}[_b, 0, {i}])",
-            "_s = 0.0",
-            f"for _b in range({nb}):",
-            f"    if {partial}[_b, 1, {i}] > 0.0:",
-            f"        _s += {partial}[_b, 1, {i}] * math.exp({partial}[_b, 0, {i}] - _mx)",
-            f"{target}[{i}] = _mx + math.log(_s)"])

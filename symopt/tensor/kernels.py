@@ -65,7 +65,7 @@ class Binding:
                     raise InputError(f"data[{leaf.name!r}]: labels must be in 0..{bound - 1}, got "
                                      f"{int(a.min())}..{int(a.max())}")
         self.arrays = [arrays[leaf.name] for leaf in problem.data]
-        width = max(len(problem.dims), 1)
+        width = len(problem.dims) + 1  # the sizes, then the value+gradient kernel's address
         table = np.zeros((1 + len(self.arrays), width))
         table[0, :len(problem.dims)] = [self.dims[d] for d in problem.dims]
         for k, a in enumerate(self.arrays):
@@ -156,8 +156,15 @@ def _hessian_targets(problem, blocks, dim_names) -> tuple[list, list[str]]:
     return outputs, zero, mirror
 
 
-def kernels_source(problem) -> str:
-    """The generated module of ``problem``: value, grad, value_grad, value_grad_hess, hvp."""
+#: the kernels of each generated module (a module is generated and compiled on first use of
+#: one of its kernels: a gradient method never derives or compiles the Hessian)
+MODULES = {"value_grad": ("value_grad",), "value": ("value",), "grad": ("grad",),
+           "hvp": ("hvp",), "hessian": ("value_grad_hess",)}
+_MODULE_OF = {kernel: module for module, kernels in MODULES.items() for kernel in kernels}
+
+
+def kernels_source(problem, part: str = "value_grad") -> str:
+    """The generated module of ``problem`` holding the kernels of :data:`MODULES` ``[part]``."""
     header = [f"formula: {line}" for line in problem.formula.splitlines()]
     header += [f"variables (x, in order): {', '.join(f'{v.name}{_shape(v)}' for v in problem.variables)}"]
     if problem.parameters:
@@ -165,24 +172,26 @@ def kernels_source(problem) -> str:
     if problem.data:
         header += [f"data (table rows 1..): {', '.join(f'{d.name}{_shape(d)}' for d in problem.data)}"]
     header += [f"sizes (table row 0): {', '.join(d.name for d in problem.dims) or 'none'}"]
+    header += [f"kernels: {', '.join(MODULES[part])}"]
     module = ModuleSource(problem, header)
     names = module.dim_names
     loss = Output(problem.loss, None)
     grads = [Output(problem.gradient_formulas[v], t)
              for v, t in zip(problem.variables, _targets(problem.variables, "_g", names))]
-    module.add_kernel("value", "_x, _p, _data", "The loss.", [loss])
-    module.add_kernel("grad", "_x, _p, _data, _g", "The gradient, into _g.", grads)
-    module.add_kernel("value_grad", "_x, _p, _data, _g", "The loss; the gradient into _g.",
-                      [loss] + grads)
-    hvps = [Output(problem.hvp_formulas[v], t)
-            for v, t in zip(problem.variables, _targets(problem.variables, "_out", names))]
-    module.add_kernel("hvp", "_x, _p, _data, _v, _out", "The Hessian times _v, into _out.", hvps,
-                      uses_v=True)
-    try:
+    if part == "value":
+        module.add_kernel("value", "_x, _p, _data", "The loss.", [loss])
+    elif part == "grad":
+        module.add_kernel("grad", "_x, _p, _data, _g", "The gradient, into _g.", grads)
+    elif part == "value_grad":
+        module.add_kernel("value_grad", "_x, _p, _data, _g", "The loss; the gradient into _g.",
+                          [loss] + grads)
+    elif part == "hvp":
+        hvps = [Output(problem.hvp_formulas[v], t)
+                for v, t in zip(problem.variables, _targets(problem.variables, "_g", names))]
+        module.add_kernel("hvp", "_x, _p, _data, _v, _g", "The Hessian times _v, into _g.", hvps,
+                          uses_v=True)
+    else:
         blocks, zero, mirror = _hessian_targets(problem, problem.hessian_formulas, names)
-    except ProblemError:
-        blocks = None
-    if blocks is not None:
         module.add_kernel("value_grad_hess", "_x, _p, _data, _g, _H",
                           "The loss; the gradient into _g, the Hessian into _H.",
                           [loss] + grads + blocks, prelude=zero, postlude=mirror)
@@ -207,36 +216,49 @@ class ArrayKernels:
     def __init__(self, problem):
         self.problem = problem
 
-    @property
-    def source(self) -> str:
-        source = self.__dict__.get("_source")
+    def source_of(self, part: str) -> str:
+        """The generated source of module ``part`` (:data:`MODULES`)."""
+        sources = self.__dict__.setdefault("_sources", {})
+        source = sources.get(part)
         if source is None:
-            source = self.__dict__["_source"] = kernels_source(self.problem)
+            source = sources[part] = kernels_source(self.problem, part)
         return source
 
     @property
-    def module(self):
-        module = self.__dict__.get("_module")
+    def source(self) -> str:
+        """The generated source of the value+gradient kernel."""
+        return self.source_of("value_grad")
+
+    def module_of(self, part: str):
+        modules = self.__dict__.setdefault("_modules", {})
+        module = modules.get(part)
         if module is None:
             with _lock:
-                module = self.__dict__.get("_module")
+                module = modules.get(part)
                 if module is None:
                     try:
-                        module = cache.load_source(self.source, kind="t")
+                        module = cache.load_source(self.source_of(part), kind="t")
+                    except ProblemError:
+                        raise
                     except Exception as exc:  # a bug in codegen, not a user error
                         raise CompileError(
                             f"generating the kernels of {self.problem.formula!r} failed: "
                             f"{type(exc).__name__}: {exc}. This is a bug in symopt; please "
                             "report it with the formula.") from exc
-                    self.__dict__["_module"] = module
+                    modules[part] = module
         return module
+
+    @property
+    def module(self):
+        """The module of the value+gradient kernel."""
+        return self.module_of("value_grad")
 
     def kernel(self, name: str):
         """The dispatcher of kernel ``name``, compiled for its signature on first use."""
-        module = self.module
-        dispatcher = getattr(module, name, None)
-        if dispatcher is None:
-            raise ProblemError(f"this problem has no {name} kernel")
+        part = _MODULE_OF.get(name)
+        if part is None:
+            raise ProblemError(f"there is no {name!r} kernel; the kernels are {', '.join(_MODULE_OF)}")
+        dispatcher = getattr(self.module_of(part), name)
         if not dispatcher.signatures:
             with _lock:
                 if not dispatcher.signatures:
@@ -256,16 +278,29 @@ class ArrayKernels:
     hvp_kernel = property(lambda self: self.kernel("hvp"))
 
     def address(self, name: str) -> int:
+        """The machine-code address of kernel ``name`` (what solver entry points take).
+        ``"value"`` is the value+gradient kernel seen through a wrapper compiled once per
+        install (:func:`symopt.tensor._runtime.value_via_value_grad`): a first-order solve
+        compiles one kernel, and its line searches see exactly the value+gradient
+        kernel's f; the dedicated value kernel is ``address("value_only")``."""
         from .._binding import jit_address
+        from ._runtime import value_via_value_grad
 
+        if name == "value":
+            return jit_address(value_via_value_grad(), abi.value_sig)
+        if name == "value_only":
+            name = "value"
         return jit_address(self.kernel(name), _SIGNATURES[name])
 
     # --- Python-facing calls -------------------------------------------------------------------
     def bind(self, data: Mapping[str, Any] | None = None, params: Any = None, x: Any = None,
              dims: Mapping[Any, int] | None = None) -> Binding:
         """Check ``data``/``params`` (and the shapes of ``x``) against the formula; the sizes
-        and the data table the kernels read."""
-        return Binding(self.problem, data, params, x, dims)
+        and the data table the kernels read (its row 0 ends with the address of the
+        value+gradient kernel, compiled here if it is not yet)."""
+        binding = Binding(self.problem, data, params, x, dims)
+        binding.table[0, -1] = float(self.address("value_grad"))
+        return binding
 
     def _prepare(self, x, data, params, binding):
         if binding is None:
@@ -273,9 +308,10 @@ class ArrayKernels:
         return binding.x(x), binding
 
     def value(self, x, data=None, params=None, *, binding: Binding | None = None) -> float:
-        """The loss at ``x``."""
+        """The loss at ``x`` (by the value+gradient kernel: the same f to the last bit)."""
         xa, b = self._prepare(x, data, params, binding)
-        return float(self.value_kernel(xa, b.p, b.table))
+        g = np.empty(b.n)
+        return float(self.value_grad_kernel(xa, b.p, b.table, g))
 
     def grad(self, x, data=None, params=None, *, binding: Binding | None = None) -> dict:
         """The gradient at ``x``, as a dict of named arrays."""
@@ -309,6 +345,7 @@ class ArrayKernels:
 
     @property
     def source_path(self) -> str:
+        """The path of the generated value+gradient kernel (open it to read it)."""
         return self.module.__file__
 
     def __repr__(self) -> str:
