@@ -116,3 +116,18 @@ def test_a_loss_that_overflows_ends_with_a_status_not_an_exception():
     problem = st.Problem("sum(exp(x**3))", wrt={"x": "n"})
     res = st.minimize(problem, {"x": np.full(3, 5.0)}, "trust-ncg", max_iter=50)
     assert isinstance(res.status, int) and res.message
+
+
+def test_bounds_keep_array_variables_in_their_box():
+    """Nonnegative least squares: L-BFGS-B on an array formula agrees with scipy's nnls."""
+    from scipy.optimize import nnls
+
+    A, y = rng.standard_normal((60, 7)), rng.standard_normal(60)
+    problem = st.Problem("sum((A @ w - y)**2)", data={"A": "m d", "y": "m"}, wrt={"w": "d"})
+    res = st.minimize(problem, {"w": np.ones(7)}, "lbfgs", data={"A": A, "y": y},
+                      bounds={"w": (0, None)}, gtol=1e-10)
+    assert res.success and (res.x_dict["w"] >= 0).all()
+    np.testing.assert_allclose(res.x_dict["w"], nnls(A, y)[0], atol=1e-7)
+    with pytest.raises(InputError, match="does not take bounds"):
+        st.minimize(problem, {"w": np.ones(7)}, "newton", data={"A": A, "y": y},
+                    bounds={"w": (0, None)})

@@ -121,11 +121,51 @@ def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]
     return solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, **options)
 
 
+def _bounds(bounds: Mapping[str, Any], binding, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat lower and upper bounds from ``{name: (lo, hi)}`` (ends: numbers, arrays of the
+    variable's shape, or None)."""
+    if not isinstance(bounds, Mapping):
+        raise InputError("bounds must be a mapping {variable name: (lo, hi)}")
+    parts = {"lo": {}, "hi": {}}
+    names = [v.name for v in binding.problem.variables]
+    for name, pair in bounds.items():
+        if name not in names:
+            raise InputError(f"bounds given for {name!r}, which is not a variable; the "
+                             f"variables are {', '.join(names)}")
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise InputError(f"bounds of {name!r} must be a pair (lo, hi) with None for no bound")
+        parts["lo"][name] = -np.inf if pair[0] is None else pair[0]
+        parts["hi"][name] = np.inf if pair[1] is None else pair[1]
+    lower = binding.x({v: parts["lo"].get(v, -np.inf) for v in names}, check_finite=False)
+    upper = binding.x({v: parts["hi"].get(v, np.inf) for v in names}, check_finite=False)
+    if np.isnan(lower).any() or np.isnan(upper).any():
+        raise InputError("bounds contain NaN; use None (or +-inf) for no bound")
+    if (lower > upper).any():
+        raise InputError("bounds: a lower bound is above its upper bound")
+    return lower, upper
+
+
+def _with_bounds(method: str, opts: np.ndarray, box) -> np.ndarray:
+    from ..solvers import BOUNDED_METHODS
+
+    if method not in BOUNDED_METHODS:
+        raise InputError(f"method {method!r} does not take bounds; the methods that do are "
+                         f"{', '.join(BOUNDED_METHODS)}")
+    lower, upper = box
+    n = lower.shape[0]
+    out = np.empty(abi.N_OPTS + 2 * n)
+    out[:abi.N_OPTS] = opts
+    out[abi.OPT_BOUNDS] = 1.0
+    out[abi.N_OPTS:abi.N_OPTS + n] = lower
+    out[abi.N_OPTS + n:] = upper
+    return out
+
+
 def minimize(problem: Problem, x0: Any, method: str | None = None, *,
              data: Mapping[str, Any] | None = None, params: Any = None,
              dims: Mapping[Any, int] | None = None, tol: float | None = None,
              gtol: float | None = None, ftol: float | None = None, xtol: float | None = None,
-             max_iter: int | None = None, history: bool = False,
+             max_iter: int | None = None, history: bool = False, bounds: Mapping[str, Any] | None = None,
              **options: Any) -> OptimizeResult:
     """Minimise an array problem with a compiled solver.
 
@@ -150,6 +190,11 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         As :func:`symopt.minimize` (``tol`` is ``gtol``).
     history : bool
         Record f and the gradient norm per iteration (``result.history``).
+    bounds : mapping, optional
+        Box bounds by variable: ``{"w": (0, None), "b": (-1, 1)}``; each end a number, an
+        array of the variable's shape, or None (no bound).  Taken by the bounded methods
+        of :func:`symopt.minimize` (``"lbfgs"`` is then L-BFGS-B); ``x0`` is clipped into
+        the box.
     **options
         Method options of :func:`symopt.minimize` (``memory``, ``radius``, ``step``, ...).
 
@@ -184,6 +229,9 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
             else no_hessian_address()
         addresses = (kernels.address("value"), kernels.address("value_grad"), third)
         H = np.empty((n, n)) if method in ("newton", "trust-exact", "bfgs") else _NO_MATRIX
+    if bounds is not None:
+        opts = _with_bounds(method, opts, _bounds(bounds, binding, n))
+        np.clip(x, opts[abi.N_OPTS:abi.N_OPTS + n], opts[abi.N_OPTS + n:], out=x)
     steps = int(opts[abi.OPT_MAX_ITER])
     hist = np.empty((steps + 1, 2)) if history else _NO_MATRIX
     info = np.zeros(abi.N_INFO, dtype=np.int64)
