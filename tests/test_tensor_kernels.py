@@ -256,3 +256,41 @@ def test_generated_source_is_readable():
     assert source.startswith("# symopt generated array kernels")
     assert "formula: sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)" in source
     assert "def value_grad(_x, _p, _data, _g):" in source
+
+
+# --- the banded Hessian of sums over shifted and strided slices --------------------------------------
+
+BANDED = {
+    "extended rosenbrock": (extended_rosenbrock, 1),
+    "chained rosenbrock and a quartic": (lambda: st.Problem(
+        "sum(100*(x[i+1] - x[i]**2)**2 + (1 - x[i])**2, (i, 0, n - 2)) + 0.5*sum(x**4)",
+        wrt={"x": "n"}), 1),
+    "second differences with data": (lambda: st.Problem(
+        "sum((x[2:] - 2*x[1:n-1] + x[:n-2] - h[1:n-1])**2) + lam*sum(exp(x))",
+        data={"h": "n"}, wrt={"x": "n"}, params={"lam": ""}), 2),
+}
+
+
+@pytest.mark.parametrize("name", BANDED)
+def test_band_hessian_equals_the_dense_hessian(name):
+    make, bandwidth = BANDED[name]
+    problem = make()
+    assert problem.band.bandwidth == bandwidth
+    assert problem.hessian_sparsity.startswith(f"banded Hessian, bandwidth {bandwidth}")
+    k = st.compile(problem)
+    n = 12
+    data = {"h": rng.standard_normal(n)} if problem.data else {}
+    params = {"lam": 0.3} if problem.parameters else None
+    binding = k.bind(data, params, {"x": np.zeros(n)})
+    x = rng.standard_normal(n)
+    dense = k.hessian(x, binding=binding)
+    np.testing.assert_allclose(k.hessian_sparse(x, binding=binding).toarray(), dense,
+                               rtol=1e-13, atol=1e-12)
+    assert np.count_nonzero(np.triu(dense, bandwidth + 1)) == 0
+
+
+def test_a_loss_that_is_not_separable_says_why_it_has_no_band():
+    problem = st.Problem("sum(x[::2]*x[1::2]) + sum(x)**2", wrt={"x": "n"}, even="n")
+    assert problem.hessian_sparsity.startswith("dense")
+    with pytest.raises(so.ProblemError, match="not a sum over one axis|constant coefficients"):
+        problem.band

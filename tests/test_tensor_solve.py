@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import symopt.tensor as st
+from symopt import errors as so_errors
 from symopt.errors import InputError
 from symopt.nist import PROBLEMS
 
@@ -131,3 +132,17 @@ def test_bounds_keep_array_variables_in_their_box():
     with pytest.raises(InputError, match="does not take bounds"):
         st.minimize(problem, {"w": np.ones(7)}, "newton", data={"A": A, "y": y},
                     bounds={"w": (0, None)})
+
+
+def test_banded_newton_is_the_default_for_large_separable_problems():
+    problem = st.Problem("sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)", wrt={"x": "n"},
+                         even="n")
+    res = st.minimize(problem, {"x": np.tile([-1.2, 1.0], 5000)}, gtol=1e-8)
+    assert res.method == "banded-newton" and res.success
+    assert res.nit <= 25  # Newton's iterations on 2-D Rosenbrock from (-1.2, 1)
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-9)
+    assert res.hess_band.shape == (10_000, 2)
+    dense_only = st.Problem("sum(x)**2 + sum(x**4)", wrt={"x": "n"})
+    with pytest.raises(so_errors.ProblemError, match="constant coefficients"):
+        st.minimize(dense_only, {"x": np.ones(600)}, "banded-newton")
+    assert st.minimize(dense_only, {"x": np.ones(600)}, gtol=1e-6).method == "trust-ncg"

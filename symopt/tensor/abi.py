@@ -16,13 +16,16 @@ from numba import types
 from .. import abi
 from .._binding import _function_from_address
 
-__all__ = ["hvp_sig", "HvpFn", "hvp_fn", "hvp_solver_sig"]
+__all__ = ["hvp_sig", "HvpFn", "hvp_fn", "band_fn", "hvp_solver_sig"]
 
 #: hvp(x, p, data, v, out): out = H(x) v
 hvp_sig = types.void(abi.vec, abi.vec, abi.mat, abi.vec, abi.vec)
 HvpFn = types.FunctionType(hvp_sig)
 #: hvp_fn(address): the HVP kernel at ``address`` as a first-class function (compiled code)
 hvp_fn = _function_from_address(HvpFn)
+#: band_fn(address): a ``hess_band(x, p, data, band)`` kernel (the signature of
+#: :data:`symopt.abi.grad_sig`) as a first-class function
+band_fn = _function_from_address(abi.GradFn)
 #: the HVP solvers' signature
 hvp_solver_sig = types.float64(abi.ValueFn, abi.ValueGradFn, HvpFn, abi.vec, abi.vec, abi.mat,
                                abi.vec, abi.ivec, abi.mat, abi.vec, abi.mat)

@@ -31,7 +31,8 @@ __all__ = ["ArrayKernels", "Binding", "compile", "hvp_sig", "HvpFn"]
 from .abi import HvpFn, hvp_sig  # noqa: E402 - re-exported
 
 _SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
-               "value_grad_hess": abi.value_grad_hess_sig, "hvp": hvp_sig}
+               "value_grad_hess": abi.value_grad_hess_sig, "hvp": hvp_sig,
+               "hess_band": abi.grad_sig}
 _lock = threading.RLock()
 
 
@@ -159,7 +160,7 @@ def _hessian_targets(problem, blocks, dim_names) -> tuple[list, list[str]]:
 #: the kernels of each generated module (a module is generated and compiled on first use of
 #: one of its kernels: a gradient method never derives or compiles the Hessian)
 MODULES = {"value_grad": ("value_grad",), "value": ("value",), "grad": ("grad",),
-           "hvp": ("hvp",), "hessian": ("value_grad_hess",)}
+           "hvp": ("hvp",), "hessian": ("value_grad_hess",), "band": ("hess_band",)}
 _MODULE_OF = {kernel: module for module, kernels in MODULES.items() for kernel in kernels}
 
 
@@ -190,12 +191,79 @@ def kernels_source(problem, part: str = "value_grad") -> str:
                 for v, t in zip(problem.variables, _targets(problem.variables, "_g", names))]
         module.add_kernel("hvp", "_x, _p, _data, _v, _g", "The Hessian times _v, into _g.", hvps,
                           uses_v=True)
+    elif part == "band":
+        module.functions.append(_band_kernel(module, problem.band))
     else:
         blocks, zero, mirror = _hessian_targets(problem, problem.hessian_formulas, names)
         module.add_kernel("value_grad_hess", "_x, _p, _data, _g, _H",
                           "The loss; the gradient into _g, the Hessian into _H.",
                           [loss] + grads + blocks, prelude=zero, postlude=mirror)
     return module.source()
+
+
+def _band_kernel(module: ModuleSource, band) -> str:
+    """``hess_band(x, p, data, band)``: the lower band of the Hessian of a separable loss
+    (:mod:`symopt.tensor.sparsity`), ``band[r*(b+1) + (r - c)]`` for ``c <= r <= c + b``,
+    filled term by term, row by row (serial: rows of a term add into shared entries)."""
+    from ..codegen import KernelPrinter, _share_exponentials
+    from ..derivatives import joint_cse
+    from .ir import Leaf, Map, placeholder
+
+    size = lambda e: module.size(e)
+    width = band.bandwidth + 1
+    lines = [f"    for _k in range(_band.shape[0]):", "        _band[_k] = 0.0"]
+    names = dict(module.dim_names)
+
+    def scalar(node, symbols):
+        if isinstance(node, Leaf):
+            s = sympy.Symbol(f"_s{len(symbols)}", real=True)
+            symbols[s] = module.leaf_names[node]
+            return s
+        if isinstance(node, Map) and not node.ndim:
+            return node.body.xreplace({placeholder(j): scalar(a, symbols) for j, a in enumerate(node.args)})
+        raise ProblemError("a separable term reads a computed scalar; the band Hessian needs inputs")
+
+    for t, term in enumerate(band.terms):
+        symbols = dict(names)
+        values = {}
+        for k, arg in enumerate(term.args):
+            if arg[0] == "scalar":
+                values[placeholder(k)] = scalar(arg[1], symbols)
+                continue
+            kind, leaf, start, step = arg
+            s = sympy.Symbol(f"_r{k}", real=True)
+            position = f"{size(start)} + {step}*_i" if step != 1 else f"{size(start)} + _i"
+            symbols[s] = f"{module.leaf_names[leaf]}[{position}]"
+            values[placeholder(k)] = s
+        coefficient = term.coefficient.xreplace(
+            {d: scalar(node, symbols) for d, node in band.scalars.items()})
+        exprs = [coefficient * d2.xreplace(values) for _, _, d2 in term.pairs]
+        replacements, reduced = joint_cse(_share_exponentials(exprs), prefix=f"_c{t}_")
+        printer = KernelPrinter(symbols, vector_math=True)
+        for sym, _ in replacements:
+            symbols[sym] = sym.name
+        lines.append(f"    for _i in range({size(term.length)}):")
+        lines += [f"        {sym.name} = {printer.doprint(e)}" for sym, e in replacements]
+        for (j, l, _), e in zip(term.pairs, reduced):
+            _, _, sj, step = term.args[j]
+            _, _, sl, _ = term.args[l]
+            offset = int(sympy.simplify(sj - sl))
+            row, diagonal_twice = (sj, False) if offset >= 0 else (sl, False)
+            if offset == 0 and j != l:
+                diagonal_twice = True
+            position = f"({size(row)} + {step}*_i)"
+            value = printer.doprint(e)
+            if diagonal_twice:
+                value = f"2.0*({value})"
+            lines.append(f"        _band[{position}*{width} + {abs(offset)}] += {value}")
+    body = lines
+    from .codegen import _used
+
+    setup = _used(module.prologue(False), body)
+    return "\n".join(["", "", "@numba.njit(cache=True, nogil=True, error_model='numpy')",
+                      "def hess_band(_x, _p, _data, _band):",
+                      f'    """The lower band of the Hessian (bandwidth {band.bandwidth}): '
+                      f'_band[r*{width} + (r - c)]."""', *setup, *body])
 
 
 def _shape(leaf) -> str:
@@ -342,6 +410,26 @@ class ArrayKernels:
         H = np.empty((b.n, b.n))
         self.value_grad_hess_kernel(xa, b.p, b.table, g, H)
         return H
+
+    def hessian_band(self, x, data=None, params=None, *, binding: Binding | None = None) -> np.ndarray:
+        """The lower band of the Hessian of a separable loss (``problem.band``): an
+        ``(n, b + 1)`` array whose ``[r, r - c]`` entry is ``H[r, c]``."""
+        xa, b = self._prepare(x, data, params, binding)
+        width = self.problem.band.bandwidth + 1
+        band = np.empty(b.n * width)
+        self.kernel("hess_band")(xa, b.p, b.table, band)
+        return band.reshape(b.n, width)
+
+    def hessian_sparse(self, x, data=None, params=None, *, binding: Binding | None = None):
+        """The Hessian of a separable loss as a ``scipy.sparse.csr_matrix`` (from its band)."""
+        from scipy import sparse
+
+        lower = self.hessian_band(x, data, params, binding=binding)
+        n, width = lower.shape
+        diagonals = [lower[:, 0]] + [lower[k:, k] for k in range(1, width)]
+        full = diagonals + [lower[k:, k] for k in range(1, width)]
+        offsets = [0] + [-k for k in range(1, width)] + [k for k in range(1, width)]
+        return sparse.diags(full, offsets, shape=(n, n), format="csr")
 
     @property
     def source_path(self) -> str:

@@ -31,20 +31,34 @@ __all__ = ["minimize", "METHODS", "default_method"]
 DENSE_HESSIAN_METHODS = ("newton", "trust-exact")
 #: methods driven by Hessian-vector products (symopt.tensor.solvers)
 HVP_METHODS = ("trust-ncg", "newton-cg")
+#: Newton with the banded Hessian of a separable loss (symopt.tensor.sparsity)
+BAND_METHODS = ("banded-newton",)
 FIRST_ORDER_METHODS = ("lbfgs", "bfgs", "gd", "momentum", "nesterov", "adam")
-METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + FIRST_ORDER_METHODS
+METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + BAND_METHODS + FIRST_ORDER_METHODS
 _ALIASES = {"l-bfgs": "lbfgs", "l_bfgs": "lbfgs", "trust_ncg": "trust-ncg",
-            "newton_cg": "newton-cg", "trust_exact": "trust-exact"}
+            "newton_cg": "newton-cg", "trust_exact": "trust-exact", "banded_newton": "banded-newton",
+            "sparse-newton": "banded-newton"}
 #: up to this many variables the default method is Newton with the dense Hessian
 DENSE_NEWTON_MAX_N = 500
 _NO_MATRIX = np.empty((0, 0))
 
 
-def default_method(n: int) -> str:
+def default_method(n: int, banded: bool = False) -> str:
     """What a user who names no method gets: Newton with the exact dense Hessian for a
-    few hundred variables, trust-region Newton-CG (Hessian-vector products, no matrix)
-    beyond."""
-    return "newton" if n <= DENSE_NEWTON_MAX_N else "trust-ncg"
+    few hundred variables; beyond, Newton with the banded Hessian when the loss has one
+    (:attr:`Problem.band`), else trust-region Newton-CG (Hessian-vector products, no
+    matrix)."""
+    if n <= DENSE_NEWTON_MAX_N:
+        return "newton"
+    return "banded-newton" if banded else "trust-ncg"
+
+
+def _banded(problem: Problem) -> bool:
+    try:
+        problem.band
+    except Exception:  # noqa: BLE001 - not separable: no band
+        return False
+    return True
 
 
 _HVP_ENTRY = '''\
@@ -54,15 +68,15 @@ import numba
 
 from symopt import abi
 from symopt._binding import value_fn, value_grad_fn
-from symopt.tensor.abi import hvp_fn
+from symopt.tensor.abi import {third}
 from symopt.tensor.solvers import {function} as _solve
 
 
 @numba.njit(abi.entry_sig, cache=True, nogil=True)
-def entry(value_address, value_grad_address, hvp_address,
+def entry(value_address, value_grad_address, third_address,
           x, p, data, opts, info, hist, g_out, H_out):
     return _solve(value_fn(value_address), value_grad_fn(value_grad_address),
-                  hvp_fn(hvp_address), x, p, data, opts, info, hist, g_out, H_out)
+                  {third}(third_address), x, p, data, opts, info, hist, g_out, H_out)
 '''
 _hvp_entries: dict[str, object] = {}
 
@@ -85,13 +99,15 @@ def hvp_entry_point(method: str):
     entry = _hvp_entries.get(method)
     if entry is None:
         function = method.replace("-", "_")
-        source = _HVP_ENTRY.format(method=method, function=function, sources=_sources_hash())
+        third = "band_fn" if method in BAND_METHODS else "hvp_fn"
+        source = _HVP_ENTRY.format(method=method, function=function, third=third,
+                                   sources=_sources_hash())
         entry = _hvp_entries[method] = cache.load_source(source, kind="te").entry
     return entry
 
 
 def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]) -> np.ndarray:
-    if method in HVP_METHODS:
+    if method in HVP_METHODS or method in BAND_METHODS:
         defaults = HVP_DEFAULTS[method]
         opts = np.zeros(abi.N_OPTS)
         for name, value, slot in (("gtol", gtol, abi.OPT_GTOL), ("ftol", ftol, abi.OPT_FTOL),
@@ -177,7 +193,8 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         the flat vector of the variables laid end to end.
     method : str, optional
         ``"newton"``, ``"trust-exact"`` (dense Hessian), ``"trust-ncg"``, ``"newton-cg"``
-        (Hessian-vector products), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
+        (Hessian-vector products), ``"banded-newton"`` (the banded Hessian of a sum over
+        shifted/strided slices, :attr:`Problem.band`), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
         ``"nesterov"``, ``"adam"``.  Default: :func:`default_method` of the number of
         variables.
     data : mapping of arrays
@@ -212,7 +229,7 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
     x = binding.x(x0)
     n = x.shape[0]
     if method is None:
-        method = default_method(n)
+        method = default_method(n, n > DENSE_NEWTON_MAX_N and _banded(problem))
     if not isinstance(method, str) or _ALIASES.get(method.lower(), method.lower()) not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     method = _ALIASES.get(method.lower(), method.lower())
@@ -223,6 +240,12 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         entry = hvp_entry_point(method)
         addresses = (kernels.address("value"), kernels.address("value_grad"), kernels.address("hvp"))
         H = _NO_MATRIX
+    elif method in BAND_METHODS:
+        band = problem.band  # ProblemError when the loss is not separable
+        entry = hvp_entry_point(method)
+        addresses = (kernels.address("value"), kernels.address("value_grad"),
+                     kernels.address("hess_band"))
+        H = np.empty((n, band.bandwidth + 1))
     else:
         entry = entry_point(method)
         third = kernels.address("value_grad_hess") if method in DENSE_HESSIAN_METHODS \
@@ -250,6 +273,8 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         res["hess"] = H
     elif method == "bfgs":
         res["hess_inv"] = H
+    elif method in BAND_METHODS:
+        res["hess_band"] = H
     if history:
         rows = counts[abi.INFO_NHIST]
         res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}

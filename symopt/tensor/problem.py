@@ -251,6 +251,25 @@ class Problem:
             rows.append((f"{va.name},{vb.name}", f"∂²L/∂{va.name}∂{vb.name}", block))
         return Equations(rows, set(self.adjoints.values()))
 
+    @cached_property
+    def band(self):
+        """The banded structure of the Hessian (:class:`symopt.tensor.sparsity.BandStructure`)
+        when the loss is a sum of element-wise terms of slices of one vector variable read
+        with one stride per term; :class:`~symopt.errors.ProblemError` says why not."""
+        from .sparsity import band_structure
+
+        return band_structure(self.loss, self.variables)
+
+    @property
+    def hessian_sparsity(self) -> str:
+        """Where the Hessian's nonzero entries are, for sums over shifted and strided
+        slices (``banded Hessian, bandwidth 1`` and the entries each term adds), or why the
+        Hessian is not known to be sparse."""
+        try:
+            return self.band.describe()
+        except ProblemError as exc:
+            return f"dense (as far as symopt can tell: {exc})"
+
     # --- sizes -------------------------------------------------------------------------------
     def resolve_sizes(self, data: Mapping[str, np.ndarray] | None = None,
                       x: Mapping[str, Any] | np.ndarray | None = None,

@@ -39,7 +39,7 @@ from ..solvers.linesearch import EPS, F_ROUNDOFF_RTOL, HALVE, LS_OK, backtrackin
 from ..solvers.status import CONTINUE, INVALID_INPUT, NAN_ENCOUNTERED, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
 from ..solvers.trust_region import DEFAULT_RADIUS, ETA, MAX_RADIUS_FACTOR, RADIUS_FLOOR, to_boundary
 
-__all__ = ["newton_cg", "trust_ncg", "DEFAULTS"]
+__all__ = ["newton_cg", "trust_ncg", "banded_newton", "DEFAULTS"]
 
 #: default options (names as symopt.solvers.DEFAULTS); gtol is absolute on ||g||_inf
 DEFAULTS = {
@@ -47,6 +47,8 @@ DEFAULTS = {
                   "c2": 0.9, "max_ls": 60, "step": 0.0},
     "trust-ncg": {"gtol": 1e-8, "ftol": 1e-15, "xtol": 1e-15, "max_iter": 500, "c1": 1e-4,
                   "c2": 0.9, "max_ls": 60, "step": 0.0, "radius": 1.0},
+    "banded-newton": {"gtol": 1e-8, "ftol": 1e-15, "xtol": 1e-15, "max_iter": 200, "c1": 1e-4,
+                      "c2": 0.9, "max_ls": 60, "step": 0.0},
 }
 #: CG steps per Newton step at most (a multiple of n is never reached in practice)
 MAX_CG = 500
@@ -253,6 +255,138 @@ def trust_ncg(value, value_grad, hvp, x, p, data, opts, info, hist, g_out, H_out
     work = np.empty((6, x.shape[0]))
     try:
         return _trust_ncg(value, value_grad, hvp, x, p, data, opts, info, hist, g_out, work)
+    except Exception:  # noqa: BLE001 - a hand-written kernel raised
+        pass
+    return kernel_raised(value, x, p, data, info)
+
+
+# --- Newton with the banded Hessian -----------------------------------------------------------------
+#
+# ``banded-newton``: for losses whose Hessian is banded (symopt.tensor.sparsity), Newton's
+# method with the exact Hessian, factored by a banded Cholesky in O(n b^2) with Nocedal &
+# Wright's modification (Alg. 3.3: H + tau I with the first tau for which the
+# factorisation succeeds, as symopt.solvers.newton does densely) and Armijo backtracking
+# from the unit step.  H_out is the band storage, (n, b + 1): entry [r, r - c] is H[r, c];
+# the third kernel is ``hess_band(x, p, data, band_flat)``.
+
+from ..solvers.newton import MAX_SHIFTS, SHIFT_RTOL  # noqa: E402
+from ..solvers.status import HESSIAN_NOT_PD  # noqa: E402
+
+
+@inlined
+def band_cholesky(A, shift, L):
+    """``A + shift I = L L^T`` for lower bands ``A``, ``L`` (``[r, r - c]``); False when a
+    pivot is not positive (or not finite)."""
+    n, width = A.shape
+    b = width - 1
+    for j in range(n):
+        s = A[j, 0] + shift
+        for k in range(max(0, j - b), j):
+            s -= L[j, j - k] * L[j, j - k]
+        if not s > 0.0:
+            return False
+        d = math.sqrt(s)
+        L[j, 0] = d
+        for i in range(j + 1, min(n, j + b + 1)):
+            t = A[i, i - j]
+            for k in range(max(0, i - b), j):
+                t -= L[i, i - k] * L[j, j - k]
+            L[i, i - j] = t / d
+    return True
+
+
+@inlined
+def band_solve(L, rhs, out):
+    """``out = (L L^T)^{-1} rhs`` for a banded Cholesky factor ``L``."""
+    n, width = L.shape
+    b = width - 1
+    for i in range(n):
+        t = rhs[i]
+        for k in range(max(0, i - b), i):
+            t -= L[i, i - k] * out[k]
+        out[i] = t / L[i, 0]
+    for i in range(n - 1, -1, -1):
+        t = out[i]
+        for k in range(i + 1, min(n, i + b + 1)):
+            t -= L[k, k - i] * out[k]
+        out[i] = t / L[i, 0]
+
+
+@inlined
+def factor_modified_band(A, L):
+    """The banded counterpart of :func:`symopt.solvers.newton.factor_modified_hessian`:
+    returns tau (or -1 when no shift works)."""
+    n, width = A.shape
+    min_diagonal = np.inf
+    frobenius_sq = 0.0
+    for r in range(n):
+        min_diagonal = min(min_diagonal, A[r, 0])
+        frobenius_sq += A[r, 0] * A[r, 0]
+        for k in range(1, width):
+            frobenius_sq += 2.0 * A[r, k] * A[r, k]
+    if min_diagonal > 0.0 and band_cholesky(A, 0.0, L):
+        return 0.0
+    frobenius = math.sqrt(frobenius_sq)
+    if not math.isfinite(frobenius):
+        return -1.0
+    beta = SHIFT_RTOL * frobenius if frobenius > 0.0 else SHIFT_RTOL
+    tau = beta if min_diagonal > 0.0 else beta - min_diagonal
+    for _ in range(MAX_SHIFTS):
+        if band_cholesky(A, tau, L):
+            return tau
+        tau = 2.0 * tau
+    return -1.0
+
+
+@njit(**OPTIONS)
+def _banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g, band, L, work):
+    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    n = x.shape[0]
+    direction, x_trial, g_trial = work[0], work[1], work[2]
+    no_bounds = opts[0:0]
+    no_matrix = np.empty((0, 0))
+    flat = band.reshape(band.size)
+    f, gnorm, status = start(1, value_grad, value_grad, x, p, data, g, no_matrix, info, hist,
+                             gtol, max_iter, no_bounds, no_bounds, False)
+    nit = 0
+    while status == CONTINUE:
+        info[INFO_NHEV] += 1
+        hess_band(x, p, data, flat)
+        if factor_modified_band(band, L) < 0.0:
+            status = HESSIAN_NOT_PD
+            break
+        for i in range(n):
+            g_trial[i] = -g[i]
+        band_solve(L, g_trial, direction)
+        slope, _ = descent_slope(g, direction)
+        alpha, f_trial, flag = backtracking(1, value, value_grad, value_grad, x, p, data, f,
+                                            slope, direction, 1.0, c1, max_ls, HALVE, x_trial,
+                                            g_trial, no_matrix, info)
+        if flag != LS_OK:
+            status = failure_status(flag, f, -slope)
+            break
+        nit += 1
+        f_prev, f = f, f_trial
+        gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
+                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
+    finish(info, status, nit)
+    return f
+
+
+@njit(**OPTIONS)
+def banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by Newton's method with the banded Hessian; ``H_out`` is the band storage
+    ``(n, b + 1)`` and receives the Hessian's band at the last point where it was taken."""
+    if not _valid(x, opts, info, g_out) or H_out.shape[0] != x.shape[0] or H_out.shape[1] < 1:
+        if info.shape[0] >= N_INFO:
+            info[:] = 0
+            info[INFO_STATUS] = INVALID_INPUT
+        return np.nan
+    work = np.empty((3, x.shape[0]))
+    L = np.empty(H_out.shape)
+    try:
+        return _banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g_out,
+                              H_out, L, work)
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     return kernel_raised(value, x, p, data, info)
