@@ -55,20 +55,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def interleaved(rows: dict, repeat: int) -> dict:
-    """Median seconds of each callable in ``rows``, every repeat timing each row once."""
+    """Median seconds of each callable in ``rows``, every repeat timing each row once (JAX
+    rows must block on their results themselves: see :func:`blocking`)."""
     for fn in rows.values():
-        out = fn()
-        if jax is not None and out is not None:
-            jax.block_until_ready(out)
+        fn()
     times = {name: [] for name in rows}
     for _ in range(repeat):
         for name, fn in rows.items():
             t = time.perf_counter()
-            out = fn()
-            if jax is not None and out is not None and not isinstance(out, (float, tuple)):
-                jax.block_until_ready(out)
+            fn()
             times[name].append(time.perf_counter() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def blocking(fn):
+    """A JAX call that returns only when its results are computed (JAX dispatches
+    asynchronously)."""
+    return lambda *args: jax.block_until_ready(fn(*args))
 
 
 def report(title: str, medians: dict, base: str, unit: float = 1e3, suffix: str = "ms") -> None:
@@ -89,20 +92,20 @@ SETUP_SCRIPT = textwrap.dedent("""
     seed, d, d2 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, d)); y = (rng.random(2000) < 0.5).astype(float)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter(); c0 = time.process_time()
     p = st.Problem(f"mean(softplus(X @ w + b) - y*(X @ w + b)) + {seed}e-12*sum(w**2)",
                    data={"X": "m d", "y": "m"}, wrt={"w": "d", "b": ""})
     k = st.compile(p)
     f, g = k.value_and_grad({"w": np.zeros(d), "b": 0.0}, data={"X": X, "y": y})
-    t_vg = time.perf_counter() - t0
+    t_vg = time.perf_counter() - t0; c_vg = time.process_time() - c0
     res = st.minimize(p, {"w": np.zeros(d), "b": 0.0}, "lbfgs", data={"X": X, "y": y}, max_iter=3)
-    t_solve = time.perf_counter() - t0
+    t_solve = time.perf_counter() - t0; c_solve = time.process_time() - c0
     X2 = rng.standard_normal((3000, d2)); y2 = (rng.random(3000) < 0.5).astype(float)
     t0 = time.perf_counter()
     k.value_and_grad({"w": np.zeros(d2), "b": 0.0}, data={"X": X2, "y": y2})
     t_second = time.perf_counter() - t0
     print(json.dumps({"import": t_import, "value_grad": t_vg, "first_solve": t_solve,
-                      "second_size": t_second}))
+                      "second_size": t_second, "cpu_value_grad": c_vg, "cpu_first_solve": c_solve}))
 """)
 
 
@@ -117,17 +120,19 @@ def setup_section() -> None:
         out = subprocess.run([sys.executable, "-c", SETUP_SCRIPT, str(k + 1), str(d), str(d // 2 + 3)],
                              env=env, check=True, capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"  d = {d:>6}: derive + compile + first value_and_grad {r['value_grad']:.2f} s; "
-              f"+ first L-BFGS solve {r['first_solve']:.2f} s (import {r['import']:.2f} s); "
-              f"a second size: {r['second_size'] * 1e3:.1f} ms")
+        print(f"  d = {d:>6}: derive + compile + first value_and_grad {r['value_grad']:.2f} s "
+              f"(CPU {r['cpu_value_grad']:.2f} s); to a first L-BFGS solve {r['first_solve']:.2f} s "
+              f"(CPU {r['cpu_first_solve']:.2f} s); import {r['import']:.2f} s; "
+              f"then a second size: {r['second_size'] * 1e3:.1f} ms, no compilation")
 
 
 # --- 2. logistic regression ----------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def read_once(X):
-    """One read-only pass over X (the memory floor of a value+gradient)."""
+    """One read-only pass over X (the memory floor of a value+gradient; fastmath lets the
+    sum vectorise, so that the loop waits for memory, not for additions)."""
     m = X.shape[0]
     nb = 64
     part = np.zeros(nb)
@@ -141,25 +146,38 @@ def read_once(X):
 
 
 MEMORY_SCRIPT = textwrap.dedent("""
-    import json, resource, sys
+    import json, os, sys, threading, time
     import numpy as np
     import symopt.tensor as st
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def resident():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page
+
     m, d = int(sys.argv[1]), int(sys.argv[2])
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((m, d)); y = (rng.random(m) < 0.5).astype(float)
     p = st.Problem("mean(softplus(X @ w + b) - y*(X @ w + b))", data={"X": "m d", "y": "m"},
                    wrt={"w": "d", "b": ""})
     k = st.compile(p)
-    for name in ("value", "value_grad", "value_grad_hess", "hvp"):
-        k.kernel(name)
+    rng = np.random.default_rng(0)
+    small = {"X": rng.standard_normal((50, d)), "y": np.zeros(50)}
+    k.hessian(np.zeros(d + 1), data=small); k.hvp(np.zeros(d + 1), np.ones(d + 1), data=small)
+    X = rng.standard_normal((m, d)); y = (rng.random(m) < 0.5).astype(float)
     b = k.bind({"X": X, "y": y})
-    small = k.bind({"X": X[:10], "y": y[:10]})
-    k.hessian(np.zeros(d + 1), binding=small)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     x = np.zeros(d + 1)
+    base = resident()
+    peak = [base]
+    running = [True]
+
+    def sample():  # the resident set, every millisecond, while the kernels run
+        while running[0]:
+            peak[0] = max(peak[0], resident())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample); sampler.start()
     k.value_and_grad(x, binding=b); k.hvp(x, x, binding=b); k.hessian(x, binding=b)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"data": X.nbytes + y.nbytes, "extra": peak - base}))
+    running[0] = False; sampler.join()
+    print(json.dumps({"data": X.nbytes + y.nbytes, "extra": peak[0] - base}))
 """)
 
 
@@ -196,7 +214,7 @@ def logistic_section(m: int, d: int, repeat: int) -> None:
 
         jvg = jax.jit(jax.value_and_grad(lossj))
         xj = jnp.asarray(x)
-        rows["JAX jit(value_and_grad)"] = lambda: jvg(xj)
+        rows["JAX jit(value_and_grad)"] = lambda: blocking(jvg)(xj)
     report("value + gradient", interleaved(rows, repeat), "symopt value+grad")
     f, _ = k.value_and_grad(x, binding=binding)
     print(f"    (symopt f - NumPy f = {f - numpy_vg()[0]:.1e})")
@@ -234,7 +252,8 @@ def logistic_section(m: int, d: int, repeat: int) -> None:
     out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(m), str(d)], check=True,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  peak memory beyond the data (value+grad, HVP, Hessian): {r['extra'] / 1e6:.0f} MB = "
+    print(f"  peak resident memory beyond the data during value+grad, HVP and Hessian "
+          f"(sampled every ms): {r['extra'] / 1e6:.1f} MB = "
           f"{100 * r['extra'] / r['data']:.1f}% of the data ({r['data'] / 1e6:.0f} MB)")
 
 
@@ -285,8 +304,8 @@ def rosenbrock_section(n: int, repeat: int) -> None:
         jvg = jax.jit(jax.value_and_grad(rosen))
         jhvp = jax.jit(lambda z, u: jax.jvp(jax.grad(rosen), (z,), (u,))[1])
         xj, vj = jnp.asarray(x), jnp.asarray(v)
-        rows["JAX jit(value_and_grad)"] = lambda: jvg(xj)
-        hrows["JAX forward-over-reverse"] = lambda: jhvp(xj, vj)
+        rows["JAX jit(value_and_grad)"] = lambda: blocking(jvg)(xj)
+        hrows["JAX forward-over-reverse"] = lambda: blocking(jhvp)(xj, vj)
     report("value + gradient", interleaved(rows, repeat), "symopt value+grad")
     report("Hessian-vector product", interleaved(hrows, repeat), "symopt HVP")
     for method in ("banded-newton", "trust-ncg", "newton-cg"):
