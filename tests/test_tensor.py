@@ -194,7 +194,9 @@ def test_hessian_formula_of_logistic_regression_is_the_hand_derivation():
     (H,) = evaluate([block], {X: Xv, y: np.zeros(9), w: wv, b: bv}, sizes)
     s = 1 / (1 + np.exp(-(Xv @ wv + bv)))
     np.testing.assert_allclose(H, Xv.T @ np.diag(s * (1 - s)) @ Xv / 9, rtol=1e-13)
-    assert "Xᵀ @" in str(problem.hessian)
+    assert "∂²L/∂w∂w = Xᵀ @ diag((1 - sigmoid(t1 + b))*sigmoid(t1 + b)/m) @ X" in str(problem.hessian)
+    least_squares = st.Problem("sum((X @ w - y)**2)", data={"X": "m d", "y": "m"}, wrt={"w": "d"})
+    assert str(least_squares.hessian) == "∂²L/∂w∂w = 2*Xᵀ @ X"
 
 
 def test_gradient_matches_mpmath_differentiation_at_high_precision():

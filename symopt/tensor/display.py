@@ -132,10 +132,55 @@ class _Printer:
                 return rf"{x}_{{i,\,{lab}_i}}", ATOM
             return f"pick({x}, {lab})", ATOM
         if len(ops) == 2:
+            gram = self._weighted_gram(ops, labels, out)
+            if gram is not None:
+                return gram
             product = self._matrix_product(ops, labels, out)
             if product is not None:
                 return product
         return self._einsum(ops, labels, out)
+
+    def _weighted_gram(self, ops, labels, out):
+        """``Aᵀ diag(w) A`` for ``sum_r A[r, a] w_r A[r, b]`` (a Map linear in ``A`` whose
+        other arguments run along the rows): how a Hessian of a model linear in its
+        weights is written by hand."""
+        (la, lb) = labels
+        if not (len(la) == 2 == len(lb) and la[0] == lb[0] and la[1] != lb[1]
+                and sorted(out) == sorted(la[1] + lb[1])):
+            return None
+        for A, M in (ops, ops[::-1]):
+            if not (isinstance(M, Map) and A.ndim == 2 and M.shape == A.shape):
+                continue
+            slots = [k for k, (arg, axes) in enumerate(zip(M.args, M.axes))
+                     if arg is A and axes == (0, 1)]
+            if len(slots) != 1 or any(1 in axes for k, axes in enumerate(M.axes) if k != slots[0]):
+                continue
+            ph = placeholder(slots[0])
+            if M.body.is_Mul and ph in M.body.args:  # keep the body's own form
+                weight = sympy.Mul(*[f for f in M.body.args if f != ph])
+            else:
+                weight = sympy.expand(M.body).coeff(ph, 1)
+            if weight == 0 or weight.has(ph) or sympy.expand(M.body - weight * ph) != 0:
+                continue
+            keep = [k for k in range(len(M.args)) if k != slots[0]]
+            renumber = {placeholder(k): placeholder(j) for j, k in enumerate(keep)}
+            w = Map.__new__(Map)  # a throwaway node for printing only (never interned)
+            a_text = self.wrap(self.print(A), ATOM)
+            if not weight.free_symbols & {placeholder(k) for k in keep}:
+                scale = sympy.latex(weight) if self.latex else sympy.sstr(weight)
+                transpose = "^{T}" if self.latex else "ᵀ @ "
+                return f"{scale}*{a_text}{transpose}{a_text}" if not self.latex else \
+                    f"{scale} {a_text}{transpose} {a_text}", PRODUCT
+            for name, value in (("body", weight.xreplace(renumber)),
+                                ("args", tuple(M.args[k] for k in keep)),
+                                ("axes", tuple(tuple(0 if a == 0 else a for a in M.axes[k]) for k in keep)),
+                                ("shape", (M.shape[0],))):
+                object.__setattr__(w, name, value)
+            w_text = self.print(w)[0]
+            if self.latex:
+                return rf"{a_text}^{{T}} \operatorname{{diag}}\left({w_text}\right) {a_text}", PRODUCT
+            return f"{a_text}ᵀ @ diag({w_text}) @ {a_text}", PRODUCT
+        return None
 
     def _unary_contract(self, op: Node, labels: str, out: str):
         if len(out) == len(labels) and sorted(out) == sorted(labels):
