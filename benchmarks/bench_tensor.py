@@ -248,7 +248,6 @@ def logistic_section(m: int, d: int, repeat: int) -> None:
                       gtol=1e-8)
     print(f"  trust-ncg (HVPs) to gtol=1e-8: {res.nit} iterations, {res.nhev} HVPs, "
           f"{time.perf_counter() - t:.1f} s, {res.message}")
-    del X
     out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(m), str(d)], check=True,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
     r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -175,7 +175,6 @@ def jvp(roots: Sequence[Node], tangents: dict[Leaf, Node], tangent_shape: tuple 
             continue
         shape = node.shape + tuple(tangent_shape)
         if isinstance(node, Map):
-            n = len(node.args)
             args = list(node.args)
             axes = list(node.axes)
             body = sympy.S.Zero

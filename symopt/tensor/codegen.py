@@ -35,7 +35,6 @@ from __future__ import annotations
 import itertools
 import re
 import keyword
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -742,7 +741,6 @@ class _GroupEmitter:
         self.names: dict[sympy.Symbol, str] = {}
         for d, name in self.m.dim_names.items():
             self.names[d] = name
-        self.args: dict[str, None] = {}     # names the block function takes (ordered set)
         self.row_exprs: list[tuple[str, object, sympy.Expr]] = []  # (kind, target, expr)
         self.loops: list[dict] = []
         self.levels: dict[sympy.Symbol, int] = {}
@@ -756,11 +754,6 @@ class _GroupEmitter:
         self.scatter_add = False
 
     # --- names -------------------------------------------------------------------------------
-    def need(self, name: str) -> str:
-        """Note that the block function reads array (or scalar) ``name``."""
-        self.args[name.split("[")[0]] = None
-        return name
-
     def read(self, code: str, level: int = 0) -> sympy.Symbol:
         """The symbol of a memory read (``level``: that of the loop filling a row buffer)."""
         s = self.reads.get(code)
@@ -784,7 +777,7 @@ class _GroupEmitter:
         k = self.k
         role = k.role[node]
         if role == "leaf":
-            name = self.need(self.m.leaf_names[node])
+            name = self.m.leaf_names[node]
             if node.ndim == 0:
                 return self.read(name)
             return self.read(f"{name}[{_index_text(idx)}]")
@@ -794,7 +787,6 @@ class _GroupEmitter:
             name = k.storage.get(node)
             if name is None:
                 raise RuntimeError("a computed node without storage")
-            self.need(name)
             if node.ndim == 0:
                 return self.read(f"{name}[0]")
             return self.read(f"{name}[{_index_text(idx)}]")
@@ -816,7 +808,7 @@ class _GroupEmitter:
                     arg_idx[node.axis] = position if node.step == 1 else f"{node.step}*{position}"
             return self.value(node.args[0], tuple(arg_idx))
         if isinstance(node, OneHot):
-            labels = self.need(self.m.leaf_names[node.args[0]])
+            labels = self.m.leaf_names[node.args[0]]
             return self.read(f"(1.0 if {labels}[{idx[0]}] == {idx[1]} else 0.0)")
         if isinstance(node, Eye):
             half = len(node.base)
@@ -999,7 +991,6 @@ class _GroupEmitter:
 
     def accumulate(self, node: Node) -> None:
         partial = self.fresh("_q")
-        self.args[partial] = None
         if isinstance(node, Reduce):
             self.partials.append((partial, node, node.op))
             arg = node.args[0]
@@ -1080,7 +1071,7 @@ class _GroupEmitter:
         w_symbol = self.row_temp(w) if not w.is_Atom else w
         if w_symbol.is_Number:
             w_symbol = self.row_temp(w_symbol)
-        name = self.need(self.m.leaf_names[A])
+        name = self.m.leaf_names[A]
         cols = self.m.size(A.shape[1])
         var = self.fresh("_j")
         tag = partial
@@ -1095,7 +1086,7 @@ class _GroupEmitter:
                        "tag": tag, "partial": partial, "row_code": f"{name}[{self.row}, {var}]"})
 
     def store(self, node: Node) -> None:
-        name = self.need(self.k.storage[node])
+        name = self.k.storage[node]
         if node.ndim == 1:
             self.row_exprs.append(("assign", f"{name}[{self.row}]", self.member_value(node, (self.row,))))
             return
@@ -1107,7 +1098,7 @@ class _GroupEmitter:
 
     def scatter(self, node: Embed) -> None:
         target, coefficient = self.k.targets[node]
-        name = self.need(self.k.storage[target])
+        name = self.k.storage[target]
         covered = self.k._covered(target) and self.k.rest.get(target) is None
         op = "=" if covered else "+="
         if not covered:
@@ -1261,7 +1252,6 @@ class _GroupEmitter:
         self.body = body
         self.block = self.m.fresh("_block")
         self.nb = self.m.fresh("_nb")
-        m = self.m
         self.partial_shapes = []
         offset = sympy.Integer(0)
         for partial, node, kind in self.partials:
@@ -1353,7 +1343,6 @@ class _GroupEmitter:
     def run_lines(self) -> list[str]:
         """Kernel lines running the blocks (in parallel through the runner compiled once
         per install) and combining the partial sums in block order."""
-        m = self.m
         nb = self.nb
         runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
         lines = [f"    {runner}(_tr.address_of({self.block}), {nb}, _x, _p, _data, _v, _g, _H, _arena)"]

@@ -443,7 +443,6 @@ class Equations:
 def _latex_label(label: str) -> str:
     if label.startswith("∂L/∂"):
         name = label[4:]
-        inner = _Printer().name(name)
         return r"\frac{\partial L}{\partial " + _LatexPrinter().name(name) + "}"
     if label.startswith("∂²L/"):
         return r"\frac{\partial^2 L}{" + label[4:].replace("∂", r"\partial ") + "}"

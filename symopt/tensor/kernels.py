@@ -12,17 +12,14 @@ compilation serves every size.
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any, Mapping
 
 import numpy as np
 import sympy
-from numba import types
 
 from .. import abi, cache
-from ..errors import CompileError, InputError, ProblemError, ShapeError
-from .autodiff import directions
+from ..errors import CompileError, InputError, ProblemError
 from .binding import as_array, evaluate_shape, flatten, sizes_of, unflatten
 from .codegen import ModuleSource, Output, int_code
 
@@ -211,7 +208,7 @@ def _band_kernel(module: ModuleSource, band) -> str:
 
     size = lambda e: module.size(e)
     width = band.bandwidth + 1
-    lines = [f"    for _k in range(_band.shape[0]):", "        _band[_k] = 0.0"]
+    lines = ["    for _k in range(_band.shape[0]):", "        _band[_k] = 0.0"]
     names = dict(module.dim_names)
 
     def scalar(node, symbols):

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import abi, cache
-from .._binding import entry_point, jit_address, no_hessian_address
+from .._binding import entry_point, no_hessian_address
 from ..errors import InputError
 from ..result import OptimizeResult
 from ..solvers import status as _status

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import sympy
@@ -17,8 +17,8 @@ import sympy
 from ..errors import FormulaError, ProblemError, ShapeError
 from ..functions import ALLOWED_FUNCTIONS, FUNCTION_ARITY
 from .ir import (
-    Contract, Dim, Embed, Eye, IndexSymbol, Leaf, Map, Node, OneHot, Reduce, Slice,
-    _make, as_dim, as_node, as_shape, constant, contract, elementwise, is_index,
+    Contract, Dim, Embed, IndexSymbol, Leaf, Map, Node, OneHot, Reduce, Slice,
+    _make, as_dim, as_node, as_shape, contract, elementwise, is_index,
     map_with_axes, placeholder, same_dim, shape_str,
 )
 

@@ -23,7 +23,7 @@ from typing import Mapping, NoReturn
 
 import sympy
 
-from ..errors import FormulaError, ShapeError, ProblemError, SymoptError
+from ..errors import FormulaError, ShapeError, SymoptError
 from ..functions import ALLOWED_CONSTANTS, ALLOWED_FUNCTIONS, FUNCTION_ARITY
 from ..parsing import MAX_FORMULA_LENGTH, MAX_NESTING_DEPTH, parse_formula
 from . import ops

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import sympy
 
-from ..errors import FormulaError, ProblemError
+from ..errors import ProblemError
 from . import autodiff
 from .binding import check_slices, evaluate_shape, resolve_dims
 from .display import Equations

@@ -146,7 +146,6 @@ def steihaug(hvp, x, p, data, g, radius, z, r, d, Hd, info):
 @njit(**OPTIONS)
 def _newton_cg(value, value_grad, hvp, x, p, data, opts, info, hist, g, work):
     gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
-    n = x.shape[0]
     z, r, d, Hd, x_trial, g_trial = work[0], work[1], work[2], work[3], work[4], work[5]
     no_bounds = opts[0:0]
     no_matrix = np.empty((0, 0))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from ..errors import ProblemError
-from .ir import Contract, Leaf, Map, Node, Slice, placeholder, same_dim, topological
+from .ir import Contract, Leaf, Map, Node, Slice, placeholder, topological
 
 __all__ = ["Term", "BandStructure", "band_structure"]
 
