@@ -318,7 +318,10 @@ def _value_via_value_grad(x, p, data):
     """``f(x)`` by the problem's value+gradient kernel, whose address the data table holds
     (row 0, last column): the loss a solver's line search sees is then the value+gradient
     kernel's to the last bit, and a first-order solve compiles one kernel, not two."""
-    value_grad = _value_grad_function(np.int64(data[0, data.shape[1] - 1]))
+    address = np.int64(data[0, data.shape[1] - 1])
+    if address == 0:  # a table not made by ArrayKernels.bind: no kernel to call
+        return np.nan
+    value_grad = _value_grad_function(address)
     g = np.empty(x.shape[0])
     return value_grad(x, p, data, g)
 
