@@ -65,6 +65,15 @@ PARTIAL_BUDGET = 1 << 22
 GRAM_ROWS = 256
 
 
+def _runtime_hash() -> str:
+    import hashlib
+    from pathlib import Path
+
+    from . import _runtime
+
+    return hashlib.sha256(Path(_runtime.__file__).read_bytes()).hexdigest()[:16]
+
+
 def _tr_has_syrk() -> bool:
     from . import _runtime
 
@@ -266,6 +275,9 @@ class ModuleSource:
         lines = [
             "# symopt generated array kernels: do not edit (regenerated from the formula).",
             *[f"# {h}" for h in self.header],
+            # the kernels link code of symopt.tensor._runtime: a change there must change
+            # the cache key of every generated module (symopt.cache keys on the text)
+            f"# array runtime: {_runtime_hash()}",
             "import math",
             "",
             "import numba",
