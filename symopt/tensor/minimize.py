@@ -1,0 +1,281 @@
+"""minimize(problem, x0, data=...): bind the arrays, call a compiled solver, build the result.
+
+Every solver of :mod:`symopt.solvers` runs on array problems through its entry point
+(:func:`symopt._binding.entry_point`) with the array kernels' addresses: ``lbfgs``,
+``bfgs``, ``gd``, ``momentum``, ``nesterov``, ``adam`` (gradient only), ``newton``,
+``trust-exact`` (the dense Hessian kernel).  ``trust-ncg`` and ``newton-cg`` here are the
+Hessian-vector-product methods of :mod:`symopt.tensor.solvers`: no matrix is formed, so
+they run at any size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import abi, cache
+from .._binding import entry_point, no_hessian_address
+from ..errors import InputError
+from ..result import OptimizeResult
+from ..solvers import status as _status
+from .kernels import compile as compile_kernels
+from .problem import Problem
+from .solvers import DEFAULTS as HVP_DEFAULTS
+
+__all__ = ["minimize", "METHODS", "default_method"]
+
+#: methods that use a dense Hessian (its kernel is compiled only for them)
+DENSE_HESSIAN_METHODS = ("newton", "trust-exact")
+#: methods driven by Hessian-vector products (symopt.tensor.solvers)
+HVP_METHODS = ("trust-ncg", "newton-cg")
+#: Newton with the banded Hessian of a separable loss (symopt.tensor.sparsity)
+BAND_METHODS = ("banded-newton",)
+FIRST_ORDER_METHODS = ("lbfgs", "bfgs", "gd", "momentum", "nesterov", "adam")
+METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + BAND_METHODS + FIRST_ORDER_METHODS
+_ALIASES = {"l-bfgs": "lbfgs", "l_bfgs": "lbfgs", "trust_ncg": "trust-ncg",
+            "newton_cg": "newton-cg", "trust_exact": "trust-exact", "banded_newton": "banded-newton",
+            "sparse-newton": "banded-newton"}
+#: up to this many variables the default method is Newton with the dense Hessian
+DENSE_NEWTON_MAX_N = 500
+_NO_MATRIX = np.empty((0, 0))
+
+
+def default_method(n: int, banded: bool = False) -> str:
+    """What a user who names no method gets: Newton with the exact dense Hessian for a
+    few hundred variables; beyond, Newton with the banded Hessian when the loss has one
+    (:attr:`Problem.band`), else trust-region Newton-CG (Hessian-vector products, no
+    matrix)."""
+    if n <= DENSE_NEWTON_MAX_N:
+        return "newton"
+    return "banded-newton" if banded else "trust-ncg"
+
+
+def _banded(problem: Problem) -> bool:
+    try:
+        problem.band
+    except Exception:  # noqa: BLE001 - not separable: no band
+        return False
+    return True
+
+
+_HVP_ENTRY = '''\
+# symopt.tensor solver entry point for method {method!r}: takes kernel addresses, compiled once.
+# solver sources hash: {sources}
+import numba
+
+from symopt import abi
+from symopt._binding import value_fn, value_grad_fn
+from symopt.tensor.abi import {third}
+from symopt.tensor.solvers import {function} as _solve
+
+
+@numba.njit(abi.entry_sig, cache=True, nogil=True)
+def entry(value_address, value_grad_address, third_address,
+          x, p, data, opts, info, hist, g_out, H_out):
+    return _solve(value_fn(value_address), value_grad_fn(value_grad_address),
+                  {third}(third_address), x, p, data, opts, info, hist, g_out, H_out)
+'''
+_hvp_entries: dict[str, object] = {}
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    root = Path(__file__).parent.parent
+    paths = sorted((root / "solvers").glob("*.py")) + [root / "abi.py", root / "_binding.py",
+                                                        Path(__file__).parent / "solvers.py",
+                                                        Path(__file__).parent / "abi.py"]
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def hvp_entry_point(method: str):
+    """The compiled entry of an HVP method (signature :data:`symopt.abi.entry_sig`, the
+    third address the HVP kernel's)."""
+    entry = _hvp_entries.get(method)
+    if entry is None:
+        function = method.replace("-", "_")
+        third = "band_fn" if method in BAND_METHODS else "hvp_fn"
+        source = _HVP_ENTRY.format(method=method, function=function, third=third,
+                                   sources=_sources_hash())
+        entry = _hvp_entries[method] = cache.load_source(source, kind="te").entry
+    return entry
+
+
+def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]) -> np.ndarray:
+    if method in HVP_METHODS or method in BAND_METHODS:
+        defaults = HVP_DEFAULTS[method]
+        opts = np.zeros(abi.N_OPTS)
+        for name, value, slot in (("gtol", gtol, abi.OPT_GTOL), ("ftol", ftol, abi.OPT_FTOL),
+                                  ("xtol", xtol, abi.OPT_XTOL)):
+            if value is None:
+                value = defaults[name]
+            value = float(value)
+            if not value >= 0.0:
+                raise InputError(f"{name} must be >= 0, got {value!r}")
+            opts[slot] = value
+        if max_iter is None:
+            max_iter = defaults["max_iter"]
+        if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
+            raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
+        opts[abi.OPT_MAX_ITER] = max_iter
+        opts[abi.OPT_C1] = defaults["c1"]
+        opts[abi.OPT_C2] = defaults["c2"]
+        opts[abi.OPT_MAX_LS] = defaults["max_ls"]
+        unknown = set(options) - {"radius"}
+        if unknown or (options and method != "trust-ncg"):
+            raise InputError(f"method {method!r} takes no option(s) {', '.join(sorted(options))}")
+        radius = options.get("radius", defaults.get("radius", 0.0))
+        opts[abi.OPT_RADIUS] = float(radius) if radius is not None else 0.0
+        return opts
+    from ..minimize import solver_options
+
+    return solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, **options)
+
+
+def _bounds(bounds: Mapping[str, Any], binding, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat lower and upper bounds from ``{name: (lo, hi)}`` (ends: numbers, arrays of the
+    variable's shape, or None)."""
+    if not isinstance(bounds, Mapping):
+        raise InputError("bounds must be a mapping {variable name: (lo, hi)}")
+    parts = {"lo": {}, "hi": {}}
+    names = [v.name for v in binding.problem.variables]
+    for name, pair in bounds.items():
+        if name not in names:
+            raise InputError(f"bounds given for {name!r}, which is not a variable; the "
+                             f"variables are {', '.join(names)}")
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise InputError(f"bounds of {name!r} must be a pair (lo, hi) with None for no bound")
+        parts["lo"][name] = -np.inf if pair[0] is None else pair[0]
+        parts["hi"][name] = np.inf if pair[1] is None else pair[1]
+    lower = binding.x({v: parts["lo"].get(v, -np.inf) for v in names}, check_finite=False)
+    upper = binding.x({v: parts["hi"].get(v, np.inf) for v in names}, check_finite=False)
+    if np.isnan(lower).any() or np.isnan(upper).any():
+        raise InputError("bounds contain NaN; use None (or +-inf) for no bound")
+    if (lower > upper).any():
+        raise InputError("bounds: a lower bound is above its upper bound")
+    return lower, upper
+
+
+def _with_bounds(method: str, opts: np.ndarray, box) -> np.ndarray:
+    from ..solvers import BOUNDED_METHODS
+
+    if method not in BOUNDED_METHODS:
+        raise InputError(f"method {method!r} does not take bounds; the methods that do are "
+                         f"{', '.join(BOUNDED_METHODS)}")
+    lower, upper = box
+    n = lower.shape[0]
+    out = np.empty(abi.N_OPTS + 2 * n)
+    out[:abi.N_OPTS] = opts
+    out[abi.OPT_BOUNDS] = 1.0
+    out[abi.N_OPTS:abi.N_OPTS + n] = lower
+    out[abi.N_OPTS + n:] = upper
+    return out
+
+
+def minimize(problem: Problem, x0: Any, method: str | None = None, *,
+             data: Mapping[str, Any] | None = None, params: Any = None,
+             dims: Mapping[Any, int] | None = None, tol: float | None = None,
+             gtol: float | None = None, ftol: float | None = None, xtol: float | None = None,
+             max_iter: int | None = None, history: bool = False, bounds: Mapping[str, Any] | None = None,
+             **options: Any) -> OptimizeResult:
+    """Minimise an array problem with a compiled solver.
+
+    Parameters
+    ----------
+    problem : Problem
+    x0 : mapping or array
+        The start: ``{"w": np.zeros(d), "b": 0.0}`` (a number fills an array variable) or
+        the flat vector of the variables laid end to end.
+    method : str, optional
+        ``"newton"``, ``"trust-exact"`` (dense Hessian), ``"trust-ncg"``, ``"newton-cg"``
+        (Hessian-vector products), ``"banded-newton"`` (the banded Hessian of a sum over
+        shifted/strided slices, :attr:`Problem.band`), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
+        ``"nesterov"``, ``"adam"``.  Default: :func:`default_method` of the number of
+        variables.
+    data : mapping of arrays
+        The data arrays by name (not copied when float64 and C-contiguous).
+    params : mapping, optional
+        The parameters' values by name.
+    dims : mapping, optional
+        Sizes that neither the data nor ``x0`` determine, ``{"n": 1000}``.
+    tol, gtol, ftol, xtol, max_iter
+        As :func:`symopt.minimize` (``tol`` is ``gtol``).
+    history : bool
+        Record f and the gradient norm per iteration (``result.history``).
+    bounds : mapping, optional
+        Box bounds by variable: ``{"w": (0, None), "b": (-1, 1)}``; each end a number, an
+        array of the variable's shape, or None (no bound).  Taken by the bounded methods
+        of :func:`symopt.minimize` (``"lbfgs"`` is then L-BFGS-B); ``x0`` is clipped into
+        the box.
+    **options
+        Method options of :func:`symopt.minimize` (``memory``, ``radius``, ``step``, ...).
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (flat), ``x_dict`` (the variables as named arrays), ``fun``, ``jac``,
+        ``nit``, ``nfev``, ``njev``, ``nhev`` (HVPs for the HVP methods), ``status``,
+        ``message``, ``success``, ``method``, ``dims``.
+    """
+    if not isinstance(problem, Problem):
+        raise InputError("symopt.tensor.minimize takes a symopt.tensor.Problem")
+    kernels = compile_kernels(problem)
+    binding = kernels.bind(data, params, x0, dims)
+    x = binding.x(x0)
+    n = x.shape[0]
+    if method is None:
+        method = default_method(n, n > DENSE_NEWTON_MAX_N and _banded(problem))
+    if not isinstance(method, str) or _ALIASES.get(method.lower(), method.lower()) not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    method = _ALIASES.get(method.lower(), method.lower())
+    if tol is not None and gtol is None:
+        gtol = tol
+    opts = _options(method, gtol, ftol, xtol, max_iter, options)
+    if method in HVP_METHODS:
+        entry = hvp_entry_point(method)
+        addresses = (kernels.address("value"), kernels.address("value_grad"), kernels.address("hvp"))
+        H = _NO_MATRIX
+    elif method in BAND_METHODS:
+        band = problem.band  # ProblemError when the loss is not separable
+        entry = hvp_entry_point(method)
+        addresses = (kernels.address("value"), kernels.address("value_grad"),
+                     kernels.address("hess_band"))
+        H = np.empty((n, band.bandwidth + 1))
+    else:
+        entry = entry_point(method)
+        third = kernels.address("value_grad_hess") if method in DENSE_HESSIAN_METHODS \
+            else no_hessian_address()
+        addresses = (kernels.address("value"), kernels.address("value_grad"), third)
+        H = np.empty((n, n)) if method in ("newton", "trust-exact", "bfgs") else _NO_MATRIX
+    if bounds is not None:
+        opts = _with_bounds(method, opts, _bounds(bounds, binding, n))
+        np.clip(x, opts[abi.N_OPTS:abi.N_OPTS + n], opts[abi.N_OPTS + n:], out=x)
+    steps = int(opts[abi.OPT_MAX_ITER])
+    hist = np.empty((steps + 1, 2)) if history else _NO_MATRIX
+    info = np.zeros(abi.N_INFO, dtype=np.int64)
+    g = np.empty(n)
+    fun = entry(*addresses, x, binding.p, binding.table, opts, info, hist, g, H)
+    counts = info.tolist()
+    code = counts[abi.INFO_STATUS]
+    name, message, success = _status.TABLE[code]
+    res = OptimizeResult(x=x, fun=float(fun), jac=g, nit=counts[abi.INFO_NIT],
+                         nfev=counts[abi.INFO_NFEV], njev=counts[abi.INFO_NJEV],
+                         nhev=counts[abi.INFO_NHEV], status=code, message=message,
+                         success=success, method=method)
+    res["x_dict"] = binding.split(x)
+    res["dims"] = {d.name: v for d, v in binding.dims.items()}
+    if method in ("newton", "trust-exact"):
+        res["hess"] = H
+    elif method == "bfgs":
+        res["hess_inv"] = H
+    elif method in BAND_METHODS:
+        res["hess_band"] = H
+    if history:
+        rows = counts[abi.INFO_NHIST]
+        res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}
+    return res
