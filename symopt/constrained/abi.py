@@ -102,9 +102,9 @@ OPT_BOUND_PUSH = 4      # ipm: how far the start is pushed inside its bounds (1e
 OPT_SCALE_GRADIENT = 5  # ipm: gradient-based scaling: rows with a larger start gradient
                         # than this are scaled down to it (100); < 0 turns scaling off
 OPT_RHO_INIT = 6        # auglag: initial penalty parameter (0: chosen from f and c)
-OPT_INNER_MAX_ITER = 7  # auglag: L-BFGS-B iterations per subproblem (1000)
+OPT_INNER_MAX_ITER = 7  # auglag: L-BFGS-B iterations per subproblem (5000)
 OPT_MEMORY = 8          # auglag: L-BFGS-B memory (10)
-OPT_MAX_INNER_TOTAL = 9  # auglag: all L-BFGS-B iterations together (100000)
+OPT_MAX_INNER_TOTAL = 9  # auglag: all L-BFGS-B iterations together (500000)
 N_OPTS = 16
 
 INFO_STATUS = _abi.INFO_STATUS

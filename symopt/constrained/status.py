@@ -1,16 +1,18 @@
 """How a constrained solve ended: the codes, their names and their messages.
 
 The codes that mean the same as the unconstrained solvers' keep their numbers
-(:mod:`symopt.solvers.status`: ``MAX_ITER``, ``NAN_ENCOUNTERED``, ``INVALID_INPUT``); the
+(:mod:`symopt.solvers.status`: ``MAX_ITER``, ``LINE_SEARCH_FAILED``, ``NAN_ENCOUNTERED``,
+``INVALID_INPUT``); the
 codes only constrained methods report start at 30.  Codes below
 :data:`symopt.solvers.status.FIRST_FAILURE` are successes.
 """
 
 from __future__ import annotations
 
-from ..solvers.status import INVALID_INPUT, MAX_ITER, NAN_ENCOUNTERED
+from ..solvers.status import INVALID_INPUT, LINE_SEARCH_FAILED, MAX_ITER, NAN_ENCOUNTERED
 
-__all__ = ["CONTINUE", "CONVERGED", "ACCEPTABLE", "MAX_ITER", "NAN_ENCOUNTERED",
+__all__ = ["CONTINUE", "CONVERGED", "ACCEPTABLE", "MAX_ITER", "LINE_SEARCH_FAILED",
+           "NAN_ENCOUNTERED",
            "INVALID_INPUT", "INFEASIBLE", "UNBOUNDED", "RESTORATION_FAILED",
            "STEP_FAILED", "SUBPROBLEM_FAILED", "TABLE", "message", "name", "is_success"]
 
@@ -41,6 +43,13 @@ TABLE: dict[int, tuple[str, str, bool]] = {
     MAX_ITER: (
         "MAX_ITER",
         "The iteration limit max_iter was reached before the KKT conditions held.",
+        False,
+    ),
+    LINE_SEARCH_FAILED: (
+        "LINE_SEARCH_FAILED",
+        "The line search on the l1 merit function could not find a step that decreases it "
+        "(the derivatives may be inaccurate, or the merit function is at the limit of its "
+        "precision).",
         False,
     ),
     NAN_ENCOUNTERED: (
