@@ -155,17 +155,18 @@ def direct_entry_call(method: str):
 # --------------------------------------------------------------------------------------
 # Batched entry points: many problems (one row of X and of P each) in one parallel call.
 #
-#   entry(a0..a6, X, P, limits, opts, fun, counts, LAM, Z, KKT, block)
+#   entry(a0..a6, X, P, limits, opts, fun, counts, LAM, Z, C, KKT, block)
 #
 # X float64[k, n]: starts in, solutions out; P float64[1 or k, n_params]; limits and opts
 # shared; fun float64[k]; counts int64[BATCH_COUNTS, k] (status, nit, nfev, njev, nhev,
-# ncev); LAM float64[k, m], Z float64[k, n], KKT float64[k, N_KKT] per problem.  A problem
+# ncev); LAM float64[k, m], Z float64[k, n], C float64[k, m] (the constraints' values),
+# KKT float64[k, N_KKT] per problem.  A problem
 # whose start or parameters are not finite is not solved (status INVALID_INPUT).
 # --------------------------------------------------------------------------------------
 
 _mat_i8 = types.Array(types.int64, 2, "C")
 batch_sig = types.void(*([types.intp] * 7), _abi.mat, _abi.mat, _abi.vec, _abi.vec, _abi.vec,
-                       _mat_i8, _abi.mat, _abi.mat, _abi.mat, types.int64)
+                       _mat_i8, _abi.mat, _abi.mat, _abi.mat, _abi.mat, types.int64)
 BATCH_COUNTS = 6
 
 
@@ -204,7 +205,7 @@ from {module} import {function} as _solve
 
 
 @numba.njit(nogil=True)
-def _block(a0, a1, a2, a3, a4, a5, a6, lo, hi, X, P, limits, opts, fun, counts, LAM, Z, KKT):
+def _block(a0, a1, a2, a3, a4, a5, a6, lo, hi, X, P, limits, opts, fun, counts, LAM, Z, C, KKT):
     value = value_fn(a0)
     value_grad = value_grad_fn(a1)
     constraints = residuals_fn(a2)
@@ -217,7 +218,6 @@ def _block(a0, a1, a2, a3, a4, a5, a6, lo, hi, X, P, limits, opts, fun, counts, 
     info = np.zeros(abi.N_INFO, np.int64)
     hist = np.empty((0, 0))
     data = np.empty((0, 0))
-    c = np.empty(m)
     g = np.empty(n)
     for i in range(lo, hi):
         x = X[i]
@@ -229,19 +229,19 @@ def _block(a0, a1, a2, a3, a4, a5, a6, lo, hi, X, P, limits, opts, fun, counts, 
             counts[0, i] = INVALID_INPUT
             continue
         fun[i] = _solve(value, value_grad, constraints, constraints_jacobian, lagrangian_hessian,
-                        al_value, al_value_grad, x, p, data, limits, opts, info, LAM[i], Z[i], c,
-                        g, KKT[i], hist)
+                        al_value, al_value_grad, x, p, data, limits, opts, info, LAM[i], Z[i],
+                        C[i], g, KKT[i], hist)
         store(counts, i, info)
 
 
 @numba.njit(batch_sig, cache=True, parallel=True)
-def entry(a0, a1, a2, a3, a4, a5, a6, X, P, limits, opts, fun, counts, LAM, Z, KKT, block):
+def entry(a0, a1, a2, a3, a4, a5, a6, X, P, limits, opts, fun, counts, LAM, Z, C, KKT, block):
     k = X.shape[0]
     blocks = (k + block - 1) // block
     for b in numba.prange(blocks):
         lo = b * block
         _block(a0, a1, a2, a3, a4, a5, a6, lo, min(lo + block, k), X, P, limits, opts, fun,
-               counts, LAM, Z, KKT)
+               counts, LAM, Z, C, KKT)
 '''
 
 _batch_entries: dict[str, object] = {}

@@ -70,7 +70,7 @@ RHO_GROWTH = 10.0
 FEASIBILITY_DECREASE = 0.5
 MULTIPLIER_MAX = 1e20
 OMEGA_START = 1e-2
-OBJECTIVE_FLOOR = -1e20
+UNBOUNDED_DROP = 1e12  # as the interior-point method
 
 
 @iteration
@@ -110,6 +110,7 @@ def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_v
     if m > 0:
         info[abi.INFO_NCEV] += 1
         constraints(z[:n], p, data, c_out)
+    f_floor = -UNBOUNDED_DROP * max(1.0, abs(f))
     gscale = 1.0
     for j in range(n):
         gscale = max(gscale, abs(g_out[j]))
@@ -199,7 +200,7 @@ def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_v
         if feasibility <= constr_tol and stationarity <= tol * gscale:
             status = CONVERGED
             break
-        if feasibility <= constr_tol and f < OBJECTIVE_FLOOR:
+        if feasibility <= constr_tol and f < f_floor:
             status = UNBOUNDED
             break
         if nit >= max_iter or info[abi.INFO_NINNER] >= total_max:

@@ -27,10 +27,10 @@ large-scale nonlinear programming", Math. Programming 106, 2006; here "WB"):
 - **Second-order correction** (WB sec. 2.4): when the first trial point is rejected and
   increases ``theta``, up to four corrected steps re-using the factorisation.
 - **Feasibility restoration**: when the line search cannot find an acceptable step, a
-  Gauss-Newton (Levenberg-Marquardt) minimisation of ``||d||^2 / 2`` under the barrier of
-  the bounds until the violation has dropped by 10% to a point the filter accepts; when it
-  converges to a stationary point of the violation instead, the problem is reported
-  ``INFEASIBLE``.  (Ipopt runs a second interior-point method on an l1 penalty problem;
+  Gauss-Newton (Levenberg-Marquardt) minimisation of ``||d||^2 / 2`` with projected steps
+  and an epsilon-active set until the violation has dropped by 10% to a point the filter
+  accepts; when it converges to a stationary point of the violation instead, the problem
+  is reported ``INFEASIBLE``.  (Ipopt runs a second interior-point method on an l1 penalty problem;
   Levenberg-Marquardt is the simpler choice for small dense problems.)
 - **Barrier update**: the monotone Fiacco-McCormick rule (WB eq. 7), ``mu <- max(tol/10,
   min(mu/5, mu^1.5))`` each time the barrier problem is solved to ``10 mu``.
@@ -39,7 +39,7 @@ large-scale nonlinear programming", Math. Programming 106, 2006; here "WB"):
 - **Termination** on Ipopt's scaled optimality error (WB eq. 5) ``<= tol`` with the
   constraint violation (unscaled) ``<= constr_tol``; or an *acceptable* point
   (optimality error 1e-6, violation 100 constr_tol) held for 15 iterations; ``UNBOUNDED``
-  when ``f < -1e20`` at a feasible point or ``|x| > 1e20``.
+  when f falls below ``-1e12 max(1, |f(x0)|)`` at a feasible point or ``|x| > 1e20``.
 
 The start is pushed inside its bounds (``bound_push``, Ipopt's ``kappa_1 = kappa_2``),
 the slacks start at ``c(x0)`` pushed inside ``[cl, cu]``, the bound multipliers at 1 and
@@ -112,13 +112,46 @@ SCALE_MIN = 1e-8
 ACCEPTABLE_TOL = 1e-6
 ACCEPTABLE_ITER = 15
 ACCEPTABLE_CONSTR_FACTOR = 100.0
-# unboundedness
-OBJECTIVE_FLOOR = -1e20
+# unboundedness: at a feasible point, f below -UNBOUNDED_DROP max(1, |f(x0)|), or |x| above
+# DIVERGING (Ipopt's diverging_iterates_tol)
+UNBOUNDED_DROP = 1e12
 DIVERGING = 1e20
 # restoration
 RESTORATION_MAX_ITER = 100
 RESTORATION_REDUCTION = 0.9
-RESTORATION_STATIONARY = 1e-9
+#: a point is a stationary point of the violation when the gradient of ||d||^2 / 2,
+#: projected on the bounds, is below this fraction of ||d||_1 (and of 1)
+RESTORATION_STATIONARY = 1e-7
+#: distance (relative) to a bound below which a variable counts as on it
+NEAR_BOUND = 1e-6
+#: restoration steps are projected onto the box shrunk by this (relative) margin
+RESTORATION_MARGIN = 1e-8
+#: a variable this close (relative) to a bound that its gradient pushes against is moved
+#: onto the bound and left out of the restoration step (an epsilon-active set, as in
+#: Bertsekas's projected Newton method)
+EPSILON_ACTIVE = 1e-3
+#: the restoration phase stops (INFEASIBLE) when ten steps reduced ||d||_1 by less than
+#: this fraction: it has converged to a point of (local) least violation
+RESTORATION_STALL = 1e-6
+RESTORATION_STALL_STEPS = 10
+
+
+@inlined
+def project_inside(value, lower, upper):
+    """``value`` clipped into ``[lower, upper]`` shrunk by :data:`RESTORATION_MARGIN`
+    (relative; at most a third of the width)."""
+    lo = value
+    if lower > -np.inf:
+        margin = RESTORATION_MARGIN * (1.0 + abs(lower))
+        if upper < np.inf:
+            margin = min(margin, (upper - lower) / 3.0)
+        lo = max(lo, lower + margin)
+    if upper < np.inf:
+        margin = RESTORATION_MARGIN * (1.0 + abs(upper))
+        if lower > -np.inf:
+            margin = min(margin, (upper - lower) / 3.0)
+        lo = min(lo, upper - margin)
+    return lo
 
 
 # --- small pieces -------------------------------------------------------------------------
@@ -417,6 +450,7 @@ def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessia
     info[abi.INFO_NFEV] += 1
     info[abi.INFO_NJEV] += 1
     f = value_grad(xw, p, data, g_out)
+    f_floor = -UNBOUNDED_DROP * max(1.0, abs(f))
     if m > 0:
         info[abi.INFO_NCEV] += 1
         constraints_jacobian(xw, p, data, c, J)
@@ -498,7 +532,7 @@ def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessia
         largest = 0.0
         for j in range(n):
             largest = max(largest, abs(w[j]))
-        if (viol <= constr_tol and f < OBJECTIVE_FLOOR) or largest > DIVERGING:
+        if (viol <= constr_tol and f < f_floor) or largest > DIVERGING:
             status = UNBOUNDED
             break
         if nit >= max_iter:
@@ -654,7 +688,7 @@ def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessia
                                phi - GAMMA_PHI * theta)
             resto = _restore(value, constraints, constraints_jacobian, w, n, p, data, sf, sc,
                              limits, slack_of, lower, upper, fixed, mu, tau, c, d, J, M, dw, gR,
-                             wt, ct, dt, filt, count, theta_max, info)
+                             wt, ct, dt, filt, count, theta_max, info, wsoc)
             if resto != CONTINUE:
                 status = resto if ok or resto == INFEASIBLE else STEP_FAILED
                 break
@@ -708,12 +742,12 @@ def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessia
 
 
 @inlined
-def _restoration_merit(w, lower, upper, fixed, mu, d):
-    """``||d||^2 / 2`` plus the barrier of the bounds (weight ``mu``)."""
+def _restoration_merit(d):
+    """``||d||^2 / 2``."""
     total = 0.0
     for i in range(d.shape[0]):
         total += d[i] * d[i]
-    return 0.5 * total + barrier(0.0, w, lower, upper, fixed, mu)
+    return 0.5 * total
 
 
 @helper
@@ -742,79 +776,94 @@ def _gauss_newton_matrix(M, J, sc, slack_of, n):
 @helper
 def _restore(value, constraints, constraints_jacobian, w, n, p, data, sf, sc, limits, slack_of,
              lower, upper, fixed, mu, tau, c, d, J, M, dw, grad, wt, ct, dt, filt, count,
-             theta_max, info):
-    """Feasibility restoration: Levenberg-Marquardt steps on ``||d(w)||^2 / 2`` plus the
-    barrier of the bounds (weight ``mu``), until ``||d||_1`` has dropped to
+             theta_max, info, active):
+    """Feasibility restoration: Levenberg-Marquardt steps on ``||d(w)||^2 / 2``, projected
+    into the bounds (:func:`project_inside`, which keeps the iterates interior), with the
+    epsilon-active
+    variables (:data:`EPSILON_ACTIVE`; marked in ``active``, workspace) moved onto their
+    bounds, until ``||d||_1`` has dropped to
     :data:`RESTORATION_REDUCTION` of its value at the start and the point is acceptable
     to the filter.  Updates ``w``, ``c``, ``d``, ``J`` in place; returns ``CONTINUE`` on
     success, ``INFEASIBLE`` at a stationary point of the violation (its projected
-    gradient below :data:`RESTORATION_STATIONARY` relative to it), else
-    ``RESTORATION_FAILED``."""
+    gradient below :data:`RESTORATION_STATIONARY` relative to it, or no progress over
+    :data:`RESTORATION_STALL_STEPS` steps), else ``RESTORATION_FAILED``."""
     N = w.shape[0]
     m = d.shape[0]
     theta0 = 0.0
     for i in range(m):
         theta0 += abs(d[i])
     lam = 1e-4
-    merit = _restoration_merit(w, lower, upper, fixed, mu, d)
-    for _ in range(RESTORATION_MAX_ITER):
+    theta_history = np.inf
+    for iteration_r in range(RESTORATION_MAX_ITER):
         info[abi.INFO_NINNER] += 1
+        merit = _restoration_merit(d)
         jacobian_transpose_times(J, sc, slack_of, d, n, grad)
         stationary = 0.0
         theta = 0.0
         for i in range(m):
             theta += abs(d[i])
+        if iteration_r % RESTORATION_STALL_STEPS == 0:
+            if theta > (1.0 - RESTORATION_STALL) * theta_history:
+                return INFEASIBLE
+            theta_history = theta
         for j in range(N):
+            active[j] = 0.0
             if fixed[j] != 0.0:
                 grad[j] = 0.0
                 continue
             g = grad[j]
-            near_lower = lower[j] > -np.inf and w[j] - lower[j] <= 1e-8 * (1.0 + abs(lower[j]))
-            near_upper = upper[j] < np.inf and upper[j] - w[j] <= 1e-8 * (1.0 + abs(upper[j]))
+            gap_lower = w[j] - lower[j]
+            gap_upper = upper[j] - w[j]
+            near_lower = lower[j] > -np.inf and gap_lower <= NEAR_BOUND * (1.0 + abs(lower[j]))
+            near_upper = upper[j] < np.inf and gap_upper <= NEAR_BOUND * (1.0 + abs(upper[j]))
             if not ((near_lower and g > 0.0) or (near_upper and g < 0.0)):
                 stationary = max(stationary, abs(g))
-            if lower[j] > -np.inf:
-                grad[j] -= mu / (w[j] - lower[j])
-            if upper[j] < np.inf:
-                grad[j] += mu / (upper[j] - w[j])
+            if (g > 0.0 and lower[j] > -np.inf
+                    and gap_lower <= EPSILON_ACTIVE * (1.0 + abs(lower[j]))) or \
+                    (g < 0.0 and upper[j] < np.inf
+                     and gap_upper <= EPSILON_ACTIVE * (1.0 + abs(upper[j]))):
+                active[j] = 1.0
         if stationary <= RESTORATION_STATIONARY * max(1.0, theta):
             return INFEASIBLE
         moved = False
         while lam <= 1e20:
             _gauss_newton_matrix(M, J, sc, slack_of, n)
             for a in range(N):
-                if fixed[a] != 0.0:
+                if fixed[a] != 0.0 or active[a] != 0.0:
                     for b in range(a):
                         M[a, b] = 0.0
                     for b in range(a + 1, N):
                         M[b, a] = 0.0
                     M[a, a] = 1.0
                     continue
-                extra = lam
-                if lower[a] > -np.inf:
-                    extra += mu / (w[a] - lower[a]) ** 2
-                if upper[a] < np.inf:
-                    extra += mu / (upper[a] - w[a]) ** 2
-                M[a, a] += extra
+                M[a, a] += lam
             if not cholesky(M, 0.0, M):  # in place: the factor replaces the lower triangle
                 lam *= 10.0
                 continue
             for a in range(N):
-                dw[a] = -grad[a]
+                dw[a] = 0.0 if active[a] != 0.0 else -grad[a]
             cholesky_solve(M, dw, dw)
-            alpha = fraction_to_boundary(w, dw, lower, upper, fixed, tau)
-            slope = 0.0
-            for a in range(N):
-                slope += grad[a] * dw[a]
+            for a in range(N):  # an epsilon-active variable goes onto its bound
+                if active[a] != 0.0:
+                    dw[a] = lower[a] - w[a] if grad[a] > 0.0 else upper[a] - w[a]
+            # a projected search: the bounds a least-violation point presses against are
+            # reached in one step (a common fraction-to-the-boundary step length would
+            # shrink every variable's step to the one nearest its bound)
+            alpha = 1.0
             for _ls in range(30):
+                slope = 0.0
                 for a in range(N):
-                    wt[a] = w[a] + alpha * dw[a]
+                    if fixed[a] != 0.0:
+                        wt[a] = w[a]
+                    else:
+                        wt[a] = project_inside(w[a] + alpha * dw[a], lower[a], upper[a])
+                    slope += grad[a] * (wt[a] - w[a])
                 if m > 0:
                     info[abi.INFO_NCEV] += 1
                     constraints(wt[:n], p, data, ct)
                 residuals(ct, wt, sc, limits, slack_of, n, dt)
-                trial = _restoration_merit(wt, lower, upper, fixed, mu, dt)
-                if trial == trial and trial <= merit + 1e-4 * alpha * slope:
+                trial = _restoration_merit(dt)
+                if trial == trial and slope < 0.0 and trial <= merit + 1e-4 * slope:
                     moved = True
                     break
                 alpha *= 0.5
@@ -830,7 +879,6 @@ def _restore(value, constraints, constraints_jacobian, w, n, p, data, sf, sc, li
             info[abi.INFO_NCEV] += 1
             constraints_jacobian(w[:n], p, data, c, J)
         theta = residuals(c, w, sc, limits, slack_of, n, d)
-        merit = _restoration_merit(w, lower, upper, fixed, mu, d)
         if theta <= RESTORATION_REDUCTION * theta0:
             info[abi.INFO_NFEV] += 1
             f = value(w[:n], p, data)

@@ -214,8 +214,26 @@ class _Plan:
         self.limits = np.ascontiguousarray(limits, dtype=np.float64)
         self.lower_source, self.upper_source = lower_source, upper_source
         self.problem, self.method, self.opts = problem, method, opts
-        self.addresses = kernel_addresses(compile_constrained(problem), method)
+        self.kernels = compile_constrained(problem)
+        self.addresses = kernel_addresses(self.kernels, method)
         self.n, self.m = n, m
+        self.general = np.array(problem.general_indices, dtype=np.int64)
+        bounds_of = sorted(problem.bound_constraints.items())
+        self.bound_index = np.array([k for k, _ in bounds_of], dtype=np.int64)
+        self.bound_variable = np.array([b.variable for _, b in bounds_of], dtype=np.int64)
+        self.bound_a = np.array([b.a for _, b in bounds_of])
+        self.bound_b = np.array([b.b for _, b in bounds_of])
+        self.constraint_lower = np.array([c.lower for c in problem.constraints])
+        self.constraint_upper = np.array([c.upper for c in problem.constraints])
+        # for one result, in plain Python: which variables' bound multipliers belong to a
+        # bound constraint (variable, upper source, its a, lower source, its a)
+        self.sources = [(j, int(upper_source[j]), _a(problem, upper_source[j]),
+                         int(lower_source[j]), _a(problem, lower_source[j]))
+                        for j in range(n) if upper_source[j] >= 0 or lower_source[j] >= 0]
+        self.bounds_as_constraints = [(k, b.variable, b.a, b.b)
+                                      for k, b in sorted(problem.bound_constraints.items())]
+        self.all_general = not problem.bound_constraints
+        self.call = None  # the entry, past Numba's dispatcher (set by minimize)
 
     def solve(self, x: np.ndarray, p: np.ndarray, hist: np.ndarray, call) -> OptimizeResult:
         n, m = self.n, self.m
@@ -229,30 +247,76 @@ class _Plan:
                    g, kkt, hist)
         return self.result(x, fun, g, c, lam, z, kkt, info, hist)
 
+    def map_multipliers(self, X, LAM, Z):
+        """``(multipliers, bound_multipliers)`` by constraint as written and by variable,
+        for the rows of ``X`` (k x n), from the solver's general-constraint multipliers
+        ``LAM`` (k x m) and bound multipliers ``Z`` (k x n): a bound multiplier belongs to
+        the bound constraint that set the active side of the variable's bounds, if any."""
+        k = X.shape[0]
+        multipliers = np.zeros((k, len(self.problem.constraints)))
+        multipliers[:, self.general] = LAM
+        bound_multipliers = Z.copy()
+        for j in range(self.n):
+            for source, active in ((self.upper_source[j], Z[:, j] > 0),
+                                   (self.lower_source[j], Z[:, j] < 0)):
+                if source < 0 or not active.any():
+                    continue
+                a = self.problem.bound_constraints[source].a
+                multipliers[active, source] = Z[active, j] / a
+                bound_multipliers[active, j] = 0.0
+        return multipliers, bound_multipliers
+
+    def constraint_values(self, X, C):
+        """Each constraint's ``c(x)`` as written, for the rows of ``X``, from the general
+        constraints' values ``C`` (k x m)."""
+        values = np.empty((X.shape[0], len(self.problem.constraints)))
+        values[:, self.general] = C
+        values[:, self.bound_index] = self.bound_a * X[:, self.bound_variable] + self.bound_b
+        return values
+
+    def violations(self, X, values):
+        """The largest violation of a constraint or a user bound, per row."""
+        with np.errstate(invalid="ignore"):
+            worst = np.zeros(X.shape[0])
+            if values.shape[1]:
+                worst = np.maximum(worst, (self.constraint_lower - values).max(axis=1))
+                worst = np.maximum(worst, (values - self.constraint_upper).max(axis=1))
+            worst = np.maximum(worst, (self.user_lower - X).max(axis=1, initial=0.0))
+            worst = np.maximum(worst, (X - self.user_upper).max(axis=1, initial=0.0))
+            bad = ~np.isfinite(X).all(axis=1) | ~np.isfinite(values).all(axis=1)
+        worst[bad] = np.nan
+        return worst
+
     def result(self, x, fun, g, c, lam, z, kkt, info, hist) -> OptimizeResult:
+        """The result of one solve (plain Python on these small arrays: numpy's per-call
+        overhead would cost more than the solve)."""
         problem = self.problem
         code = int(info[abi.INFO_STATUS])
-        multipliers = np.zeros(len(problem.constraints))
-        values = np.empty(len(problem.constraints))
-        for position, k in enumerate(problem.general_indices):
-            multipliers[k] = lam[position]
-            values[k] = c[position]
-        bound_multipliers = z.copy()
-        for k, b in problem.bound_constraints.items():
-            values[k] = b.a * x[b.variable] + b.b
-        for j in range(self.n):
-            source = self.upper_source[j] if z[j] > 0 else self.lower_source[j] if z[j] < 0 else -1
-            if source >= 0:
-                multipliers[source] = z[j] / problem.bound_constraints[source].a
-                bound_multipliers[j] = 0.0
-        violation = 0.0
-        for k, con in enumerate(problem.constraints):
-            violation = max(violation, con.lower - values[k], values[k] - con.upper)
-        violation = max([violation, *(self.user_lower - x), *(x - self.user_upper)], default=0.0)
+        if self.all_general:
+            multipliers, values, bound_multipliers = lam, c, z
+        else:
+            multipliers = np.zeros(len(problem.constraints))
+            values = np.empty(len(problem.constraints))
+            multipliers[self.general] = lam
+            values[self.general] = c
+            for k, j, a, b in self.bounds_as_constraints:
+                values[k] = a * x[j] + b
+            bound_multipliers = z
+            for j, upper, a_upper, lower, a_lower in self.sources:
+                zj = z[j]
+                if zj > 0.0 and upper >= 0:
+                    multipliers[upper] = zj / a_upper
+                    bound_multipliers[j] = 0.0
+                elif zj < 0.0 and lower >= 0:
+                    multipliers[lower] = zj / a_lower
+                    bound_multipliers[j] = 0.0
+        # the merged limits hold every bound and bound constraint: the solver's largest
+        # violation is the largest over the constraints as written
+        violation = float(kkt[abi.KKT_FEASIBILITY])
         res = OptimizeResult(
             x=x, fun=float(fun), jac=g, multipliers=multipliers,
             bound_multipliers=bound_multipliers, constr=values,
-            constr_violation=float(max(violation, 0.0)) if violation == violation else math.nan,
+            constr_violation=violation,
             kkt={"stationarity": float(kkt[abi.KKT_STATIONARITY]),
                  "feasibility": float(kkt[abi.KKT_FEASIBILITY]),
                  "complementarity": float(kkt[abi.KKT_COMPLEMENTARITY]),
@@ -269,6 +333,10 @@ class _Plan:
             if hist.shape[1] > 4:
                 res["history"]["x"] = hist[:rows, 4:].copy()
         return res
+
+
+def _a(problem: ConstrainedProblem, source) -> float:
+    return problem.bound_constraints[int(source)].a if source >= 0 else 0.0
 
 
 def minimize(
@@ -290,7 +358,8 @@ def minimize(
     Parameters
     ----------
     problem : ConstrainedProblem, str, sympy.Expr or symopt.Problem
-        The problem, or its objective (then ``constraints`` gives the constraints).
+        The problem, or its objective (then ``constraints`` gives the constraints, and
+        ``params`` given as a mapping names the parameters).
     x0 : mapping, sequence or array
         The start, by variable name or in variable order.  It need not be feasible.
     constraints : sequence of str or sympy relations, optional
@@ -340,8 +409,20 @@ def minimize(
     >>> res.success, [round(v, 6) for v in res.x], [round(v, 6) for v in res.multipliers]
     (True, [0.5, 0.5], [3.0, 2.0])
     """
+    if isinstance(problem, ConstrainedProblem) and bounds is None and not history \
+            and not constraints:
+        # a repeated solve with the same settings: everything but x0 and params resolved
+        key = (method, tol, constr_tol, max_iter, tuple(method_options.items()))
+        plan = problem.__dict__.get("_fast", {}).get(key)
+        if plan is not None:
+            return plan.solve(_x_array(problem, x0), _param_array(problem, params), _NO_HIST,
+                              plan.call)
+    else:
+        key = None
     if not isinstance(problem, ConstrainedProblem):
-        problem = ConstrainedProblem(problem, constraints or ())
+        # formula text with params given by name: those names are the parameters
+        names = [str(key) for key in params] if isinstance(params, Mapping) else None
+        problem = ConstrainedProblem(problem, constraints or (), params=names)
     elif constraints:
         raise InputError("the constraints of a ConstrainedProblem are part of it; give "
                          "constraints= with an objective, not with a ConstrainedProblem")
@@ -357,7 +438,15 @@ def minimize(
     if history:
         rows = int(opts[abi.OPT_MAX_ITER]) + 1
         hist = np.empty((rows, 4 + problem.n if problem.n <= HISTORY_X_MAX_N else 4))
-    return plan.solve(x, p, hist, direct_entry_call(chosen))
+    plan.call = direct_entry_call(chosen)
+    if key is not None:
+        try:
+            hash(key)
+        except TypeError:  # an unhashable option value: no fast path for it
+            pass
+        else:
+            problem.__dict__.setdefault("_fast", {})[key] = plan
+    return plan.solve(x, p, hist, plan.call)
 
 
 def _plan(problem: ConstrainedProblem, method: str, bounds: Any, opts: np.ndarray) -> _Plan:

@@ -72,8 +72,9 @@ TABLE: dict[int, tuple[str, str, bool]] = {
     ),
     UNBOUNDED: (
         "UNBOUNDED",
-        "The problem looks unbounded: the objective fell below -1e20 at a feasible point, "
-        "or the iterates diverged (|x| above 1e20).",
+        "The problem looks unbounded: at a feasible point the objective fell twelve orders "
+        "of magnitude below its start value (f < -1e12 max(1, |f(x0)|)), or the iterates "
+        "diverged (|x| above 1e20).",
         False,
     ),
     RESTORATION_FAILED: (
