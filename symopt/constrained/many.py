@@ -167,9 +167,9 @@ def minimize_many(
     >>> import numpy as np
     >>> from symopt.constrained import minimize_many
     >>> res = minimize_many("(x - a)**2 + (y - 1)**2", [0.0, 0.0], ["x + y <= 1"],
-    ...                     params={"a": np.array([0.0, 1.0, 2.0])})
-    >>> np.round(res.x, 6).tolist(), res.success.tolist()
-    ([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], [True, True, True])
+    ...                     params={"a": np.array([1.0, 2.0, 3.0])})
+    >>> (res.x.round(6) + 0.0).tolist(), res.multipliers.round(6).ravel().tolist()
+    ([[0.5, 0.5], [1.0, 0.0], [1.5, -0.5]], [1.0, 2.0, 3.0])
     """
     if not isinstance(problem, ConstrainedProblem):
         # formula text with params given by name: those names are the parameters

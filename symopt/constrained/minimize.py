@@ -406,8 +406,8 @@ def minimize(
     >>> from symopt.constrained import minimize
     >>> res = minimize("(x - 1)**2 + (y - 2)**2", {"x": 0, "y": 0},
     ...                constraints=["x + y == 1", "x >= 0.5"])
-    >>> res.success, [round(v, 6) for v in res.x], [round(v, 6) for v in res.multipliers]
-    (True, [0.5, 0.5], [3.0, 2.0])
+    >>> res.success, res.x.round(6).tolist(), res.multipliers.round(6).tolist()
+    (True, [0.5, 0.5], [3.0, -2.0])
     """
     if isinstance(problem, ConstrainedProblem) and bounds is None and not history \
             and not constraints:
