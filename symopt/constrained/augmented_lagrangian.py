@@ -20,7 +20,10 @@ penalty (1e12) still leaves it there.  The start penalty is Birgin and Martínez
 
 Converges when the violation is below ``constr_tol`` and the subproblem's projected
 gradient (the stationarity of the Lagrangian with the updated multipliers, with the
-bound multipliers read from it) is below ``tol * max(1, ||grad f(x0)||_inf)``.
+bound multipliers read from it) is below ``tol * max(1, ||grad f(x0)||_inf)``.  The
+multipliers are then refined by least squares over the active set
+(:func:`refine_multipliers`): the first-order update is accurate only to the
+subproblem's tolerance.
 Kernels used: value, value_grad, constraints, constraints_jacobian, al_value,
 al_value_grad.  Memory is O(n m) for the Jacobian at the end plus L-BFGS-B's O(memory n):
 no n x n matrix is formed.
@@ -35,8 +38,9 @@ import numpy as np
 from .. import abi as _abi
 from .._binding import value_grad_hess_fn
 from ..solvers._common import _count
-from ..solvers._jit import iteration
+from ..solvers._jit import inlined, iteration
 from ..solvers.lbfgs import solve as lbfgs_solve
+from ..solvers.linalg import cholesky, cholesky_solve
 from ..solvers.status import INVALID_INPUT as LBFGS_INVALID
 from ..solvers.status import NAN_ENCOUNTERED as LBFGS_NAN
 from . import abi
@@ -73,13 +77,92 @@ OMEGA_START = 1e-2
 UNBOUNDED_DROP = 1e12  # as the interior-point method
 
 
+@inlined
+def refine_multipliers(g, J, x, z, lam, zb, lower, upper, slack_of, limits, B, G, mu, r,
+                       kkt_before):
+    """Least-squares multipliers at the final point: ``min ||g + J_A^T lam_A + z_A||`` over
+    the active set (every equality; an inequality whose slack is on a bound and whose
+    multiplier is not 0; a variable on a bound), by the normal equations of the active
+    gradients ``B`` (rows).  The first-order update ``lam + rho r`` is accurate only to
+    the subproblem's tolerance; this is accurate to the point's.  Kept (written into
+    ``lam``, ``zb``) only when every multiplier has its sign and the residual is below
+    ``kkt_before``."""
+    n = x.shape[0]
+    m = lam.shape[0]
+    rows = 0
+    for i in range(m):
+        k = slack_of[i]
+        if k < 0 or (lam[i] != 0.0 and (z[n + k] <= lower[n + k] or z[n + k] >= upper[n + k])):
+            for j in range(n):
+                B[rows, j] = J[i, j]
+            r[rows] = i
+            rows += 1
+    for j in range(n):
+        if x[j] <= lower[j] or x[j] >= upper[j]:
+            for jj in range(n):
+                B[rows, jj] = 1.0 if jj == j else 0.0
+            r[rows] = m + j
+            rows += 1
+    if rows == 0:
+        return
+    scale = 0.0
+    for a in range(rows):
+        total = 0.0
+        for j in range(n):
+            total -= B[a, j] * g[j]
+        mu[a] = total
+        for b in range(a + 1):
+            s = 0.0
+            for j in range(n):
+                s += B[a, j] * B[b, j]
+            G[a, b] = s
+        scale = max(scale, G[a, a])
+    Gr = G[:rows, :rows]
+    if not cholesky(Gr, 1e-14 * max(scale, 1.0), Gr):
+        return
+    cholesky_solve(Gr, mu[:rows], mu[:rows])
+    # signs: an inequality's multiplier is >= 0 at its upper side, <= 0 at its lower side
+    for a in range(rows):
+        index = int(r[a])
+        if index < m:
+            k = slack_of[index]
+            if k >= 0 and ((z[n + k] >= upper[n + k] and mu[a] < 0.0)
+                           or (z[n + k] <= lower[n + k] and mu[a] > 0.0)):
+                return
+        else:
+            j = index - m
+            if (x[j] >= upper[j] and mu[a] < 0.0) or (x[j] <= lower[j] and mu[a] > 0.0):
+                return
+    residual = 0.0
+    for j in range(n):
+        total = g[j]
+        for a in range(rows):
+            total += B[a, j] * mu[a]
+        residual = max(residual, abs(total))
+    if not residual < kkt_before:
+        return
+    for i in range(m):
+        if slack_of[i] >= 0:
+            lam[i] = 0.0
+    for j in range(n):
+        zb[j] = 0.0
+    for a in range(rows):
+        index = int(r[a])
+        if index < m:
+            lam[index] = mu[a]
+        else:
+            zb[index - m] = mu[a]
+
+
 @iteration
 def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_value_grad,
             no_hessian, x, p, data, limits, opts, info, lam_out, z_out, c_out, g_out, kkt_out,
-            hist, z, q, gA, lopts, linfo, J, slack_of, no_hist, no_matrix):
+            hist, z, q, gA, lopts, linfo, J, slack_of, no_hist, no_matrix, W):
     """The outer iteration of :func:`solve`: ``z`` (N = n + slacks), ``q`` (the kernels'
     parameters followed by the multipliers and the penalty), ``gA`` (N), ``lopts`` (the
-    L-BFGS-B options with the bounds of ``z``), ``linfo``, ``J`` (m x n)."""
+    L-BFGS-B options with the bounds of ``z``), ``linfo``, ``J`` (m x n), ``W`` (the
+    workspace of :func:`refine_multipliers`, (m + n + 2) x (2n + m); one array: a call
+    with more than 30 arguments compiles to an op-code Numba does not support)."""
     tol, max_iter, constr_tol, _, _, _ = read_options(opts, DEFAULT_MAX_ITER)
     n = x.shape[0]
     m = lam_out.shape[0]
@@ -240,6 +323,12 @@ def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_v
         else:
             z_out[j] = 0.0
     kkt_report(x, g_out, c_out, J, lam_out, z_out, limits, kkt_out, rho)
+    if status == CONVERGED:
+        k = m + n
+        refine_multipliers(g_out, J, x, z, lam_out, z_out, lower, upper, slack_of, limits,
+                           W[:k, :n], W[:k, n:n + k], W[k, :k], W[k + 1, :k],
+                           kkt_out[abi.KKT_STATIONARITY])
+        kkt_report(x, g_out, c_out, J, lam_out, z_out, limits, kkt_out, rho)
     info[abi.INFO_STATUS] = status
     info[abi.INFO_NIT] = nit
     return f
@@ -270,6 +359,7 @@ def solve(value, value_grad, constraints, constraints_jacobian, lagrangian_hessi
     J = np.zeros((m, n))
     no_hist = np.zeros((0, 0))
     no_matrix = np.zeros((0, 0))
+    W = np.zeros((m + n + 2, 2 * n + m))
     try:
         # L-BFGS-B is an order-1 method: it never calls its Hessian kernel, which gets a
         # null function value (a real stand-in's address would be a global baked into the
@@ -278,7 +368,7 @@ def solve(value, value_grad, constraints, constraints_jacobian, lagrangian_hessi
         return _auglag(value, value_grad, constraints, constraints_jacobian, al_value,
                        al_value_grad, value_grad_hess_fn(0), x, p, data, limits, opts, info, lam_out, z_out,
                        c_out, g_out, kkt_out, hist, z, q, gA, lopts, linfo, J, slack_of, no_hist,
-                       no_matrix)
+                       no_matrix, W)
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     info[abi.INFO_STATUS] = NAN_ENCOUNTERED

@@ -14,7 +14,7 @@ from ..result import OptimizeResult
 from . import abi
 from . import status as _status
 from ._binding import BATCH_COUNTS, batch_entry_point
-from .minimize import _canonical, _extra, _options, _plan, select_method
+from .minimize import _canonical, _extra, _finite_bounds, _options, _plan, select_method
 from .problem import ConstrainedProblem
 
 __all__ = ["minimize_many", "ConstrainedBatchResult"]
@@ -177,6 +177,8 @@ def minimize_many(
         problem = ConstrainedProblem(problem, constraints or (), params=names)
     elif constraints:
         raise InputError("the constraints of a ConstrainedProblem are part of it")
+    if bounds is not None and not _finite_bounds(problem, bounds):
+        bounds = None  # (None, None) for every variable: no bounds
     chosen = select_method(problem, bounds is not None) if method == "auto" else _canonical(method)
     opts = _options(chosen, tol, constr_tol, max_iter, _extra(method_options))
     X = _rows(x0, problem.variable_names, "x0", None)

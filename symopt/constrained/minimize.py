@@ -43,6 +43,12 @@ def select_method(problem: ConstrainedProblem, has_bounds: bool) -> str:
     return "ipm"
 
 
+def _finite_bounds(problem: ConstrainedProblem, bounds: Any) -> bool:
+    """Whether ``bounds`` bound any variable (they may all be ``(None, None)``)."""
+    lower, upper = bounds_arrays(bounds, list(problem.variable_names))
+    return bool(np.isfinite(lower).any() or np.isfinite(upper).any())
+
+
 def _canonical(method: str) -> str:
     try:
         return _ALIASES[str(method).lower().replace(" ", "-")]
@@ -426,6 +432,8 @@ def minimize(
     elif constraints:
         raise InputError("the constraints of a ConstrainedProblem are part of it; give "
                          "constraints= with an objective, not with a ConstrainedProblem")
+    if bounds is not None and not _finite_bounds(problem, bounds):
+        bounds = None  # (None, None) for every variable: no bounds
     chosen = select_method(problem, bounds is not None) if method == "auto" else _canonical(method)
     if chosen == "kkt" and not (problem.is_equality_constrained and bounds is None):
         raise InputError("method 'kkt' solves equality-constrained problems without bounds; "
