@@ -43,6 +43,22 @@ def select_method(problem: ConstrainedProblem, has_bounds: bool) -> str:
     return "ipm"
 
 
+def _bounds_key(bounds: Any):
+    """``bounds`` as a hashable key for the repeated-solve cache (an unhashable entry
+    makes ``hash`` of the key raise TypeError: then the solve takes the full path)."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Mapping):
+        return ("by name",) + tuple(sorted((str(k), _pair_key(v)) for k, v in bounds.items()))
+    if isinstance(bounds, np.ndarray):
+        return ("array", bounds.shape, bounds.tobytes())
+    return tuple(_pair_key(v) for v in bounds)
+
+
+def _pair_key(pair: Any):
+    return tuple(pair) if isinstance(pair, (list, tuple)) else pair
+
+
 def _finite_bounds(problem: ConstrainedProblem, bounds: Any) -> bool:
     """Whether ``bounds`` bound any variable (they may all be ``(None, None)``)."""
     lower, upper = bounds_arrays(bounds, list(problem.variable_names))
@@ -415,16 +431,18 @@ def minimize(
     >>> res.success, res.x.round(6).tolist(), res.multipliers.round(6).tolist()
     (True, [0.5, 0.5], [3.0, -2.0])
     """
-    if isinstance(problem, ConstrainedProblem) and bounds is None and not history \
-            and not constraints:
+    key = None
+    if isinstance(problem, ConstrainedProblem) and not history and not constraints:
         # a repeated solve with the same settings: everything but x0 and params resolved
-        key = (method, tol, constr_tol, max_iter, tuple(method_options.items()))
-        plan = problem.__dict__.get("_fast", {}).get(key)
+        key = (method, tol, constr_tol, max_iter, tuple(method_options.items()),
+               _bounds_key(bounds))
+        try:
+            plan = problem.__dict__.get("_fast", {}).get(key)
+        except TypeError:  # an unhashable option or bound: no fast path for it
+            plan, key = None, None
         if plan is not None:
             return plan.solve(_x_array(problem, x0), _param_array(problem, params), _NO_HIST,
                               plan.call)
-    else:
-        key = None
     if not isinstance(problem, ConstrainedProblem):
         # formula text with params given by name: those names are the parameters
         names = [str(key) for key in params] if isinstance(params, Mapping) else None
@@ -448,12 +466,7 @@ def minimize(
         hist = np.empty((rows, 4 + problem.n if problem.n <= HISTORY_X_MAX_N else 4))
     plan.call = direct_entry_call(chosen)
     if key is not None:
-        try:
-            hash(key)
-        except TypeError:  # an unhashable option value: no fast path for it
-            pass
-        else:
-            problem.__dict__.setdefault("_fast", {})[key] = plan
+        problem.__dict__.setdefault("_fast", {})[key] = plan
     return plan.solve(x, p, hist, plan.call)
 
 
