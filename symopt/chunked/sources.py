@@ -327,7 +327,7 @@ class ArrayChunks(ChunkSource):
     chunk_rows, n_chunks : int, optional
         Rows per chunk, or the number of (nearly equal) chunks.  Default: one chunk for
         arrays in memory; chunks of about 64 MB for memory maps.
-    bounds : sequence of int, optional
+    splits : sequence of int, optional
         The chunk boundaries themselves, ``[0, ..., rows]`` (uneven chunks, empty ones).
     read : {"madvise", "pread", "map"}
         How a memory map is read (:data:`MEMORY_MAP_READS`); default "madvise" where the
@@ -335,7 +335,7 @@ class ArrayChunks(ChunkSource):
     """
 
     def __init__(self, data: Any, chunk_rows: int | None = None, n_chunks: int | None = None,
-                 *, bounds: Sequence[int] | None = None, read: str | None = None):
+                 *, splits: Sequence[int] | None = None, read: str | None = None):
         arrays = _arrays_of(data, "data")
         rows = check_arrays(arrays, "data")
         self.arrays = arrays
@@ -343,17 +343,18 @@ class ArrayChunks(ChunkSource):
         self.maps = {name: _memory_map_of(a) for name, a in arrays.items()}
         mapped = any(m is not None for m in self.maps.values())
         self.resident = not mapped
-        if bounds is not None:
+        if splits is not None:
             if chunk_rows is not None or n_chunks is not None:
-                raise InputError("give bounds, chunk_rows or n_chunks, not several")
-            bounds = [int(b) for b in bounds]
-            if bounds[0] != 0 or bounds[-1] != rows or any(b > c for b, c in zip(bounds, bounds[1:])):
-                raise InputError(f"bounds must rise from 0 to the {rows} rows, got {bounds}")
-            self.bounds = bounds
+                raise InputError("give splits, chunk_rows or n_chunks, not several")
+            splits = [int(b) for b in splits]
+            if not splits or splits[0] != 0 or splits[-1] != rows or \
+                    any(b > c for b, c in zip(splits, splits[1:])):
+                raise InputError(f"splits must rise from 0 to the {rows} rows, got {splits}")
+            self.splits = splits
         else:
-            self.bounds = _splits(rows, chunk_rows, n_chunks, _row_bytes(self.fields),
+            self.splits = _splits(rows, chunk_rows, n_chunks, _row_bytes(self.fields),
                                   default_one=not mapped)
-        self.chunk_rows = tuple(b - a for a, b in zip(self.bounds, self.bounds[1:]))
+        self.chunk_rows = tuple(b - a for a, b in zip(self.splits, self.splits[1:]))
         if read is None:
             read = "madvise" if _MADV_DONTNEED is not None and os.name == "posix" else "pread"
         if read not in MEMORY_MAP_READS:
@@ -365,7 +366,7 @@ class ArrayChunks(ChunkSource):
         self._files: dict[str, int] = {}
 
     def chunk(self, i: int) -> Chunk:
-        lo, hi = self.bounds[i], self.bounds[i + 1]
+        lo, hi = self.splits[i], self.splits[i + 1]
         if self.read == "pread":
             arrays = {name: self._pread(name, a, lo, hi) for name, a in self.arrays.items()}
             return Chunk(i, arrays, hi - lo, lo)
