@@ -111,6 +111,12 @@ class ChunkModel:
                 return name, row
         return None
 
+    def start(self, sample: Chunk, x0: Any) -> np.ndarray:
+        """The flat start vector from ``x0``; sizes that depend on the data are learnt
+        from ``sample`` (a few rows of the data), on which the model may also check
+        itself.  Called once, before any other evaluation."""
+        raise NotImplementedError  # pragma: no cover
+
     def shippable(self) -> Any:
         """What travels to Dask workers to rebuild this model there (picklable)."""
         raise NotImplementedError  # pragma: no cover
@@ -159,6 +165,9 @@ class DataLossModel(ChunkModel):
 
     def shippable(self) -> Any:
         return ("dataloss", self.problem, self.params)
+
+    def start(self, sample: Chunk, x0: Any) -> np.ndarray:
+        return self.problem._x_array(x0)
 
     # --- schema -----------------------------------------------------------------------
     def check_fields(self, fields: Mapping[str, Field]) -> None:
@@ -310,7 +319,8 @@ class ArrayModel(ChunkModel):
         self._local = threading.local()
 
     def shippable(self) -> Any:
-        return ("array", self.problem, self.rows_name, self.reduce, self.params, self.fixed)
+        return ("array", self.problem, self.rows_name, self.reduce, self.params, self.fixed,
+                self._sample, self._x0)
 
     def check_fields(self, fields: Mapping[str, Field]) -> None:
         for name in self.cut:
@@ -328,46 +338,64 @@ class ArrayModel(ChunkModel):
             raise ChunkError("an array formula reads named arrays: give the data as "
                              "{'X': ..., 'y': ...}", column=MATRIX)
 
-    def bind(self, arrays: Mapping[str, np.ndarray], x0: Any = None) -> None:
-        """Resolve the sizes from one chunk (and ``x0``) and keep the binding as the
-        template every chunk's data table is made from."""
+    def start(self, sample: Chunk, x0: Any) -> np.ndarray:
+        """Resolve the sizes from ``sample`` (and ``x0``), keep the binding as the template
+        every chunk's data table is made from, and check on the sample that the loss is
+        the declared mean or sum over the rows (:meth:`check_additive`)."""
+        arrays = {k: a for k, a in sample.arrays.items() if k in self.cut}
+        self._sample, self._x0 = sample, x0
         binding = self.kernels.bind({**arrays, **self.fixed}, self.params, x0)
         position = [d.name for d in self.problem.dims].index(self.rows_name)
         self._template = (binding, position)
         self.n = binding.n
         self.p = binding.p
+        x = np.array(binding.x(x0), dtype=np.float64)
+        self.check_additive(sample, x)
+        return x
 
-    def flat_x(self, x0: Any) -> np.ndarray:
+    def make_x(self, x0: Any) -> np.ndarray:
         return self._template[0].x(x0)
 
-    def prepare(self, chunk: Chunk, keep: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-        binding, position = self._template
-        arrays = []
-        table = binding.table.copy()
-        table[0, position] = chunk.rows
+    def prepare(self, chunk: Chunk, keep: bool) -> "_ArrayChunk":
+        binding, _ = self._template
+        arrays = {}
         for k, leaf in enumerate(self.problem.data):
-            if leaf.name in self.cut:
-                a = chunk.arrays.get(leaf.name)
-                if a is None:
-                    raise ChunkError(f"{chunk.describe()} lacks the array {leaf.name!r}",
-                                     chunk.index, leaf.name)
-                expected = binding.arrays[k].shape[1:]
-                if a.shape[1:] != expected or a.shape[0] != chunk.rows:
-                    raise ChunkError(f"{chunk.describe()}: array {leaf.name!r} has shape "
-                                     f"{a.shape}, expected ({chunk.rows}, "
-                                     f"{', '.join(map(str, expected))})", chunk.index, leaf.name)
-                want = binding.arrays[k].dtype
-                if a.dtype != want or not a.flags.c_contiguous:
-                    a = np.ascontiguousarray(a, dtype=want)
-                arrays.append(a)
-                table[1 + k, 0] = float(a.ctypes.data) if a.size else float(binding.arrays[k].ctypes.data)
-            else:
-                arrays.append(binding.arrays[k])
-        return table, arrays
+            if leaf.name not in self.cut:
+                continue
+            a = chunk.arrays.get(leaf.name)
+            if a is None:
+                raise ChunkError(f"{chunk.describe()} lacks the array {leaf.name!r}",
+                                 chunk.index, leaf.name)
+            expected = binding.arrays[k].shape[1:]
+            if a.shape[1:] != expected or a.shape[0] != chunk.rows:
+                raise ChunkError(f"{chunk.describe()}: array {leaf.name!r} has shape "
+                                 f"{a.shape}, expected ({chunk.rows}, "
+                                 f"{', '.join(map(str, expected))})", chunk.index, leaf.name)
+            want = binding.arrays[k].dtype
+            if a.dtype != want or not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a, dtype=want)
+            arrays[leaf.name] = a
+        return _ArrayChunk(arrays, chunk.rows)
+
+    def _table(self, prepared: "_ArrayChunk") -> np.ndarray:
+        """The data table of the array kernels for one chunk: the template's, with the
+        rows size and the chunk arrays' addresses (the layout of
+        :class:`symopt.tensor.kernels.Binding`)."""
+        table = prepared.table
+        if table is None:
+            binding, position = self._template
+            table = binding.table.copy()
+            table[0, position] = prepared.rows
+            for k, leaf in enumerate(self.problem.data):
+                a = prepared.arrays.get(leaf.name)
+                if a is not None and a.size:
+                    table[1 + k, 0] = float(a.ctypes.data)
+            prepared.table = table
+        return table
 
     def evaluate(self, kind: str, x: np.ndarray, prepared, out: np.ndarray,
                  v: np.ndarray | None = None) -> None:
-        table, _keep_alive = prepared
+        table = self._table(prepared)
         n = self.n
         k = self.kernels
         if kind == "value":
@@ -420,6 +448,19 @@ class ArrayModel(ChunkModel):
                 f"them, {combined!r} combined from two parts); declare reduce='"
                 f"{'sum' if self.reduce == 'mean' else 'mean'}' if that is what it is, or "
                 "write the loss as one")
+
+
+class _ArrayChunk:
+    """A chunk's arrays for the array kernels; the data table holding their addresses is
+    made in the process that evaluates them (never pickled: addresses are local)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], rows: int):
+        self.arrays = arrays
+        self.rows = rows
+        self.table = None
+
+    def __getstate__(self):
+        return {"arrays": self.arrays, "rows": self.rows, "table": None}
 
 
 def model_for(problem, params: Any = None, *, rows: str | None = None,

@@ -177,9 +177,9 @@ def minimize(
     if needs_hessian and "value_grad_hess" not in model.kinds:
         raise InputError(f"method {method!r} needs the Hessian, which this problem's kernels do "
                          "not give (matrix variables); use 'lbfgs'")
+    x = model.start(source.sample(), x0)
     evaluator = _evaluator(model, source, client, verbose)
     try:
-        x = _start(model, evaluator, x0)
         opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
                               step=step, bounds=bounds, variable_names=_names(model),
                               memory=memory, radius=radius, momentum=momentum, beta2=beta2,
@@ -198,25 +198,6 @@ def _names(model: ChunkModel) -> list[str]:
     if len(names) == model.n:
         return names
     return [f"x[{i}]" for i in range(model.n)]
-
-
-def _start(model: ChunkModel, evaluator, x0: Any) -> np.ndarray:
-    """The flat start vector (an array formula's sizes are resolved from the first
-    chunk and ``x0`` here)."""
-    from .model import ArrayModel
-
-    if isinstance(model, ArrayModel):
-        x = getattr(evaluator, "start_vector", None)
-        if x is None:
-            chunk = next(iter(evaluator.source))
-            try:
-                model.bind(chunk.arrays, x0)
-                x = model.flat_x(x0)
-                model.check_additive(chunk, x)
-            finally:
-                chunk.done()
-        return np.array(x, dtype=np.float64)
-    return model.problem._x_array(x0)
 
 
 def _solve(method: str, model: ChunkModel, evaluator, x: np.ndarray, opts: np.ndarray,

@@ -220,6 +220,19 @@ class ChunkSource:
     def chunk(self, i: int) -> Chunk:
         raise NotImplementedError  # pragma: no cover - every source defines it
 
+    def sample(self, rows: int = 8) -> Chunk:
+        """Up to ``rows`` rows of the first chunk that has any, as a chunk of copies (to
+        learn sizes and check a formula before a solve)."""
+        for chunk in self:
+            try:
+                if chunk.rows:
+                    arrays = {k: np.array(a[:rows]) for k, a in chunk.arrays.items()}
+                    return Chunk(chunk.index, arrays, min(rows, chunk.rows), chunk.start,
+                                 chunk.label)
+            finally:
+                chunk.done()
+        raise InputError("the dataset is empty (0 rows)")
+
     def note_rows(self, rows: Sequence[int]) -> None:
         """The row counts a complete pass has read (sources that could not tell before)."""
         if self.chunk_rows is None:
@@ -721,6 +734,21 @@ class DaskChunks(ChunkSource):
             blocks = [data.partitions[i] for i in range(data.npartitions)]
             return "dataframe", blocks, None, fields
         raise InputError(f"unsupported Dask data: {type(data).__name__}")
+
+    def sample(self, rows: int = 8) -> Chunk:
+        import dask
+
+        for i, block in enumerate(self.blocks):
+            if self.chunk_rows is not None and not self.chunk_rows[i]:
+                continue
+            head = block.head(rows, npartitions=1, compute=False) if self.kind == "dataframe" \
+                else ({k: a[:rows] for k, a in block.items()} if isinstance(block, dict) else block[:rows])
+            (value,) = dask.compute(head)
+            arrays = _arrays_of(value, f"chunk {i}")
+            found = check_arrays(arrays, f"chunk {i}", i)
+            if found:
+                return Chunk(i, arrays, found, 0, label="Dask block")
+        raise InputError("the dataset is empty (0 rows)")
 
     def chunk(self, i: int) -> Chunk:
         import dask
