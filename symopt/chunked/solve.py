@@ -259,6 +259,11 @@ def _solve(method: str, model: ChunkModel, evaluator, x: np.ndarray, opts: np.nd
     extra = getattr(evaluator, "report", None)
     if extra is not None:
         res.update(extra())
+        lost = res.get("workers_lost")
+        if lost:
+            res["message"] += (f" {len(lost)} worker{'s' if len(lost) > 1 else ''} left the "
+                               "cluster during the fit; Dask recomputed their chunks and the "
+                               "fit went on.")
     if len(model.variable_names) == n:
         res._set_variable_names(model.variable_names)
     return res
