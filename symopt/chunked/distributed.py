@@ -6,7 +6,8 @@ holds it into what the kernels read (:meth:`ChunkModel.prepare`) and kept there
 (persisted futures; nothing is gathered); the chunks are grouped by the worker holding
 them.  Then every evaluation is
 
-1. one task per worker over its chunks (the scheduler runs it where its chunks are):
+1. one task per worker over its chunks (they are bundled into one object on their
+   worker at set-up, so the task has one dependency and runs there):
    the model's kernels on each chunk, then the complete subtrees of the fixed summation
    tree those chunks cover (:func:`symopt.chunked.evaluate.tree_nodes`);
 2. the subtrees back to the driver, which adds them along the same tree
@@ -160,8 +161,14 @@ class _BadChunk:
         self.row = row
 
 
+def _bundle(*chunks: Any) -> list:
+    """A worker's chunks as one object (made where they are: no copy), so that an
+    evaluation task depends on one key per worker, not one per chunk."""
+    return list(chunks)
+
+
 def _evaluate_group(shipped: _Shipped, kind: str, x: np.ndarray, v: np.ndarray | None,
-                    indices: tuple[int, ...], n_chunks: int, *chunks: Any) -> dict:
+                    indices: tuple[int, ...], n_chunks: int, chunks: list) -> dict:
     """One worker's share of an evaluation: the complete subtrees over its chunks."""
     _use_worker_threads()
     model = shipped.load()
@@ -229,6 +236,7 @@ class DaskEvaluator:
         self.setup_seconds = 0.0
         self._shipped = _Shipped(model)
         self._futures: list[Any] = []
+        self._bundles: list[Any] = []
         started = time.perf_counter()
         model.check_fields(source.fields)
         self._prepare_on_workers()
@@ -260,6 +268,11 @@ class DaskEvaluator:
             groups.setdefault(sorted(where)[0], []).append(i)
         self.groups = [(worker, tuple(indices)) for worker, indices in sorted(
             groups.items(), key=lambda item: item[1][0])]
+        self._bundles = [
+            client.submit(_bundle, *[self._futures[i] for i in indices], pure=False,
+                          workers=None if worker is None else [worker], allow_other_workers=True)
+            for worker, indices in self.groups]
+        wait(self._bundles)
         info = client.scheduler_info()
         self._workers = {address: w.get("id") for address, w in info.get("workers", {}).items()}
 
@@ -274,8 +287,7 @@ class DaskEvaluator:
             for g, (_, indices) in enumerate(self.groups):
                 futures.append(client.submit(
                     _evaluate_group, self._shipped, kind, x, v, indices, n_chunks,
-                    *[self._futures[i] for i in indices], pure=False,
-                    key=f"symopt-chunked-{kind}-{number}-{g}"))
+                    self._bundles[g], pure=False, key=f"symopt-chunked-{kind}-{number}-{g}"))
             replies = client.gather(futures)
         except BaseException:
             client.cancel(futures)
@@ -343,7 +355,8 @@ class DaskEvaluator:
 
     def close(self) -> None:
         """Let the converted chunks go on the workers."""
-        futures, self._futures = self._futures, []
+        futures, self._futures = self._futures + self._bundles, []
+        self._bundles = []
         if futures:
             try:
                 self.client.cancel(futures)

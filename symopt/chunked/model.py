@@ -319,8 +319,8 @@ class ArrayModel(ChunkModel):
         self._local = threading.local()
 
     def shippable(self) -> Any:
-        return ("array", self.problem, self.rows_name, self.reduce, self.params, self.fixed,
-                self._sample, self._x0)
+        return ("array", _without_kernels(self.problem), self.rows_name, self.reduce,
+                self.params, self.fixed, self._sample, self._x0)
 
     def check_fields(self, fields: Mapping[str, Field]) -> None:
         for name in self.cut:
@@ -448,6 +448,24 @@ class ArrayModel(ChunkModel):
                 f"them, {combined!r} combined from two parts); declare reduce='"
                 f"{'sum' if self.reduce == 'mean' else 'mean'}' if that is what it is, or "
                 "write the loss as one")
+
+
+def _without_kernels(problem):
+    """A copy of ``problem`` without its compiled kernels (modules do not pickle), as
+    :meth:`symopt.Problem.__getstate__` leaves them out, nor its derived formulas (cached
+    properties: derived again where the copy is unpickled, in about a second); the
+    kernels load from the disk cache there."""
+    if "_kernels" not in problem.__dict__ or hasattr(type(problem), "__getstate__") and \
+            type(problem).__getstate__ is not object.__getstate__:
+        return problem
+    import functools
+
+    derived = {name for name, value in vars(type(problem)).items()
+               if isinstance(value, functools.cached_property)}
+    copy = object.__new__(type(problem))
+    copy.__dict__.update({k: v for k, v in problem.__dict__.items()
+                          if k != "_kernels" and k not in derived})
+    return copy
 
 
 class _ArrayChunk:
