@@ -126,15 +126,12 @@ def _convert(block: Any, shipped: _Shipped, index: int) -> Any:
     chunk = Chunk(index, arrays, rows, None, label="Dask block")
     try:
         model.check_fields({name: _field(a) for name, a in arrays.items()})
+        # NaN and Inf are looked for only when a chunk's loss is not finite: a scan here
+        # would cost a pass over all the data
+        return _Prepared(model.prepare(chunk, keep=True), rows)
     except ChunkError as exc:
-        return _BadChunk(f"chunk {index}: {exc}", index, exc.column)
-    bad = model.bad_value(chunk)
-    if bad is not None:
-        from .evaluate import _bad_value_error
-
-        exc = _bad_value_error(chunk, *bad)
-        return _BadChunk(str(exc), index, exc.column, exc.row)
-    return _Prepared(model.prepare(chunk, keep=True), rows)
+        return _BadChunk(f"chunk {index}: {exc}" if not str(exc).startswith("chunk") else str(exc),
+                         index, exc.column)
 
 
 def _field(a: np.ndarray):
@@ -192,6 +189,13 @@ def _evaluate_group(shipped: _Shipped, kind: str, x: np.ndarray, v: np.ndarray |
         model.evaluate(kind, x, chunk.data, out, v)
         _stats["chunks_evaluated"] += 1
         if not (np.isfinite(out[0]) if kind != "hvp" else np.isfinite(out).all()):
+            view = model.view(chunk.data, index)
+            bad = model.bad_value(view)
+            if bad is not None:
+                from .evaluate import _bad_value_error
+
+                exc = _bad_value_error(view, *bad)
+                reply["error"] = (str(exc), index, exc.column, exc.row)
             reply["finite"] = False
             break
         combine_chunk(model.reduce, chunk.rows, out, empty)

@@ -37,7 +37,7 @@ from ..solvers import status as _status
 from ..stochastic import MINIBATCH_DEFAULTS, MINIBATCH_METHODS, PROGRESS_AFTER_SECONDS
 from .evaluate import EvaluationStopped, Evaluator, _bad_value_error
 from .model import ArrayModel, ChunkModel, DataLossModel, model_for
-from .solve import DATA_ERROR, _evaluator, status_message
+from .solve import DATA_ERROR, begin, status_message
 from .sources import Chunk, ChunkError, ChunkSource, DaskChunks, as_source
 
 __all__ = ["minimize_minibatch"]
@@ -261,7 +261,7 @@ def minimize_minibatch(problem: Any, x0: Any, data: Any, method: str = "adam", p
     if isinstance(source, DaskChunks):
         raise InputError("mini-batch training over Dask data is not supported yet: use a "
                          "full-batch method (lbfgs, newton) on Dask, or give the data locally")
-    x = model.start(source.sample(), x0)
+    x = begin(model, source, x0)
     evaluator = Evaluator(model, source, verbose=False)  # schema checks; the final pass
     if source.rows is None:
         evaluator.evaluate("value", x)  # a factory: count its rows once

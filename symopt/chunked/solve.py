@@ -57,6 +57,14 @@ def _prepare(problem, data, params, rows, reduce, fixed, chunk_rows, n_chunks):
     return model, source
 
 
+def begin(model: ChunkModel, source: ChunkSource, x0: Any) -> np.ndarray:
+    """The schema checked against the model, then the flat start vector (the model learns
+    its sizes from a few rows of the data)."""
+    sample = source.sample()  # a factory's fields are known once it has yielded a chunk
+    model.check_fields(source.fields)
+    return model.start(sample, x0)
+
+
 def _evaluator(model: ChunkModel, source: ChunkSource, client: Any, verbose: bool | None):
     if isinstance(source, DaskChunks):
         from .distributed import DaskEvaluator, current_client
@@ -166,29 +174,37 @@ def minimize(
                                   verbose=verbose)
     if seed is not None:
         raise InputError("seed= shuffles mini-batches: give batch_size= or epochs=")
-    method = _ALIASES.get(method) or _canonical_method(method)
-    if method not in FULL_BATCH_METHODS:
-        raise InputError(f"method {method!r} does not run on chunked data; the methods that do "
-                         f"are {', '.join(FULL_BATCH_METHODS)} (and sgd/adam mini-batch)")
+    model, source = _prepare(problem, data, params, rows, reduce, fixed, chunk_rows, n_chunks)
+    method = method.lower().replace("_", "-")
+    hvp_entry = _hvp_entry(method) if "hvp" in model.kinds else None
+    if hvp_entry is None:
+        method = _ALIASES.get(method) or _canonical_method(method)
+        if method not in FULL_BATCH_METHODS:
+            raise InputError(f"method {method!r} does not run on chunked data; the methods that "
+                             f"do are {', '.join(FULL_BATCH_METHODS)} (newton-cg with array "
+                             "formulas; sgd/adam mini-batch)")
+        if method in HESSIAN_METHODS and "value_grad_hess" not in model.kinds:
+            raise InputError(f"method {method!r} needs the Hessian, which this problem's kernels "
+                             "do not give (matrix variables); use 'lbfgs'")
     if tol is not None and gtol is None:
         gtol = tol
-    model, source = _prepare(problem, data, params, rows, reduce, fixed, chunk_rows, n_chunks)
-    needs_hessian = method in HESSIAN_METHODS
-    if needs_hessian and "value_grad_hess" not in model.kinds:
-        raise InputError(f"method {method!r} needs the Hessian, which this problem's kernels do "
-                         "not give (matrix variables); use 'lbfgs'")
-    x = model.start(source.sample(), x0)
+    x = begin(model, source, x0)
     evaluator = _evaluator(model, source, client, verbose)
     try:
-        opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
-                              step=step, bounds=bounds, variable_names=_names(model),
-                              memory=memory, radius=radius, momentum=momentum, beta2=beta2,
-                              eps=eps, schedule=schedule, decay=decay)
+        if hvp_entry is not None:
+            opts = _hvp_options(method, gtol, ftol, xtol, max_iter, radius, step=step,
+                                bounds=bounds, memory=memory, momentum=momentum, beta2=beta2,
+                                eps=eps, schedule=schedule, decay=decay)
+        else:
+            opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                                  step=step, bounds=bounds, variable_names=_names(model),
+                                  memory=memory, radius=radius, momentum=momentum, beta2=beta2,
+                                  eps=eps, schedule=schedule, decay=decay)
         if bounds is not None:
             n = model.n
             np.clip(x, opts[abi.N_OPTS:abi.N_OPTS + n], opts[abi.N_OPTS + n:], out=x)
         max_iter_value = int(opts[abi.OPT_MAX_ITER])
-        return _solve(method, model, evaluator, x, opts, history, max_iter_value)
+        return _solve(method, model, evaluator, x, opts, history, max_iter_value, hvp_entry)
     finally:
         evaluator.close()
 
@@ -200,21 +216,44 @@ def _names(model: ChunkModel) -> list[str]:
     return [f"x[{i}]" for i in range(model.n)]
 
 
+def _hvp_entry(method: str):
+    """The compiled entry of a Hessian-vector-product method (``newton-cg``, and
+    ``trust-ncg`` without a matrix) from :mod:`symopt.tensor`, or None."""
+    try:
+        from symopt.tensor.minimize import HVP_METHODS, hvp_entry_point
+    except ImportError:
+        return None
+    return hvp_entry_point(method) if method in HVP_METHODS else None
+
+
+def _hvp_options(method: str, gtol, ftol, xtol, max_iter, radius, **unused) -> np.ndarray:
+    given = sorted(k for k, v in unused.items() if v is not None)
+    if given:
+        raise InputError(f"method {method!r} (Hessian-vector products) takes no "
+                         f"{', '.join(given)}")
+    from symopt.tensor.minimize import _options
+
+    return _options(method, gtol, ftol, xtol, max_iter, {} if radius is None else {"radius": radius})
+
+
 def _solve(method: str, model: ChunkModel, evaluator, x: np.ndarray, opts: np.ndarray,
-           history: bool, max_iter: int) -> OptimizeResult:
+           history: bool, max_iter: int, hvp_entry=None) -> OptimizeResult:
     n = model.n
     failure: list[BaseException] = []
     callback = callback_for(evaluator.evaluate, n, failure.append)
     token = _callbacks.register(callback)
     try:
         kernels = _callbacks.addresses()
-        hess = kernels["value_grad_hess"] if method in HESSIAN_METHODS else no_hessian_address()
-        entry = entry_point(method)
+        if hvp_entry is not None:
+            hess, entry = kernels["hvp"], hvp_entry
+        else:
+            hess = kernels["value_grad_hess"] if method in HESSIAN_METHODS else no_hessian_address()
+            entry = entry_point(method)
         info = np.zeros(abi.N_INFO, dtype=np.int64)
         hist = np.empty((max_iter + 1, 2 + n if n <= HISTORY_X_MAX_N else 2)) if history \
             else np.empty((0, 0))
         g = np.empty(n)
-        H = np.empty((n, n)) if method in _MATRIX_NAMES else np.empty((0, 0))
+        H = np.empty((n, n)) if method in _MATRIX_NAMES and hvp_entry is None else np.empty((0, 0))
         started = time.perf_counter()
         fun = entry(kernels["value"], kernels["value_grad"], hess, x,
                     np.empty(0), _callbacks.token_data(token), opts, info, hist, g, H)
@@ -249,7 +288,7 @@ def _solve(method: str, model: ChunkModel, evaluator, x: np.ndarray, opts: np.nd
         chunks=evaluator.source.n_chunks, rows=evaluator.total_rows, passes=evaluator.passes,
         data_seconds=evaluator.seconds, seconds=seconds,
     )
-    if method in _MATRIX_NAMES:
+    if method in _MATRIX_NAMES and hvp_entry is None:
         res[_MATRIX_NAMES[method]] = H
     if history:
         rows = counts[abi.INFO_NHIST]
