@@ -16,8 +16,10 @@ whose minimiser is scikit-learn's LogisticRegression(C=1) coefficients.  Section
                (L-BFGS; Newton with --newton).  Target: symopt <= 0.25 x dask-ml's
                fastest solver.
 3. memory map  X and y saved as .npy and memory-mapped, streamed in chunks of about
-               64 MB (madvise(MADV_DONTNEED) after each chunk, or pread into a reused
-               buffer), against symopt on the same arrays in memory; each run in a fresh
+               64 MB (read through the mapping, 1/8 of the data kept resident between
+               passes that alternate direction, older chunks dropped with
+               madvise(MADV_DONTNEED); "madvise:0" drops every chunk after use; or pread
+               into a reused buffer), against symopt on the same arrays in memory; each run in a fresh
                process, timed after the kernels are loaded, with its peak resident
                memory above the process's resident memory before the fit (VmHWM reset
                through /proc/self/clear_refs).  Targets: <= 1.5 x in-memory time, peak
@@ -258,7 +260,9 @@ def child(args) -> None:
         data = sc.ArrayChunks({"X": X, "y": y})
     else:
         X, y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
-        data = sc.ArrayChunks({"X": X, "y": y}, read=mode)
+        read, _, keep = mode.partition(":")
+        data = sc.ArrayChunks({"X": X, "y": y}, read=read,
+                              **({"keep": float(keep)} if keep else {}))
     prob = problem(args.rows)
     x0 = {"w": np.zeros(args.features), "b": 0.0}
     # warm: load the kernels (and the callback kernels, the entry) on a few rows
@@ -281,7 +285,7 @@ def child(args) -> None:
 
 def section_memmap(args, ref, data_bytes):
     print(f"\n== 3. memory map vs in memory, {args.method} (load {load_average()})")
-    modes = ["memory", "madvise", "pread"]
+    modes = ["memory", "madvise", "madvise:0", "pread"]  # madvise:0 keeps no pages
     runs = {mode: [] for mode in modes}
     for _ in range(args.repeats):
         for mode in modes:
@@ -297,14 +301,14 @@ def section_memmap(args, ref, data_bytes):
                 continue
             runs[mode].append(json.loads(lines[-1]))
     base = median([r["seconds"] for r in runs["memory"]])
-    print(f"{'row':10s} {'median s':>9s} {'x memory':>9s} {'peak above start':>17s} "
+    print(f"{'row':11s} {'median s':>9s} {'x memory':>9s} {'peak above start':>17s} "
           f"{'% of data':>10s} {'chunks':>7s} {'rel. error':>11s}")
     for mode, values in runs.items():
         if not values:
             continue
         seconds = median([r["seconds"] for r in values])
         peak = median([r["peak"] - r["baseline"] for r in values])
-        print(f"{mode:10s} {seconds:9.2f} {seconds / base:9.2f} {peak / 2**20:14.0f} MB "
+        print(f"{mode:11s} {seconds:9.2f} {seconds / base:9.2f} {peak / 2**20:14.0f} MB "
               f"{100 * peak / data_bytes:9.1f}% {values[-1]['chunks']:7d} "
               f"{rel_error(np.array(values[-1]['x']), ref):11.1e}")
     print(f"(data {data_bytes / 2**20:.0f} MB; targets: streamed <= 1.5 x memory, peak <= 25% "

@@ -72,6 +72,25 @@ def test_bad_splits_are_errors():
         sc.ArrayChunks(DATA, chunk_rows=0)
 
 
+def test_a_memory_map_keeps_a_bounded_window_of_chunks_and_zigzags(tmp_path, monkeypatch):
+    from symopt.chunked import sources
+
+    np.save(tmp_path / "X.npy", _matrix(DATA))
+    dropped = []
+    monkeypatch.setattr(sources, "_madvise_dontneed", lambda address, length: dropped.append(length))
+    source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=500, keep=0.25)
+    first = []
+    for chunk in source.passes():
+        first.append(chunk.index)
+        chunk.done()
+    second = [chunk.index for chunk in source.passes()]
+    assert first == list(range(10)) and second == list(range(9, -1, -1))
+    # 10 chunks of 12 kB, a quarter kept: 2 resident, the 8 older ones dropped
+    assert len(dropped) == 8 and source._resident_bytes <= source.keep_bytes
+    source.release()
+    assert len(dropped) == 10 and source._resident_bytes == 0
+
+
 @pytest.mark.parametrize("read", ["madvise", "pread", "map"])
 def test_a_memory_map_reads_the_same_rows_every_way(tmp_path, read):
     X = _matrix(DATA)
@@ -215,9 +234,13 @@ def test_the_tree_is_the_same_summed_in_one_place_or_in_parts(n):
     rng = np.random.default_rng(n)
     parts = [rng.standard_normal(4) * 10.0 ** rng.integers(-8, 8) for _ in range(n)]
     tree = TreeSum()
-    for p in parts:
-        tree.push(p.copy())
-    whole = tree.result()
+    for i, p in enumerate(parts):
+        tree.add(i, p.copy())
+    whole = tree.result(n)
+    backwards = TreeSum()  # any order: the grouping is fixed by the indices
+    for i in rng.permutation(n):
+        backwards.add(int(i), parts[i].copy())
+    np.testing.assert_array_equal(backwards.result(n), whole)
     # the chunks split among three "workers" at random, each summing what it can
     owner = rng.integers(0, 3, n)
     nodes = {}

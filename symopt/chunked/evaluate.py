@@ -34,59 +34,47 @@ PROGRESS_AFTER_SECONDS = 2.0
 
 
 class TreeSum:
-    """The sum of vectors pushed in chunk order, grouped as the binary tree whose node
-    ``(level, k)`` is the sum of chunks ``k 2^level .. (k + 1) 2^level - 1``: pairs of
-    chunks first, then pairs of pairs, ...  Holds at most log2(chunks) + 1 vectors."""
+    """A sum of per-chunk vectors grouped as the binary tree whose node ``(level, k)`` is
+    the sum of chunks ``k 2^level .. (k + 1) 2^level - 1``: pairs of chunks first, then
+    pairs of pairs, ...  Chunks may be added in any order (two siblings are added as
+    soon as both are there), so the result depends on the number of chunks only; in
+    order (or in reverse) at most about log2(chunks) vectors are held."""
 
     def __init__(self):
-        self.stack: list[tuple[int, np.ndarray]] = []
+        self.nodes: dict[tuple[int, int], np.ndarray] = {}
 
-    def push(self, value: np.ndarray) -> None:
-        """Add the next chunk's vector (taken over: do not reuse it)."""
-        level = 0
-        while self.stack and self.stack[-1][0] == level:
-            _, left = self.stack.pop()
-            left += value
-            value = left
-            level += 1
-        self.stack.append((level, value))
+    def add(self, index: int, value: np.ndarray, level: int = 0) -> None:
+        """Add chunk ``index``'s vector (or a complete node of the tree at ``level``);
+        the vector is taken over: do not reuse it."""
+        while True:
+            other = self.nodes.pop((level, index ^ 1), None)
+            if other is None:
+                self.nodes[(level, index)] = value
+                return
+            left, right = (value, other) if index % 2 == 0 else (other, value)
+            left += right
+            value, index, level = left, index // 2, level + 1
 
-    def result(self) -> np.ndarray | None:
-        """The sum (``None`` when nothing was pushed); the remaining subtrees are added
-        from the right, as the tree groups them."""
-        if not self.stack:
+    def result(self, n_chunks: int) -> np.ndarray | None:
+        """The sum over chunks ``0 .. n_chunks - 1`` (``None`` when nothing was added)."""
+        if not self.nodes:
             return None
-        _, total = self.stack.pop()
-        while self.stack:
-            _, left = self.stack.pop()
-            left += total
-            total = left
-        return total
+        return tree_root(self.nodes, n_chunks)
 
 
 def tree_nodes(partials: dict[int, np.ndarray], n_chunks: int) -> dict[tuple[int, int], np.ndarray]:
-    """The largest complete nodes of the tree of :class:`TreeSum` that the chunks in
-    ``partials`` (index -> vector) cover: what a worker holding these chunks sends."""
-    nodes = {(0, i): v for i, v in partials.items()}
-    level = 0
-    while (1 << level) < n_chunks:
-        found = sorted(k for (lv, k) in nodes if lv == level)
-        for k in found:
-            if k % 2 or (level, k) not in nodes:
-                continue
-            right_start = (k + 1) << level
-            if right_start >= n_chunks:  # no right child: the node is its left child
-                nodes[(level + 1, k // 2)] = nodes.pop((level, k))
-            elif (level, k + 1) in nodes:
-                left = nodes.pop((level, k))
-                left += nodes.pop((level, k + 1))
-                nodes[(level + 1, k // 2)] = left
-        level += 1
-    return nodes
+    """The complete nodes of the tree of :class:`TreeSum` that the chunks in
+    ``partials`` (index -> vector) make: what a worker holding these chunks sends."""
+    tree = TreeSum()
+    for index in sorted(partials):
+        tree.add(index, partials[index])
+    return tree.nodes
 
 
 def tree_root(nodes: dict[tuple[int, int], np.ndarray], n_chunks: int) -> np.ndarray:
-    """The sum over all chunks from complete nodes (:func:`tree_nodes` of every worker)."""
+    """The sum over all chunks from complete nodes (:func:`tree_nodes` of every worker):
+    a node that is not there is the sum of its children, a node without a right child
+    (past the last chunk) is its left child."""
     top = 0
     while (1 << top) < n_chunks:
         top += 1
@@ -246,11 +234,11 @@ class Evaluator:
         finite = True
         source = self.source
         try:
-            for chunk in source:
+            for chunk in source.passes():
                 try:
                     if chunk.rows == 0:
-                        tree.push(np.zeros(size))
-                        rows_seen.append(0)
+                        tree.add(chunk.index, np.zeros(size))
+                        rows_seen.append((chunk.index, 0))
                         continue
                     prepared = self._resident.get(chunk.index)
                     if prepared is None:
@@ -265,8 +253,8 @@ class Evaluator:
                         finite = False
                         break  # the loss is not finite here: no need to read further
                     combine_chunk(model.reduce, chunk.rows, out, empty)
-                    tree.push(out)
-                    rows_seen.append(chunk.rows)
+                    tree.add(chunk.index, out)
+                    rows_seen.append((chunk.index, chunk.rows))
                 finally:
                     chunk.done()
                 progress.update(len(rows_seen))
@@ -279,12 +267,13 @@ class Evaluator:
         if not finite:
             return np.full(size, math.nan)
         self.passes += 1
+        rows_seen.sort()
         try:
-            source.note_rows(rows_seen)
+            source.note_rows([rows for _, rows in rows_seen])
         except ChunkError as exc:
             raise EvaluationStopped(exc, None) from exc
-        total = tree.result()
-        total_rows = int(sum(rows_seen))
+        total = tree.result(len(rows_seen))
+        total_rows = int(sum(rows for _, rows in rows_seen))
         if total is None or total_rows == 0:
             raise EvaluationStopped(InputError("the dataset is empty (0 rows)"), None)
         finish(model.reduce, total_rows, total, empty)
@@ -294,7 +283,8 @@ class Evaluator:
         return self.source.describe()
 
     def close(self) -> None:
-        """Release what the evaluator keeps (nothing to do for local data)."""
+        """Give back what the source keeps between passes (a memory map's pages)."""
+        self.source.release()
 
 
 def _finite(kind: str, out: np.ndarray) -> bool:

@@ -303,6 +303,8 @@ def minimize_minibatch(problem: Any, x0: Any, data: Any, method: str = "adam", p
         fun, jac = math.nan, np.full(x.shape[0], math.nan)
         if status != DATA_ERROR:
             status, message = DATA_ERROR, f"{status_message(DATA_ERROR)} {exc.error}"
+    finally:
+        evaluator.close()
     steps = int(trainer.steps[0])
     res = OptimizeResult(
         x=x, fun=fun, jac=jac, nit=steps, nfev=steps + 1, njev=steps + 1, nhev=0, status=status,

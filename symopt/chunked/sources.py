@@ -217,6 +217,14 @@ class ChunkSource:
         for i in range(self.n_chunks):
             yield self.chunk(i)
 
+    def passes(self) -> Iterator[Chunk]:
+        """The chunks of one evaluation pass, in the order cheapest to read (ascending
+        unless the source says otherwise: results never depend on it)."""
+        return iter(self)
+
+    def release(self) -> None:
+        """Give back memory kept between passes (a memory map's resident pages)."""
+
     def chunk(self, i: int) -> Chunk:
         raise NotImplementedError  # pragma: no cover - every source defines it
 
@@ -345,10 +353,16 @@ class ArrayChunks(ChunkSource):
     read : {"madvise", "pread", "map"}
         How a memory map is read (:data:`MEMORY_MAP_READS`); default "madvise" where the
         system has it, else "pread".
+    keep : float
+        With ``read="madvise"``: the fraction of the mapped data whose pages stay
+        resident between passes (default 1/8).  Passes go alternately forwards and
+        backwards, so a pass starts with the chunks the last one ended with, still
+        mapped; older chunks' pages are dropped.
     """
 
     def __init__(self, data: Any, chunk_rows: int | None = None, n_chunks: int | None = None,
-                 *, splits: Sequence[int] | None = None, read: str | None = None):
+                 *, splits: Sequence[int] | None = None, read: str | None = None,
+                 keep: float = 0.125):
         arrays = _arrays_of(data, "data")
         rows = check_arrays(arrays, "data")
         self.arrays = arrays
@@ -377,6 +391,13 @@ class ArrayChunks(ChunkSource):
         self.read = read if mapped else "map"
         self._buffers: dict[str, np.ndarray] = {}
         self._files: dict[str, int] = {}
+        if not (isinstance(keep, (int, float)) and 0.0 <= keep <= 1.0):
+            raise InputError(f"keep must be a fraction from 0 to 1, got {keep!r}")
+        mapped_bytes = sum(a.nbytes for name, a in arrays.items() if self.maps[name] is not None)
+        self.keep_bytes = int(keep * mapped_bytes)
+        self._resident: list[tuple[int, dict[str, np.ndarray]]] = []  # oldest first
+        self._resident_bytes = 0
+        self._backwards = False
 
     def chunk(self, i: int) -> Chunk:
         lo, hi = self.splits[i], self.splits[i + 1]
@@ -386,8 +407,34 @@ class ArrayChunks(ChunkSource):
         arrays = {name: a[lo:hi] for name, a in self.arrays.items()}
         release = None
         if self.read == "madvise":
-            release = lambda: self._drop(arrays)  # noqa: E731
+            release = lambda: self._used(i, arrays)  # noqa: E731
         return Chunk(i, arrays, hi - lo, lo, release=release)
+
+    def passes(self) -> Iterator[Chunk]:
+        if self.read != "madvise":
+            return iter(self)
+        order = range(self.n_chunks - 1, -1, -1) if self._backwards else range(self.n_chunks)
+        self._backwards = not self._backwards
+        return (self.chunk(i) for i in order)
+
+    def _used(self, index: int, arrays: Mapping[str, np.ndarray]) -> None:
+        """Chunk ``index`` was read: keep its pages while the resident chunks fit in
+        ``keep_bytes``, dropping the oldest others."""
+        self._resident = [(i, a) for i, a in self._resident if i != index]
+        self._resident.append((index, arrays))
+        self._resident_bytes = sum(self._mapped_bytes(a) for _, a in self._resident)
+        while self._resident and self._resident_bytes > self.keep_bytes:
+            _, oldest = self._resident.pop(0)
+            self._resident_bytes -= self._mapped_bytes(oldest)
+            self._drop(oldest)
+
+    def _mapped_bytes(self, arrays: Mapping[str, np.ndarray]) -> int:
+        return sum(a.nbytes for name, a in arrays.items() if self.maps[name] is not None)
+
+    def release(self) -> None:
+        for _, arrays in self._resident:
+            self._drop(arrays)
+        self._resident, self._resident_bytes = [], 0
 
     def _drop(self, arrays: Mapping[str, np.ndarray]) -> None:
         for name, a in arrays.items():
