@@ -393,3 +393,11 @@ def test_options_and_history_pass_through(mean_loss):
 def test_a_non_finite_start_is_named(mean_loss):
     with pytest.raises(so.InputError, match="x0"):
         sc.minimize(mean_loss, [0, np.nan, 0], data=DATA, method="lbfgs")
+
+
+def test_a_progress_bar_over_the_chunks_of_a_pass(mean_loss, capsys):
+    sc.minimize(mean_loss, [0, 0, 0], data=DATA, method="lbfgs", n_chunks=4, max_iter=1,
+                verbose=True)
+    assert "symopt value+grad" in capsys.readouterr().err
+    sc.minimize(mean_loss, [0, 0, 0], data=DATA, method="lbfgs", n_chunks=4, max_iter=1)
+    assert "symopt" not in capsys.readouterr().err  # short passes: no bar by default
