@@ -73,7 +73,7 @@ def use_tensor(path: str | None) -> None:
         package = os.path.join(os.path.abspath(path), "symopt")
         if package not in symopt.__path__:
             symopt.__path__.append(package)
-    import symopt.tensor  # noqa: F401 - fails here, with a clear message, when missing
+    import symopt.tensor
 
 
 def tensor_plugin(path: str | None):
@@ -103,8 +103,10 @@ def data_files(folder: str, rows: int, features: int, seed: int = 0) -> tuple[st
     x_path, y_path = os.path.join(folder, "X.npy"), os.path.join(folder, "y.npy")
     meta = os.path.join(folder, "meta.json")
     want = {"rows": rows, "features": features, "seed": seed}
-    if os.path.exists(meta) and json.load(open(meta)) == want:
-        return x_path, y_path
+    if os.path.exists(meta):
+        with open(meta) as handle:
+            if json.load(handle) == want:
+                return x_path, y_path
     rng = np.random.default_rng(seed)
     coef = rng.standard_normal(features) / math.sqrt(features)
     X = np.lib.format.open_memmap(x_path, mode="w+", dtype=np.float64, shape=(rows, features))
@@ -118,7 +120,8 @@ def data_files(folder: str, rows: int, features: int, seed: int = 0) -> tuple[st
     X.flush()
     y.flush()
     del X, y
-    json.dump(want, open(meta, "w"))
+    with open(meta, "w") as handle:
+        json.dump(want, handle)
     return x_path, y_path
 
 
@@ -351,7 +354,7 @@ def section_overhead(args, paths, X, y, prob):
         for _ in range(max(args.repeats, 5)):
             times["memory"].append(timed(lambda: memory.evaluate("value_grad", x))[0])
             for n in counts:
-                times[n].append(timed(lambda: evaluators[n].evaluate("value_grad", x))[0])
+                times[n].append(timed(lambda n=n: evaluators[n].evaluate("value_grad", x))[0])
         reference = memory.evaluate("value_grad", x)
         agree = max(rel_error(evaluators[n].evaluate("value_grad", x), reference) for n in counts)
         for ev in evaluators.values():

@@ -255,11 +255,11 @@ def test_the_tree_is_the_same_summed_in_one_place_or_in_parts(n):
 # --- chunked evaluation equals the whole-data kernels ---------------------------------------------
 
 LAYOUTS = {
-    "one chunk": dict(),
-    "uneven": dict(splits=[0, 17, 1700, 1701, 4000, ROWS]),
-    "a one-row chunk": dict(splits=[0, 1, ROWS]),
-    "an empty chunk": dict(splits=[0, 2500, 2500, ROWS]),
-    "many": dict(chunk_rows=333),
+    "one chunk": {},
+    "uneven": {"splits": [0, 17, 1700, 1701, 4000, ROWS]},
+    "a one-row chunk": {"splits": [0, 1, ROWS]},
+    "an empty chunk": {"splits": [0, 2500, 2500, ROWS]},
+    "many": {"chunk_rows": 333},
 }
 
 

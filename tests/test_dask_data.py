@@ -16,7 +16,7 @@ import symopt.chunked as sc
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-from symopt.chunked.distributed import DaskEvaluator, worker_stats  # noqa: E402
+from symopt.chunked.distributed import DaskEvaluator, worker_stats
 
 ROWS = 6000
 

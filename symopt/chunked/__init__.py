@@ -21,13 +21,38 @@ from .evaluate import Evaluator, TreeSum
 from .model import ArrayModel, ChunkModel, DataLossModel, model_for
 from .solve import DATA_ERROR, FULL_BATCH_METHODS, minimize
 from .sources import (
-    MATRIX, ArrayChunks, Chunk, ChunkError, ChunkSource, DaskChunks, FactoryChunks, Field,
-    FileChunks, ParquetChunks, as_source,
+    MATRIX,
+    ArrayChunks,
+    Chunk,
+    ChunkError,
+    ChunkSource,
+    DaskChunks,
+    FactoryChunks,
+    Field,
+    FileChunks,
+    ParquetChunks,
+    as_source,
 )
 
 __all__ = [
-    "minimize", "as_source", "ChunkSource", "ArrayChunks", "FileChunks", "FactoryChunks",
-    "ParquetChunks", "DaskChunks", "Chunk", "Field", "ChunkError", "MATRIX", "ChunkModel",
-    "DataLossModel", "ArrayModel", "model_for", "Evaluator", "TreeSum", "DATA_ERROR",
+    "DATA_ERROR",
     "FULL_BATCH_METHODS",
+    "MATRIX",
+    "ArrayChunks",
+    "ArrayModel",
+    "Chunk",
+    "ChunkError",
+    "ChunkModel",
+    "ChunkSource",
+    "DaskChunks",
+    "DataLossModel",
+    "Evaluator",
+    "FactoryChunks",
+    "Field",
+    "FileChunks",
+    "ParquetChunks",
+    "TreeSum",
+    "as_source",
+    "minimize",
+    "model_for",
 ]

@@ -29,7 +29,7 @@ from numba import njit, types
 
 from .. import abi
 
-__all__ = ["register", "unregister", "addresses", "hvp_sig", "token_data"]
+__all__ = ["addresses", "hvp_sig", "register", "token_data", "unregister"]
 
 #: hvp(x, p, data, v, out): out = H(x) v
 hvp_sig = types.void(abi.vec, abi.vec, abi.mat, abi.vec, abi.vec)

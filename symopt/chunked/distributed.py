@@ -27,6 +27,7 @@ gone, records them (``result.workers_lost``) and regroups the chunks.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -107,14 +108,12 @@ def _rebuild(spec: tuple) -> ChunkModel:
 def _use_worker_threads() -> None:
     """Kernels running on a worker use as many threads as the worker has (not every
     core of the machine: two single-thread workers on two cores would run four)."""
-    try:
-        import numba
-        from distributed import get_worker
+    import numba
+    from distributed import get_worker
 
+    with contextlib.suppress(ValueError):  # outside a worker: leave Numba as it is
         threads = get_worker().state.nthreads
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    except Exception:  # noqa: BLE001 - outside a worker: leave Numba as it is
-        pass
 
 
 def _convert(block: Any, shipped: _Shipped, index: int) -> Any:
@@ -269,7 +268,7 @@ class DaskEvaluator:
         groups: dict[str, list[int]] = {}
         for i, future in enumerate(self._futures):
             where = holders.get(future.key) or [None]
-            groups.setdefault(sorted(where)[0], []).append(i)
+            groups.setdefault(min(where, key=str), []).append(i)
         self.groups = [(worker, tuple(indices)) for worker, indices in sorted(
             groups.items(), key=lambda item: item[1][0])]
         self._bundles = [
@@ -362,7 +361,5 @@ class DaskEvaluator:
         futures, self._futures = self._futures + self._bundles, []
         self._bundles = []
         if futures:
-            try:
+            with contextlib.suppress(Exception):  # a client already closed
                 self.client.cancel(futures)
-            except Exception:  # noqa: BLE001 - a client already closed
-                pass

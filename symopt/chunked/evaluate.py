@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,14 @@ from ..errors import InputError
 from .model import ChunkModel, out_size
 from .sources import Chunk, ChunkError, ChunkSource, FactoryChunks
 
-__all__ = ["Evaluator", "TreeSum", "tree_nodes", "tree_root", "PROGRESS_AFTER_SECONDS",
-           "combine_chunk"]
+__all__ = [
+    "PROGRESS_AFTER_SECONDS",
+    "Evaluator",
+    "TreeSum",
+    "combine_chunk",
+    "tree_nodes",
+    "tree_root",
+]
 
 #: show a progress bar over the chunks of a pass once it has run this long
 PROGRESS_AFTER_SECONDS = 2.0

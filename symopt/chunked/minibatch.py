@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -36,7 +37,7 @@ from ..result import OptimizeResult
 from ..solvers import status as _status
 from ..stochastic import MINIBATCH_DEFAULTS, MINIBATCH_METHODS, PROGRESS_AFTER_SECONDS
 from .evaluate import EvaluationStopped, Evaluator, _bad_value_error
-from .model import ArrayModel, ChunkModel, DataLossModel, model_for
+from .model import ChunkModel, DataLossModel, model_for
 from .solve import DATA_ERROR, begin, status_message
 from .sources import Chunk, ChunkError, ChunkSource, DaskChunks, as_source
 
@@ -324,9 +325,7 @@ def _run_epoch(trainer: _Trainer, evaluator: Evaluator, rng: np.random.Generator
     shuffled = source.random_access and n is not None
     order = rng.permutation(n) if shuffled else None
     chunks = (source.chunk(int(i)) for i in order) if shuffled else iter(source)
-    seen = 0
-    for chunk in chunks:
-        seen += 1
+    for seen, chunk in enumerate(chunks, 1):
         last = seen == n
         try:
             rows_order = rng.permutation(chunk.rows)

@@ -33,14 +33,15 @@ kind                   ``out``
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, ProblemError
 from .sources import MATRIX, Chunk, ChunkError, Field
 
-__all__ = ["ChunkModel", "DataLossModel", "ArrayModel", "KINDS", "out_size", "model_for"]
+__all__ = ["KINDS", "ArrayModel", "ChunkModel", "DataLossModel", "model_for", "out_size"]
 
 #: the kinds of evaluation, in the order of their kernel codes (:mod:`._callbacks`)
 KINDS = ("value", "value_grad", "value_grad_hess", "hvp")
@@ -365,7 +366,7 @@ class ArrayModel(ChunkModel):
     def make_x(self, x0: Any) -> np.ndarray:
         return self._template[0].x(x0)
 
-    def prepare(self, chunk: Chunk, keep: bool) -> "_ArrayChunk":
+    def prepare(self, chunk: Chunk, keep: bool) -> _ArrayChunk:
         binding, _ = self._template
         arrays = {}
         for k, leaf in enumerate(self.problem.data):
@@ -386,10 +387,10 @@ class ArrayModel(ChunkModel):
             arrays[leaf.name] = a
         return _ArrayChunk(arrays, chunk.rows)
 
-    def view(self, prepared: "_ArrayChunk", index: int) -> Chunk:
+    def view(self, prepared: _ArrayChunk, index: int) -> Chunk:
         return Chunk(index, dict(prepared.arrays), prepared.rows)
 
-    def _table(self, prepared: "_ArrayChunk") -> np.ndarray:
+    def _table(self, prepared: _ArrayChunk) -> np.ndarray:
         """The data table of the array kernels for one chunk: the template's, with the
         rows size and the chunk arrays' addresses (the layout of
         :class:`symopt.tensor.kernels.Binding`)."""

@@ -11,14 +11,15 @@ for the loss (gradient, Hessian), the evaluator walks the chunks
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from .. import abi
 from .._binding import entry_point, no_hessian_address
 from ..errors import InputError
-from ..minimize import HISTORY_X_MAX_N, _ALIASES, _canonical_method, solver_options
+from ..minimize import _ALIASES, HISTORY_X_MAX_N, _canonical_method, solver_options
 from ..result import OptimizeResult
 from ..solvers import HESSIAN_METHODS
 from ..solvers import status as _status
@@ -27,7 +28,7 @@ from .evaluate import EvaluationStopped, Evaluator, callback_for
 from .model import ChunkModel, model_for
 from .sources import ChunkError, ChunkSource, DaskChunks, as_source
 
-__all__ = ["minimize", "DATA_ERROR", "FULL_BATCH_METHODS", "status_message"]
+__all__ = ["DATA_ERROR", "FULL_BATCH_METHODS", "minimize", "status_message"]
 
 #: status: a chunk held bad data (or could not be read); the message names it
 DATA_ERROR = 30
@@ -49,12 +50,6 @@ _MATRIX_NAMES = {"newton": "hess", "trust-ncg": "hess", "trust-exact": "hess", "
 
 def status_message(code: int) -> str:
     return _MESSAGES.get(code) or _status.message(code)
-
-
-def _prepare(problem, data, params, rows, reduce, fixed, chunk_rows, n_chunks):
-    model = model_for(problem, params, rows=rows, reduce=reduce, fixed=fixed)
-    source = as_source(data, chunk_rows, n_chunks)
-    return model, source
 
 
 def begin(model: ChunkModel, source: ChunkSource, x0: Any) -> np.ndarray:
@@ -174,7 +169,8 @@ def minimize(
                                   verbose=verbose)
     if seed is not None:
         raise InputError("seed= shuffles mini-batches: give batch_size= or epochs=")
-    model, source = _prepare(problem, data, params, rows, reduce, fixed, chunk_rows, n_chunks)
+    model = model_for(problem, params, rows=rows, reduce=reduce, fixed=fixed)
+    source = as_source(data, chunk_rows, n_chunks)
     method = method.lower().replace("_", "-")
     hvp_entry = _hvp_entry(method) if "hvp" in model.kinds else None
     if hvp_entry is None:
@@ -189,22 +185,22 @@ def minimize(
     if tol is not None and gtol is None:
         gtol = tol
     x = begin(model, source, x0)
+    if hvp_entry is not None:
+        opts = _hvp_options(method, gtol, ftol, xtol, max_iter, radius, step=step,
+                            bounds=bounds, memory=memory, momentum=momentum, beta2=beta2,
+                            eps=eps, schedule=schedule, decay=decay)
+    else:
+        opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                              step=step, bounds=bounds, variable_names=_names(model),
+                              memory=memory, radius=radius, momentum=momentum, beta2=beta2,
+                              eps=eps, schedule=schedule, decay=decay)
+    if bounds is not None:
+        n = model.n
+        np.clip(x, opts[abi.N_OPTS:abi.N_OPTS + n], opts[abi.N_OPTS + n:], out=x)
     evaluator = _evaluator(model, source, client, verbose)
     try:
-        if hvp_entry is not None:
-            opts = _hvp_options(method, gtol, ftol, xtol, max_iter, radius, step=step,
-                                bounds=bounds, memory=memory, momentum=momentum, beta2=beta2,
-                                eps=eps, schedule=schedule, decay=decay)
-        else:
-            opts = solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
-                                  step=step, bounds=bounds, variable_names=_names(model),
-                                  memory=memory, radius=radius, momentum=momentum, beta2=beta2,
-                                  eps=eps, schedule=schedule, decay=decay)
-        if bounds is not None:
-            n = model.n
-            np.clip(x, opts[abi.N_OPTS:abi.N_OPTS + n], opts[abi.N_OPTS + n:], out=x)
-        max_iter_value = int(opts[abi.OPT_MAX_ITER])
-        return _solve(method, model, evaluator, x, opts, history, max_iter_value, hvp_entry)
+        return _solve(method, model, evaluator, x, opts, history, int(opts[abi.OPT_MAX_ITER]),
+                      hvp_entry)
     finally:
         evaluator.close()
 

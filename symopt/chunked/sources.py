@@ -26,21 +26,34 @@ The sources:
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 import os
 import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError, ShapeError
 
-__all__ = ["MATRIX", "Field", "Chunk", "ChunkError", "ChunkSource", "ArrayChunks",
-           "FileChunks", "FactoryChunks", "ParquetChunks", "DaskChunks", "as_source",
-           "DEFAULT_CHUNK_BYTES"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "MATRIX",
+    "ArrayChunks",
+    "Chunk",
+    "ChunkError",
+    "ChunkSource",
+    "DaskChunks",
+    "FactoryChunks",
+    "Field",
+    "FileChunks",
+    "ParquetChunks",
+    "as_source",
+]
 
 #: The field name of a bare 2-D array of shape (rows, columns), whose columns are a
 #: problem's data columns in order (as ``symopt.minimize`` reads a 2-D ``data=``).
@@ -375,13 +388,13 @@ class ArrayChunks(ChunkSource):
                 raise InputError("give splits, chunk_rows or n_chunks, not several")
             splits = [int(b) for b in splits]
             if not splits or splits[0] != 0 or splits[-1] != rows or \
-                    any(b > c for b, c in zip(splits, splits[1:])):
+                    any(b > c for b, c in itertools.pairwise(splits)):
                 raise InputError(f"splits must rise from 0 to the {rows} rows, got {splits}")
             self.splits = splits
         else:
             self.splits = _splits(rows, chunk_rows, n_chunks, _row_bytes(self.fields),
                                   default_one=not mapped)
-        self.chunk_rows = tuple(b - a for a, b in zip(self.splits, self.splits[1:]))
+        self.chunk_rows = tuple(b - a for a, b in itertools.pairwise(self.splits))
         if read is None:
             read = "madvise" if _MADV_DONTNEED is not None and os.name == "posix" else "pread"
         if read not in MEMORY_MAP_READS:
@@ -407,7 +420,7 @@ class ArrayChunks(ChunkSource):
         arrays = {name: a[lo:hi] for name, a in self.arrays.items()}
         release = None
         if self.read == "madvise":
-            release = lambda: self._used(i, arrays)  # noqa: E731
+            release = lambda: self._used(i, arrays)
         return Chunk(i, arrays, hi - lo, lo, release=release)
 
     def passes(self) -> Iterator[Chunk]:
@@ -657,7 +670,7 @@ class ParquetChunks(ChunkSource):
         for k, path in enumerate(self.paths):
             try:
                 meta = pq.ParquetFile(path)
-            except Exception as exc:
+            except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
                 raise ChunkError(f"cannot read {path}: {exc}") from None
             schema = meta.schema_arrow
             found = {}
