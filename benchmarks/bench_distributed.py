@@ -291,7 +291,7 @@ def section_memmap(args, ref, data_bytes):
     modes = ["memory", "madvise", "madvise:0", "pread"]  # madvise:0 keeps no pages
     runs = {mode: [] for mode in modes}
     for _ in range(args.repeats):
-        for mode in modes:
+        for mode in modes:  # each run in a fresh process: its first pass maps the file
             command = [sys.executable, __file__, "--child", mode, "--rows", str(args.rows),
                        "--features", str(args.features), "--data-dir", args.data_dir,
                        "--method", args.method]
@@ -305,15 +305,16 @@ def section_memmap(args, ref, data_bytes):
             runs[mode].append(json.loads(lines[-1]))
     base = median([r["seconds"] for r in runs["memory"]])
     print(f"{'row':11s} {'median s':>9s} {'x memory':>9s} {'peak above start':>17s} "
-          f"{'% of data':>10s} {'chunks':>7s} {'rel. error':>11s}")
+          f"{'% of data':>10s} {'chunks':>7s} {'rel. error':>11s}  runs (s)")
     for mode, values in runs.items():
         if not values:
             continue
         seconds = median([r["seconds"] for r in values])
         peak = median([r["peak"] - r["baseline"] for r in values])
+        runs_text = ", ".join(f"{r['seconds']:.2f}" for r in values)
         print(f"{mode:11s} {seconds:9.2f} {seconds / base:9.2f} {peak / 2**20:14.0f} MB "
               f"{100 * peak / data_bytes:9.1f}% {values[-1]['chunks']:7d} "
-              f"{rel_error(np.array(values[-1]['x']), ref):11.1e}")
+              f"{rel_error(np.array(values[-1]['x']), ref):11.1e}  {runs_text}")
     print(f"(data {data_bytes / 2**20:.0f} MB; targets: streamed <= 1.5 x memory, peak <= 25% "
           f"of the data; load {load_average()})")
     return runs
