@@ -15,11 +15,14 @@ whose minimiser is scikit-learn's LogisticRegression(C=1) coefficients.  Section
                --admm: ~10 minutes) against symopt.chunked.minimize on the same cluster
                (L-BFGS; Newton with --newton).  Target: symopt <= 0.25 x dask-ml's
                fastest solver.
-3. memory map  X and y saved as .npy and memory-mapped, streamed in chunks of about
-               64 MB (read through the mapping, 1/8 of the data kept resident between
-               passes that alternate direction, older chunks dropped with
-               madvise(MADV_DONTNEED); "madvise:0" drops every chunk after use; or pread
-               into a reused buffer), against symopt on the same arrays in memory; each run in a fresh
+3. memory map  X and y saved as .npy and memory-mapped, streamed: "prefetch" (the
+               default: 4 MB chunks copied with pread by a reader thread into a ring of
+               small buffers while the kernels work on the chunk before), "madvise"
+               (64 MB chunks read through the mapping, 1/8 of the data kept resident
+               between passes that alternate direction, older chunks dropped with
+               madvise(MADV_DONTNEED); "madvise:0" drops every chunk after use), "pread"
+               (64 MB chunks copied into one buffer on the evaluating thread), against
+               symopt on the same arrays in memory; each run in a fresh
                process, timed after the kernels are loaded, with its peak resident
                memory above the process's resident memory before the fit (VmHWM reset
                through /proc/self/clear_refs).  Targets: <= 1.5 x in-memory time, peak
@@ -288,7 +291,7 @@ def child(args) -> None:
 
 def section_memmap(args, ref, data_bytes):
     print(f"\n== 3. memory map vs in memory, {args.method} (load {load_average()})")
-    modes = ["memory", "madvise", "madvise:0", "pread"]  # madvise:0 keeps no pages
+    modes = ["memory", "prefetch", "madvise", "madvise:0", "pread"]  # madvise:0 keeps no pages
     runs = {mode: [] for mode in modes}
     for _ in range(args.repeats):
         for mode in modes:  # each run in a fresh process: its first pass maps the file

@@ -78,7 +78,8 @@ def test_a_memory_map_keeps_a_bounded_window_of_chunks_and_zigzags(tmp_path, mon
     np.save(tmp_path / "X.npy", _matrix(DATA))
     dropped = []
     monkeypatch.setattr(sources, "_madvise_dontneed", lambda address, length: dropped.append(length))
-    source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=500, keep=0.25)
+    source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=500, keep=0.25,
+                            read="madvise")
     first = []
     for chunk in source.passes():
         first.append(chunk.index)
@@ -91,25 +92,40 @@ def test_a_memory_map_keeps_a_bounded_window_of_chunks_and_zigzags(tmp_path, mon
     assert len(dropped) == 10 and source._resident_bytes == 0
 
 
-@pytest.mark.parametrize("read", ["madvise", "pread", "map"])
+@pytest.mark.parametrize("read", ["prefetch", "madvise", "pread", "map"])
 def test_a_memory_map_reads_the_same_rows_every_way(tmp_path, read):
     X = _matrix(DATA)
     np.save(tmp_path / "X.npy", X)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
     source = sc.ArrayChunks(mapped[100:], chunk_rows=700, read=read)
     assert not source.resident and source.read == read
-    got = []
-    for chunk in source:
-        got.append(np.array(chunk.arrays[MATRIX]))
-        chunk.done()
-    np.testing.assert_array_equal(np.concatenate(got), X[100:])
+    for _ in range(2):  # a pass, then another (the second madvise pass runs backwards)
+        got = {}
+        for chunk in source.passes():
+            got[chunk.index] = np.array(chunk.arrays[MATRIX])
+            chunk.done()
+        np.testing.assert_array_equal(np.concatenate([got[i] for i in sorted(got)]), X[100:])
+    np.testing.assert_array_equal(source.chunk(3).arrays[MATRIX], X[100 + 2100:100 + 2800])
 
 
-def test_a_path_to_an_npy_file_is_memory_mapped_in_chunks_of_about_64_mb(tmp_path):
+def test_a_prefetching_pass_left_early_stops_its_reader(tmp_path):
+    import threading
+
+    np.save(tmp_path / "X.npy", _matrix(DATA))
+    source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=100)
+    passes = source.passes()
+    for chunk in passes:
+        if chunk.index == 3:
+            break  # as the evaluator does when a chunk's loss is not finite
+    passes.close()
+    assert not any(t.name == "symopt-prefetch" for t in threading.enumerate())
+
+
+def test_a_path_to_an_npy_file_is_memory_mapped_and_prefetched_in_small_chunks(tmp_path):
     np.save(tmp_path / "X.npy", _matrix(DATA))
     source = sc.as_source(str(tmp_path / "X.npy"))
     assert isinstance(source, sc.ArrayChunks) and not source.resident
-    assert source.chunk_rows == (ROWS,)  # 120 kB: one chunk
+    assert source.read == "prefetch" and source.chunk_rows == (ROWS,)  # 120 kB: one chunk
     assert sc.as_source(tmp_path / "X.npy", chunk_rows=1000).n_chunks == 5
 
 
@@ -349,7 +365,7 @@ def test_a_linear_model_from_files_reaches_numpys_least_squares(tmp_path):
 def test_a_memory_mapped_solve_equals_the_in_memory_one(mean_loss, tmp_path):
     np.save(tmp_path / "X.npy", _matrix(DATA))
     memory = so.minimize(mean_loss, [0, 0, 0], data=_matrix(DATA), method="newton")
-    for read in ("madvise", "pread"):
+    for read in ("prefetch", "madvise", "pread"):
         source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=999, read=read)
         res = sc.minimize(mean_loss, [0, 0, 0], data=source, method="newton")
         np.testing.assert_allclose(res.x, memory.x, rtol=1e-10)

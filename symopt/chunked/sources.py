@@ -30,6 +30,8 @@ import itertools
 import math
 import mmap
 import os
+import queue
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,8 +61,8 @@ __all__ = [
 #: problem's data columns in order (as ``symopt.minimize`` reads a 2-D ``data=``).
 MATRIX = "<matrix>"
 
-#: Rows per chunk of a memory map or a large in-memory array when none is given: about
-#: this many bytes of data per chunk.
+#: Rows per chunk of a memory map read through the mapping ("madvise", "map") or with
+#: "pread" when none is given: about this many bytes of data per chunk.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 
 
@@ -343,11 +345,17 @@ def _madvise_dontneed(address: int, length: int) -> None:
     _libc.madvise(start, stop - start, _MADV_DONTNEED)
 
 
-#: how the rows of a memory map are read: "madvise" reads them through the mapping and
-#: drops the chunk's pages from the process afterwards (``madvise(MADV_DONTNEED)``);
-#: "pread" copies each chunk from the file into a buffer reused for every chunk; "map"
-#: leaves the mapping alone (every page read stays resident, up to the whole file)
-MEMORY_MAP_READS = ("madvise", "pread", "map")
+#: how the rows of a memory map are read: "prefetch" copies each chunk from the file
+#: (``pread``) on a reader thread, into a few small buffers that are reused, while the
+#: kernels work on the chunk before; "madvise" reads them through the mapping and drops
+#: older chunks' pages from the process (``madvise(MADV_DONTNEED)``); "pread" copies
+#: each chunk into one reused buffer, on the evaluating thread; "map" leaves the mapping
+#: alone (every page read stays resident, up to the whole file)
+MEMORY_MAP_READS = ("prefetch", "madvise", "pread", "map")
+#: "prefetch": bytes per chunk when none is given (small: the buffer a chunk is copied
+#: into is still in the CPU's cache when the kernels read it), and buffers in the ring
+PREFETCH_CHUNK_BYTES = 4 * 2**20
+PREFETCH_BUFFERS = 4
 
 
 class ArrayChunks(ChunkSource):
@@ -363,9 +371,9 @@ class ArrayChunks(ChunkSource):
         arrays in memory; chunks of about 64 MB for memory maps.
     splits : sequence of int, optional
         The chunk boundaries themselves, ``[0, ..., rows]`` (uneven chunks, empty ones).
-    read : {"madvise", "pread", "map"}
-        How a memory map is read (:data:`MEMORY_MAP_READS`); default "madvise" where the
-        system has it, else "pread".
+    read : {"prefetch", "madvise", "pread", "map"}
+        How a memory map is read (:data:`MEMORY_MAP_READS`); default "prefetch", in
+        chunks of about 4 MB unless ``chunk_rows``/``n_chunks``/``splits`` say otherwise.
     keep : float
         With ``read="madvise"``: the fraction of the mapped data whose pages stay
         resident between passes (default 1/8).  Passes go alternately forwards and
@@ -391,19 +399,24 @@ class ArrayChunks(ChunkSource):
                     any(b > c for b, c in itertools.pairwise(splits)):
                 raise InputError(f"splits must rise from 0 to the {rows} rows, got {splits}")
             self.splits = splits
-        else:
-            self.splits = _splits(rows, chunk_rows, n_chunks, _row_bytes(self.fields),
-                                  default_one=not mapped)
-        self.chunk_rows = tuple(b - a for a, b in itertools.pairwise(self.splits))
         if read is None:
-            read = "madvise" if _MADV_DONTNEED is not None and os.name == "posix" else "pread"
+            read = "prefetch" if hasattr(os, "preadv") else "madvise"
         if read not in MEMORY_MAP_READS:
             raise InputError(f"read must be one of {', '.join(map(repr, MEMORY_MAP_READS))}, got {read!r}")
         if read == "madvise" and _MADV_DONTNEED is None:
             raise InputError("read='madvise' needs madvise(MADV_DONTNEED), which this system lacks")
+        if read in ("prefetch", "pread") and not hasattr(os, "preadv"):
+            raise InputError(f"read={read!r} needs os.preadv, which this system lacks")
         self.read = read if mapped else "map"
+        if splits is None:
+            row_bytes = _row_bytes(self.fields)
+            if self.read == "prefetch" and chunk_rows is None and n_chunks is None:
+                chunk_rows = max(1, PREFETCH_CHUNK_BYTES // row_bytes)
+            self.splits = _splits(rows, chunk_rows, n_chunks, row_bytes, default_one=not mapped)
+        self.chunk_rows = tuple(b - a for a, b in itertools.pairwise(self.splits))
         self._buffers: dict[str, np.ndarray] = {}
         self._files: dict[str, int] = {}
+        self._lock = threading.Lock()
         if not (isinstance(keep, (int, float)) and 0.0 <= keep <= 1.0):
             raise InputError(f"keep must be a fraction from 0 to 1, got {keep!r}")
         mapped_bytes = sum(a.nbytes for name, a in arrays.items() if self.maps[name] is not None)
@@ -414,8 +427,8 @@ class ArrayChunks(ChunkSource):
 
     def chunk(self, i: int) -> Chunk:
         lo, hi = self.splits[i], self.splits[i + 1]
-        if self.read == "pread":
-            arrays = {name: self._pread(name, a, lo, hi) for name, a in self.arrays.items()}
+        if self.read in ("pread", "prefetch"):
+            arrays = {name: self._pread(name, a, lo, hi, self._buffers) for name, a in self.arrays.items()}
             return Chunk(i, arrays, hi - lo, lo)
         arrays = {name: a[lo:hi] for name, a in self.arrays.items()}
         release = None
@@ -424,11 +437,55 @@ class ArrayChunks(ChunkSource):
         return Chunk(i, arrays, hi - lo, lo, release=release)
 
     def passes(self) -> Iterator[Chunk]:
+        if self.read == "prefetch":
+            return self._prefetched()
         if self.read != "madvise":
             return iter(self)
         order = range(self.n_chunks - 1, -1, -1) if self._backwards else range(self.n_chunks)
         self._backwards = not self._backwards
         return (self.chunk(i) for i in order)
+
+    def _prefetched(self) -> Iterator[Chunk]:
+        """The chunks in order, each copied from the file by a reader thread into one of
+        :data:`PREFETCH_BUFFERS` buffer sets while the chunk before is evaluated (the copy
+        releases the GIL).  A chunk's buffers go back to the reader when it is done."""
+        free: queue.Queue = queue.Queue()
+        ready: queue.Queue = queue.Queue()
+        for _ in range(PREFETCH_BUFFERS):
+            free.put({})
+        stop = threading.Event()
+
+        def reader() -> None:
+            for i in range(self.n_chunks):
+                buffers = None
+                while buffers is None:
+                    if stop.is_set():
+                        return
+                    try:
+                        buffers = free.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+                lo, hi = self.splits[i], self.splits[i + 1]
+                try:
+                    arrays = {name: self._pread(name, a, lo, hi, buffers)
+                              for name, a in self.arrays.items()}
+                except BaseException as exc:  # noqa: BLE001 - handed to the evaluating thread
+                    ready.put((i, exc, None))
+                    return
+                ready.put((i, arrays, buffers))
+
+        thread = threading.Thread(target=reader, name="symopt-prefetch", daemon=True)
+        thread.start()
+        try:
+            for _ in range(self.n_chunks):
+                i, arrays, buffers = ready.get()
+                if isinstance(arrays, BaseException):
+                    raise arrays
+                lo, hi = self.splits[i], self.splits[i + 1]
+                yield Chunk(i, arrays, hi - lo, lo, release=lambda b=buffers: free.put(b))
+        finally:
+            stop.set()
+            thread.join()
 
     def _used(self, index: int, arrays: Mapping[str, np.ndarray]) -> None:
         """Chunk ``index`` was read: keep its pages while the resident chunks fit in
@@ -454,23 +511,26 @@ class ArrayChunks(ChunkSource):
             if self.maps[name] is not None and a.size and a.flags.c_contiguous:
                 _madvise_dontneed(a.ctypes.data, a.nbytes)
 
-    def _pread(self, name: str, a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """Rows ``lo:hi`` of ``a`` copied from its file into a reused buffer."""
+    def _pread(self, name: str, a: np.ndarray, lo: int, hi: int,
+               buffers: dict[str, np.ndarray]) -> np.ndarray:
+        """Rows ``lo:hi`` of ``a`` copied from its file into ``buffers[name]`` (made, or
+        grown, as needed)."""
         whole = self.maps[name]
         if whole is None or not a.flags.c_contiguous:
             return a[lo:hi]
         view = a[lo:hi]
         if not view.size:
             return view
-        fd = self._files.get(name)
-        if fd is None:
-            fd = self._files[name] = os.open(whole.filename, os.O_RDONLY)
+        with self._lock:  # the prefetching reader and the evaluating thread
+            fd = self._files.get(name)
+            if fd is None:
+                fd = self._files[name] = os.open(whole.filename, os.O_RDONLY)
         # where row lo of ``a`` lies in the file
         base_address = np.asarray(whole).__array_interface__["data"][0]
         offset = whole.offset + (view.__array_interface__["data"][0] - base_address)
-        buffer = self._buffers.get(name)
+        buffer = buffers.get(name)
         if buffer is None or buffer.nbytes < view.nbytes:
-            buffer = self._buffers[name] = np.empty(view.nbytes, np.uint8)
+            buffer = buffers[name] = np.empty(view.nbytes, np.uint8)
         target = buffer[:view.nbytes]
         done = 0
         while done < view.nbytes:
