@@ -97,12 +97,13 @@ def test_array_formula_solves_reach_the_oracle(problems, method):
 
 
 def test_memory_mapped_rows_are_read_in_place(problems, tmp_path):
+    """read="madvise" (and "map") hand the kernels views of the mapping, never copies."""
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", Y)
     mapped = {"X": np.load(tmp_path / "X.npy", mmap_mode="r"),
               "y": np.load(tmp_path / "y.npy", mmap_mode="r")}
     model = sc.model_for(problems["sum"], rows="m", reduce="sum")
-    source = sc.ArrayChunks(mapped, chunk_rows=700)
+    source = sc.ArrayChunks(mapped, chunk_rows=700, read="madvise")
     model.start(source.sample(), X0)
     chunk = next(iter(source))
     prepared = model.prepare(chunk, keep=False)
