@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from symopt import hock_schittkowski as hs  # noqa: E402
 from symopt.constrained import ConstrainedProblem, abi, minimize, minimize_many  # noqa: E402
 from symopt.constrained._binding import direct_entry_call  # noqa: E402
-from symopt.constrained.minimize import _plan, solver_options, select_method  # noqa: E402
+from symopt.constrained.minimize import _plan, select_method, solver_options  # noqa: E402
 
 warnings.filterwarnings("ignore")
 

@@ -277,7 +277,8 @@ def main() -> None:
               f"{t / med['numba']:>7.2f} {t / med['lambdify']:>9.3f} {jax_text} "
               f"{t / med['floor']:>7.2f} | {med['symopt 1 thread'] / t:>7.2f}x")
         minima.append((rows, low))
-        del data, prepared
+        del data
+        prepared = None
     print()
     print("the same from the fastest call of each (min instead of median: less sensitive to the")
     print("other jobs on the machine, which stall a parallel region when they hold a core):")

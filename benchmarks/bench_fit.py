@@ -26,9 +26,9 @@ import numba
 import numpy as np
 import scipy.optimize
 import sympy
+from bench_many import hand_lm as hand_lm_cholesky
 
 import symopt as so
-from bench_many import hand_lm as hand_lm_cholesky
 from symopt._binding import residuals_fn, residuals_jacobian_fn
 from symopt.compare import format_time
 from symopt.kernels import compile as compile_kernels

@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 import timeit
@@ -377,7 +376,7 @@ def bench_latency() -> list[tuple]:
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
         times.append(time.perf_counter() - start)
     rows.append(("n=10", "fresh process, warm cache: start to result", statistics.median(times)))
     return rows

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets
-from . import plot
+from . import datasets, plot
 from .compare import Comparison, compare
 from .errors import (
     CompileError,
@@ -27,14 +26,14 @@ from .errors import (
     SymoptError,
 )
 from .fit import FitResult, FitWarning, fit
+from .functions import sigmoid, softplus
 from .kernels import Kernels, compile
 from .many import BatchResult, minimize_many
 from .minimize import METHODS, minimize, solver_options
 from .parsing import parse_formula
-from .functions import sigmoid, softplus
 from .problem import DataLoss, LeastSquares, Problem
-from .vector import dot, symbols
 from .result import OptimizeResult
+from .vector import dot, symbols
 
 __all__ = [
     "__version__",

@@ -219,8 +219,8 @@ def _demo_pictures(problem, runs, folder: str) -> None:
     """The demo's pictures into ``folder``, when matplotlib is installed."""
     import os
 
-    from .errors import MissingDependencyError
     from . import plot
+    from .errors import MissingDependencyError
 
     try:
         plot._matplotlib()

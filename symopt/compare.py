@@ -17,7 +17,6 @@ import numpy as np
 from .errors import InputError
 from .minimize import LEAST_SQUARES_METHODS, SCALAR_METHODS, _canonical_method, minimize
 from .problem import LeastSquares, Problem
-from .result import OptimizeResult
 
 __all__ = ["compare", "Comparison"]
 

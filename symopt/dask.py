@@ -26,7 +26,8 @@ import numpy as np
 
 from ._binding import BATCH_COUNTS
 from .errors import InputError, MissingDependencyError, ShapeError
-from .many import BatchResult, minimize_many as _minimize_many
+from .many import BatchResult
+from .many import minimize_many as _minimize_many
 from .minimize import _ALIASES, _canonical_method
 from .problem import Problem
 

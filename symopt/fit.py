@@ -119,7 +119,7 @@ _EPS = float(np.finfo(np.float64).eps)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _inverse_normal_matrix(J, out):
+def _inverse_normal_matrix(J, out):  # noqa: C901 (one numerical loop, kept whole like its reference)
     """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out``.  Returns
     False, with ``out`` all inf, when ``J`` has fewer rows than columns, is not finite,
     or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
@@ -545,10 +545,10 @@ _SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 def _fit_entry_point():
     global _fit_entry
     if _fit_entry is None:
+        import hashlib
+
         from . import cache
         from ._binding import _solver_sources_hash
-
-        import hashlib
 
         with open(__file__, "rb") as own_source:
             fit_hash = hashlib.sha256(own_source.read()).hexdigest()[:16]

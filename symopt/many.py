@@ -19,8 +19,16 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
-from ._binding import (BATCH_COUNTS, BATCH_NFEV, BATCH_NHEV, BATCH_NIT, BATCH_NJEV,
-                       BATCH_STATUS, batch_entry_point, is_least_squares_entry)
+from ._binding import (
+    BATCH_COUNTS,
+    BATCH_NFEV,
+    BATCH_NHEV,
+    BATCH_NIT,
+    BATCH_NJEV,
+    BATCH_STATUS,
+    batch_entry_point,
+    is_least_squares_entry,
+)
 from ._progress import Progress
 from .errors import InputError, ProblemError, ShapeError
 from .kernels import compile

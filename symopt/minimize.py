@@ -10,12 +10,12 @@ import numpy as np
 
 from . import abi
 from ._binding import direct_entry_call, entry_point
-from .errors import InputError
 from .data import data_array
+from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
 from .problem import Problem, check_finite_values
-from .solvers import status as _status
 from .result import OptimizeResult
+from .solvers import status as _status
 
 __all__ = ["minimize", "solver_options", "METHODS", "BOUNDED_METHODS"]
 

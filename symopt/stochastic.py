@@ -136,7 +136,7 @@ def _loss_text(loss: float, val_loss: float | None) -> str:
     return f"loss={loss:.6g}" + (f" val_loss={val_loss:.6g}" if val_loss is not None else "")
 
 
-def minimize_minibatch(
+def minimize_minibatch(  # noqa: C901 (checks and wiring of one training run; split when it grows)
     problem: Problem,
     x0: Any,
     method: str = "adam",

@@ -26,8 +26,8 @@ from symopt.constrained import (
     parse_constraint,
     parse_constraints,
     solver_options,
+    status,
 )
-from symopt.constrained import status
 
 # --- constraint text ---------------------------------------------------------------------
 

@@ -25,8 +25,7 @@ from numba import njit
 
 from symopt import abi
 from symopt.solvers import least_squares as ls
-from symopt.solvers import qr
-from symopt.solvers import status
+from symopt.solvers import qr, status
 
 NO_PARAMS = np.zeros(0)
 NO_DATA = np.zeros((0, 0))

@@ -7,11 +7,10 @@ the paper's minimum; the expected table is in docs/solvers.md.
 
 import numpy as np
 import pytest
+from test_mgh import reached_literature_minimum
 
 import symopt as so
 from symopt import testproblems
-
-from test_mgh import reached_literature_minimum
 
 #: Gauss–Newton (with a line search, no trust region) stalls on these from the standard
 #: start, as expected of the method: large residuals or far starts

@@ -303,7 +303,7 @@ def test_problem_latex_with_parameters_and_awkward_names():
 
 @pytest.mark.parametrize("n, shown", [(8, True), (9, False), (30, False)])
 def test_problem_latex_hessian_only_up_to_8_variables(n, shown):
-    chain = " + ".join(f"(w{i} - w{i + 1})**2" for i in range(n - 1)) + f" + w0**4"
+    chain = " + ".join(f"(w{i} - w{i + 1})**2" for i in range(n - 1)) + " + w0**4"
     p = so.Problem(chain)
     latex = p._repr_latex_()
     assert balanced(latex)

@@ -1,6 +1,5 @@
 """Problem: variables, parameters, display, and the errors a user can cause."""
 
-import numpy as np
 import pytest
 import sympy
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
+from test_mgh import PROBLEMS as MGH_PROBLEMS
+from test_mgh import reached_literature_minimum
 
 import symopt as so
 from symopt import abi, testproblems
 from symopt._binding import entry_point
 from symopt.errors import InputError
 from symopt.solvers import BOUNDED_METHODS, status
-
-from test_mgh import PROBLEMS as MGH_PROBLEMS
-from test_mgh import reached_literature_minimum
 
 NO_PARAMS = np.zeros(0)
 NO_DATA = np.zeros((0, 0))

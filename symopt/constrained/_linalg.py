@@ -45,7 +45,7 @@ def _swap(a, i, j):
 
 
 @helper
-def ldl_factor(K, pivots, scale):
+def ldl_factor(K, pivots, scale):  # noqa: C901 (one numerical loop, kept whole like its reference)
     """Factor the symmetric matrix whose lower triangle is in ``K``, in place: on return
     the lower triangle of ``K`` holds ``L`` (unit diagonal not stored) and the blocks of
     ``D``, and ``pivots`` (float64[n], integer values) the interchanges (LAPACK's ``ipiv``,

@@ -78,7 +78,7 @@ UNBOUNDED_DROP = 1e12  # as the interior-point method
 
 
 @inlined
-def refine_multipliers(g, J, x, z, lam, zb, lower, upper, slack_of, limits, B, G, mu, r,
+def refine_multipliers(g, J, x, z, lam, zb, lower, upper, slack_of, limits, B, G, mu, r,  # noqa: C901 (one numerical loop, kept whole like its reference)
                        kkt_before):
     """Least-squares multipliers at the final point: ``min ||g + J_A^T lam_A + z_A||`` over
     the active set (every equality; an inequality whose slack is on a bound and whose
@@ -155,7 +155,7 @@ def refine_multipliers(g, J, x, z, lam, zb, lower, upper, slack_of, limits, B, G
 
 
 @iteration
-def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_value_grad,
+def _auglag(value, value_grad, constraints, constraints_jacobian, al_value, al_value_grad,  # noqa: C901 (one numerical loop, kept whole like its reference)
             no_hessian, x, p, data, limits, opts, info, lam_out, z_out, c_out, g_out, kkt_out,
             hist, z, q, gA, lopts, linfo, J, slack_of, no_hist, no_matrix, W):
     """The outer iteration of :func:`solve`: ``z`` (N = n + slacks), ``q`` (the kernels'

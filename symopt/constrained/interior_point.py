@@ -417,7 +417,7 @@ def safeguard_multipliers(w, lower, upper, fixed, zl, zu, mu):
 
 
 @iteration
-def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessian, x, p, data,
+def _ipm(value, value_grad, constraints, constraints_jacobian, lagrangian_hessian, x, p, data,  # noqa: C901 (one numerical loop, kept whole like its reference)
          limits, opts, info, lam_out, z_out, c_out, g_out, kkt_out, hist, VN, VM, VK, J, H, K, F,
          M, slack_of, filt):
     """The interior-point iteration of :func:`solve`: work arrays ``VN`` (16 x N, N =
@@ -774,7 +774,7 @@ def _gauss_newton_matrix(M, J, sc, slack_of, n):
 
 
 @helper
-def _restore(value, constraints, constraints_jacobian, w, n, p, data, sf, sc, limits, slack_of,
+def _restore(value, constraints, constraints_jacobian, w, n, p, data, sf, sc, limits, slack_of,  # noqa: C901 (one numerical loop, kept whole like its reference)
              lower, upper, fixed, mu, tau, c, d, J, M, dw, grad, wt, ct, dt, filt, count,
              theta_max, info, active):
     """Feasibility restoration: Levenberg-Marquardt steps on ``||d(w)||^2 / 2``, projected

@@ -62,7 +62,7 @@ def merit(f, c, limits, n, nu):
 
 
 @iteration
-def _kkt(value, value_grad, constraints, constraints_jacobian, lagrangian_hessian, x, p, data,
+def _kkt(value, value_grad, constraints, constraints_jacobian, lagrangian_hessian, x, p, data,  # noqa: C901 (one numerical loop, kept whole like its reference)
          limits, opts, info, lam_out, z_out, c_out, g_out, kkt_out, hist, VN, VM, VK, J, H, K, F,
          slack_of):
     """The iteration of :func:`solve`: work arrays ``VN`` (8 x n), ``VM`` (6 x m), ``VK``

@@ -416,7 +416,7 @@ def _bounded_start(residuals_jacobian, x, p, data, opts, info, hist, r_out, J_ou
 
 
 @iteration
-def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out,
+def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out,  # noqa: C901 (one numerical loop, kept whole like its reference)
                 A, b, ipvt, W, rt, Jt):
     """The Levenberg-Marquardt loop of :func:`_solve_lm`, compiled without reference
     counting with every helper inlined; the work arrays come from the caller (``A``

@@ -417,7 +417,7 @@ def qrsolv(A, ipvt, d, qtb, x, sdiag, wa):
 
 
 @helper
-def lmpar(A, ipvt, diag, qtb, delta, par, x, sdiag, wa1, wa2):
+def lmpar(A, ipvt, diag, qtb, delta, par, x, sdiag, wa1, wa2):  # noqa: C901 (one numerical loop, kept whole like its reference)
     """MINPACK's ``lmpar``: the Levenberg-Marquardt parameter ``par >= 0`` for which
     the solution ``x`` of ``J x = b, sqrt(par) D x = 0`` (least squares) satisfies
     ``| ||D x|| - delta | <= 0.1 delta`` (or ``par = 0`` and ``||D x|| <= 1.1 delta``:

@@ -223,7 +223,7 @@ def hard_case_step(p, u, radius):
 
 
 @inlined
-def more_sorensen(H, g, radius, z, q, u, w, L):
+def more_sorensen(H, g, radius, z, q, u, w, L):  # noqa: C901 (one numerical loop, kept whole like its reference)
     """The nearly exact trust-region step into ``z`` (see the module docstring); ``q``,
     ``u``, ``w`` and ``L`` are workspace.  Returns whether the step ends on the boundary."""
     n = g.shape[0]

@@ -23,13 +23,27 @@ it with symopt's compiled solvers.  The element-wise functions (``exp``, ``log``
 from __future__ import annotations
 
 from .ir import Node, dims, index
-from .problem import Problem
 from .kernels import ArrayKernels, compile
 from .minimize import minimize
 from .ops import (
-    FUNCTIONS as _FUNCTIONS, data, dot, logsumexp, matmul, max, mean, onehot, outer,
-    parameter, pick, softmax, sum, variable,
+    FUNCTIONS as _FUNCTIONS,
 )
+from .ops import (
+    data,
+    dot,
+    logsumexp,
+    matmul,
+    max,
+    mean,
+    onehot,
+    outer,
+    parameter,
+    pick,
+    softmax,
+    sum,
+    variable,
+)
+from .problem import Problem
 
 globals().update(_FUNCTIONS)
 

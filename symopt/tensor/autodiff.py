@@ -20,8 +20,21 @@ import sympy
 
 from ..errors import ProblemError
 from .ir import (
-    Contract, Embed, Eye, Leaf, Map, Node, OneHot, Reduce, Slice, constant, contract,
-    elementwise, map_with_axes, placeholder, topological,
+    Contract,
+    Embed,
+    Eye,
+    Leaf,
+    Map,
+    Node,
+    OneHot,
+    Reduce,
+    Slice,
+    constant,
+    contract,
+    elementwise,
+    map_with_axes,
+    placeholder,
+    topological,
 )
 from .ops import embed, make_slice
 

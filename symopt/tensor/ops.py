@@ -17,9 +17,27 @@ import sympy
 from ..errors import FormulaError, ProblemError, ShapeError
 from ..functions import ALLOWED_FUNCTIONS, FUNCTION_ARITY
 from .ir import (
-    Contract, Dim, Embed, IndexSymbol, Leaf, Map, Node, OneHot, Reduce, Slice,
-    _make, as_dim, as_node, as_shape, contract, elementwise, is_index,
-    map_with_axes, placeholder, same_dim, shape_str,
+    Contract,
+    Dim,
+    Embed,
+    IndexSymbol,
+    Leaf,
+    Map,
+    Node,
+    OneHot,
+    Reduce,
+    Slice,
+    _make,
+    as_dim,
+    as_node,
+    as_shape,
+    contract,
+    elementwise,
+    is_index,
+    map_with_axes,
+    placeholder,
+    same_dim,
+    shape_str,
 )
 
 __all__ = [

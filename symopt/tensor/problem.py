@@ -14,8 +14,11 @@ from ..errors import ProblemError
 from . import autodiff
 from .binding import check_slices, evaluate_shape, resolve_dims
 from .display import Equations
-from .ir import Dim, Leaf, Node, Slice, dims as make_dims, topological, shape_str
-from .ops import data as make_data, parameter as make_parameter, variable as make_variable
+from .ir import Dim, Leaf, Node, Slice, shape_str, topological
+from .ir import dims as make_dims
+from .ops import data as make_data
+from .ops import parameter as make_parameter
+from .ops import variable as make_variable
 
 __all__ = ["Problem"]
 

@@ -15,8 +15,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import sympy
 
-from .ir import Contract, Dim, Embed, Eye, Leaf, Map, Node, OneHot, Reduce, Slice, placeholder, topological
 from .binding import evaluate_shape, substitution
+from .ir import Contract, Dim, Embed, Eye, Leaf, Map, Node, OneHot, Reduce, Slice, placeholder, topological
 
 __all__ = ["evaluate"]
 

@@ -30,8 +30,14 @@ from numba import njit
 
 from ..abi import INFO_NHEV, INFO_STATUS, N_INFO, N_OPTS, OPT_BOUNDS, OPT_RADIUS
 from ..solvers._common import (
-    descent_slope, end_iteration, evaluate, evaluate_value, finish, kernel_raised,
-    read_options, start,
+    descent_slope,
+    end_iteration,
+    evaluate,
+    evaluate_value,
+    finish,
+    kernel_raised,
+    read_options,
+    start,
 )
 from ..solvers._jit import OPTIONS, inlined
 from ..solvers.linalg import dot, norm2, norm_inf
