@@ -62,6 +62,7 @@ def _ls_solve(method, opts):
     return cost, info, x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 @pytest.mark.parametrize("case", ["too short", "lower above upper", "NaN bound"])
 def test_unusable_bounds_are_invalid_input_not_an_unbounded_solve(method, case):
@@ -82,6 +83,7 @@ def test_unusable_bounds_are_invalid_input_not_an_unbounded_solve(method, case):
     np.testing.assert_array_equal(x, [-1.2, 1.0])  # untouched: not clipped, not solved
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_bounds_set_in_the_options_array_are_applied(method):
     # the same options with usable bounds: a bounded solve (x stays <= 0.5)
@@ -134,6 +136,7 @@ def _mgh_case(name):
     return _cases[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 @pytest.mark.parametrize("name", MGH)
 def test_active_bounds_reach_scipy_trf_solution(name, method):
@@ -150,6 +153,7 @@ def test_active_bounds_reach_scipy_trf_solution(name, method):
     np.testing.assert_array_equal(res.active_mask[pressed], ref.active_mask[pressed])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_inactive_bounds_give_the_unbounded_answer(method):
     tp = testproblems.get("bard")
@@ -189,6 +193,7 @@ MISRA_Y = np.array([10.07, 14.73, 17.94, 23.93, 29.61, 35.18, 40.02, 44.82, 50.7
                     61.01, 66.40, 75.47, 81.78])
 
 
+@pytest.mark.slow
 def test_fit_with_an_active_bound_matches_trf_and_reports_nan_stderr():
     with pytest.warns(so.FitWarning, match="b2 ended on a bound"):
         f = so.fit("b1*(1 - exp(-b2*x))", {"b1": 500, "b2": 1e-4}, x=MISRA_X, y=MISRA_Y,
@@ -212,6 +217,7 @@ def test_fit_with_an_active_bound_matches_trf_and_reports_nan_stderr():
     assert math.isnan(f.stderr[1]) and np.isnan(f.covariance[1]).all()
 
 
+@pytest.mark.slow
 def test_fit_with_inactive_bounds_keeps_the_unbounded_statistics():
     free = so.fit("b1*(1 - exp(-b2*x))", {"b1": 500, "b2": 1e-4}, x=MISRA_X, y=MISRA_Y)
     with warnings.catch_warnings():

@@ -61,6 +61,7 @@ def test_no_temporary_files_are_left_behind(tmp_path, monkeypatch):
     sys.modules.pop(module.__name__, None)
 
 
+@pytest.mark.slow
 def test_second_process_loads_kernels_without_compiling(cache_folder):
     script = textwrap.dedent("""
         import symopt as so
@@ -139,6 +140,7 @@ def _damage(path, how):
         path.write_bytes(b"")
 
 
+@pytest.mark.slow
 def test_numba_file_names_are_the_ones_symopt_checks(cache_folder):
     # if Numba renames its cache files, the damage check would look at nothing: fail here
     p = so.Problem("(1 - x)**2 + 100*(y - x**2)**2")
@@ -256,6 +258,7 @@ _FALLBACK = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_unusable_folders_fall_back_to_a_private_folder_with_one_warning_each(tmp_path):
     cases = _unusable_paths(tmp_path)
     if not os.path.isdir("/proc"):

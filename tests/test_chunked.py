@@ -173,6 +173,7 @@ def test_a_factory_is_called_once_per_pass_and_its_rows_counted():
     assert source.chunk_rows == (1500, 1500, 1500, 500) and len(calls) == 1
 
 
+@pytest.mark.slow
 def test_a_factory_of_dataframes():
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(DATA)
@@ -208,6 +209,7 @@ def test_a_wrong_dtype_and_a_wrong_width_are_named(mean_loss):
         sc.minimize(mean_loss, [0, 0, 0], data=_matrix(DATA)[:, :2])
 
 
+@pytest.mark.slow
 def test_mismatched_lengths_in_a_chunk_are_named(mean_loss):
     def chunks():
         yield {k: v[:100] for k, v in DATA.items()}
@@ -226,6 +228,7 @@ def test_nan_in_memory_is_found_before_the_solve(mean_loss):
     assert (info.value.chunk, info.value.column, info.value.row) == (3, "x1", 210)
 
 
+@pytest.mark.slow
 def test_nan_in_a_file_ends_the_solve_with_a_status_naming_the_chunk(mean_loss, tmp_path):
     X = _matrix(DATA)
     X[4321, 2] = np.inf
@@ -279,6 +282,7 @@ LAYOUTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
 @pytest.mark.parametrize("which", ["mean", "sum"])
 def test_chunked_value_gradient_and_hessian_equal_the_whole_data_kernels(layout, which, mean_loss,
@@ -296,6 +300,7 @@ def test_chunked_value_gradient_and_hessian_equal_the_whole_data_kernels(layout,
     np.testing.assert_allclose(evaluator.evaluate("value_grad", x), out[:4], rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_the_chunked_gradient_matches_finite_differences_of_the_chunked_loss(mean_loss):
     evaluator = Evaluator(sc.model_for(mean_loss), sc.ArrayChunks(DATA, chunk_rows=777))
     x = np.array([-0.4, 0.9, 0.3])
@@ -333,6 +338,7 @@ def _irls(data, lam):
     return beta
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["newton", "lbfgs", "trust-ncg", "bfgs"])
 def test_chunked_solves_reach_the_independent_optimum_and_the_in_memory_coefficients(method, mean_loss):
     oracle = _irls(DATA, 0.01)
@@ -347,6 +353,7 @@ def test_chunked_solves_reach_the_independent_optimum_and_the_in_memory_coeffici
     assert chunked.chunks == 5 and chunked.rows == ROWS and chunked.passes >= chunked.nit
 
 
+@pytest.mark.slow
 def test_a_linear_model_from_files_reaches_numpys_least_squares(tmp_path):
     rng = np.random.default_rng(5)
     t = rng.uniform(0, 3, ROWS)
@@ -362,6 +369,7 @@ def test_a_linear_model_from_files_reaches_numpys_least_squares(tmp_path):
     np.testing.assert_allclose(res.x, expected, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_a_memory_mapped_solve_equals_the_in_memory_one(mean_loss, tmp_path):
     np.save(tmp_path / "X.npy", _matrix(DATA))
     memory = so.minimize(mean_loss, [0, 0, 0], data=_matrix(DATA), method="newton")
@@ -371,6 +379,7 @@ def test_a_memory_mapped_solve_equals_the_in_memory_one(mean_loss, tmp_path):
         np.testing.assert_allclose(res.x, memory.x, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_a_factory_solve_with_reduce_sum(sum_loss):
     def chunks():
         for lo in range(0, ROWS, 1234):

@@ -59,6 +59,7 @@ def _irls(reduce):
 SPLITS = {"uneven": [0, 1, 1, 1000, 1001, ROWS], "even": list(range(0, ROWS + 1, 500))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reduce", ["mean", "sum"])
 @pytest.mark.parametrize("splits", SPLITS, ids=list(SPLITS))
 def test_chunked_array_kernels_equal_the_whole_data_kernels(problems, reduce, splits):
@@ -83,6 +84,7 @@ def test_chunked_array_kernels_equal_the_whole_data_kernels(problems, reduce, sp
     np.testing.assert_allclose(H @ v, hv, rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lbfgs", "newton", "newton-cg", "trust-ncg"])
 def test_array_formula_solves_reach_the_oracle(problems, method):
     res = sc.minimize(problems["mean"], X0, sc.ArrayChunks(DATA, splits=SPLITS["uneven"]),
@@ -96,6 +98,7 @@ def test_array_formula_solves_reach_the_oracle(problems, method):
     np.testing.assert_allclose(res.x, memory.x, rtol=1e-10 if res.status == 0 else 1e-7)
 
 
+@pytest.mark.slow
 def test_memory_mapped_rows_are_read_in_place(problems, tmp_path):
     """read="madvise" (and "map") hand the kernels views of the mapping, never copies."""
     np.save(tmp_path / "X.npy", X)
@@ -123,6 +126,7 @@ def test_a_loss_that_is_not_the_declared_reduction_is_refused(problems):
         sc.minimize(problems["mean"], X0, {"X": X}, "lbfgs", rows="m", reduce="mean")
 
 
+@pytest.mark.slow
 def test_a_fixed_array_without_the_rows_axis(problems):
     m, d = st.dims("m d")
     Xs, ys = st.data("X", (m, d)), st.data("y", m)

@@ -35,6 +35,7 @@ def _oracle_loss(loss, x):
     return total + 0.01 * (x[1] ** 2 + x[2] ** 2)
 
 
+@pytest.mark.slow
 def test_one_chunk_is_the_in_memory_training_stream(loss):
     step = 0.01
     memory = so.minimize(loss, [0, 0, 0], data=DATA, method="adam", batch_size=50, epochs=3,
@@ -45,6 +46,7 @@ def test_one_chunk_is_the_in_memory_training_stream(loss):
     assert chunked.epochs == 3 and chunked.nit == memory.nit
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_reaches_the_optimum_region(loss):
     step = 0.01  # Adam's steps are about this long whatever the gradient's scale
     source = sc.ArrayChunks(DATA, splits=[0, 1, 1, 999, 2500, ROWS])
@@ -61,6 +63,7 @@ def test_training_is_deterministic_and_reaches_the_optimum_region(loss):
     assert runs[0].nit == 15 * -(-ROWS // 64)
 
 
+@pytest.mark.slow
 def test_sgd_from_a_factory_of_chunks(loss):
     def chunks():
         for lo in range(0, ROWS, 700):

@@ -14,6 +14,7 @@ def run(*args, timeout=600):
                           text=True, timeout=timeout, env=dict(os.environ))
 
 
+@pytest.mark.slow
 def test_derive_prints_gradient_and_hessian():
     out = run("derive", ROSEN)
     assert out.returncode == 0, out.stderr
@@ -22,12 +23,14 @@ def test_derive_prints_gradient_and_hessian():
     assert "d2f/dy2 = 200" in out.stdout
 
 
+@pytest.mark.slow
 def test_derive_latex_with_wrt_and_params():
     out = run("derive", "a*x**2 + b*exp(-x)", "--wrt", "x", "--params", "a,b", "--latex")
     assert out.returncode == 0, out.stderr
     assert "\\nabla f" in out.stdout and "e^{- x}" in out.stdout
 
 
+@pytest.mark.slow
 def test_minimize_prints_the_result_and_exits_zero():
     out = run("minimize", ROSEN, "--x0", "x=-1.2,y=1", "--method", "newton")
     assert out.returncode == 0, out.stderr
@@ -35,6 +38,7 @@ def test_minimize_prints_the_result_and_exits_zero():
     assert "x     = 1" in out.stdout or "x     = 0.99999" in out.stdout
 
 
+@pytest.mark.slow
 def test_minimize_with_params_and_positional_x0():
     out = run("minimize", "a*x**2 + b*exp(-x)", "--x0=1", "--params", "a=1,b=2")
     assert out.returncode == 0, out.stderr
@@ -42,12 +46,14 @@ def test_minimize_with_params_and_positional_x0():
     assert "x     = 0.567143" in out.stdout
 
 
+@pytest.mark.slow
 def test_minimize_exits_one_when_the_solve_fails():
     out = run("minimize", ROSEN, "--x0", "x=-1.2,y=1", "--method", "gd", "--max-iter", "3")
     assert out.returncode == 1
     assert "FAILED" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,needle", [
     (("derive", "__import__('os').system('echo pwned')"), "not allowed"),
     (("derive", "x +* y"), "syntax"),
@@ -64,6 +70,7 @@ def test_bad_input_exits_two_with_a_message_and_no_traceback(args, needle):
     assert "pwned" not in out.stdout
 
 
+@pytest.mark.slow
 def test_demo_compares_three_methods(tmp_path):
     folder = tmp_path / "pictures"
     out = run("demo", "--out", str(folder))
@@ -76,6 +83,7 @@ def test_demo_compares_three_methods(tmp_path):
     assert {p.name for p in folder.iterdir()} == {"paths.png", "convergence.png"}
 
 
+@pytest.mark.slow
 def test_compare_prints_a_table_of_methods():
     out = run("compare", ROSEN, "--x0", "x=-1.2,y=1", "--methods", "newton,bfgs")
     assert out.returncode == 0, out.stderr
@@ -121,6 +129,7 @@ def test_plot_with_an_unknown_extension_exits_two(refused, tmp_path, name, needl
     assert ".png" in out.err and ".svg" in out.err
 
 
+@pytest.mark.slow
 def test_formula_beginning_with_a_minus_is_the_formula():
     out = run("minimize", "-exp(-(x - 1)**2)", "--x0", "x=0.5")
     assert out.returncode == 0, out.stderr
@@ -130,6 +139,7 @@ def test_formula_beginning_with_a_minus_is_the_formula():
     assert "df/dx = -3*x**2" in out.stdout
 
 
+@pytest.mark.slow
 def test_option_value_beginning_with_a_minus_is_the_value():
     out = run("minimize", ROSEN, "--x0", "-1.2,1")
     assert out.returncode == 0, out.stderr

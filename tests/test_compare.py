@@ -7,6 +7,7 @@ import symopt as so
 ROSEN = "(1 - x)**2 + 100*(y - x**2)**2"
 
 
+@pytest.mark.slow
 def test_compare_runs_each_method_and_times_it():
     runs = so.compare(ROSEN, [-1.2, 1.0], ["gd", "newton", "bfgs"], repeat=3)
     assert list(runs) == ["gd", "newton", "bfgs"]
@@ -18,6 +19,7 @@ def test_compare_runs_each_method_and_times_it():
     assert runs["newton"].nhev > 0 and runs["gd"].nhev == 0
 
 
+@pytest.mark.slow
 def test_default_methods_are_the_applicable_ones():
     runs = so.compare("(x - 1)**2 + (y + 2)**2", [0.0, 0.0], repeat=1)
     assert set(runs) == {"gd", "newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "momentum", "nesterov",

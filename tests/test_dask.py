@@ -29,6 +29,7 @@ def stack():
     return y
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_the_single_machine_run(model, stack):
     local = so.minimize_many(model, x0=[1.0, 1.0, 0.0], data={"t": T, "y": stack}, method="lm")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
@@ -50,6 +51,7 @@ def test_dask_local_cluster_matches_the_single_machine_run(model, stack):
     assert max(s["blocks"] for s in stats.values()) >= 2
 
 
+@pytest.mark.slow
 def test_dask_arrays_compute_without_a_cluster(model, stack):
     x0 = np.tile([1.0, 1.0, 0.0], (K, 1))
     lazy = sod.minimize_many(model, x0=da.from_array(x0, chunks=200),

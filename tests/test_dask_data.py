@@ -65,6 +65,7 @@ def test_without_a_client_the_blocks_are_computed_here(loss):
     np.testing.assert_array_equal(res.x, local.x)
 
 
+@pytest.mark.slow
 def test_a_dask_array_gives_the_local_result_bit_for_bit(loss, client):
     local = sc.minimize(loss, [0, 0, 0], data=sc.ArrayChunks(MATRIX, splits=_splits(CHUNKS)))
     memory = so.minimize(loss, [0, 0, 0], data=DATA)
@@ -83,6 +84,7 @@ def test_a_dask_array_gives_the_local_result_bit_for_bit(loss, client):
     assert all(s["models_loaded"] == 1 for s in after.values() if s["tasks"])
 
 
+@pytest.mark.slow
 def test_a_dict_of_dask_arrays_and_the_current_client(loss, client):
     local = sc.minimize(loss, [0, 0, 0], data=sc.ArrayChunks(DATA, splits=_splits(CHUNKS)),
                         method="lbfgs")
@@ -91,6 +93,7 @@ def test_a_dict_of_dask_arrays_and_the_current_client(loss, client):
     np.testing.assert_array_equal(res.x, local.x)
 
 
+@pytest.mark.slow
 def test_a_dask_dataframe(loss, client):
     dd = pytest.importorskip("dask.dataframe")
     pd = pytest.importorskip("pandas")
@@ -101,6 +104,7 @@ def test_a_dask_dataframe(loss, client):
     np.testing.assert_allclose(res.x, memory.x, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_bad_data_on_a_worker_ends_the_fit_naming_the_chunk(loss, client):
     bad = MATRIX.copy()
     bad[3600, 1] = np.nan  # chunk 4 (rows 3501..), row 99 of it
@@ -114,6 +118,7 @@ def test_bad_data_on_a_worker_ends_the_fit_naming_the_chunk(loss, client):
     assert not any(client.processing().values())  # no worker left busy
 
 
+@pytest.mark.slow
 def test_a_worker_lost_mid_fit_is_recomputed_and_reported(loss, monkeypatch):
     local = sc.minimize(loss, [0, 0, 0], data=sc.ArrayChunks(MATRIX, splits=_splits(CHUNKS)),
                         method="lbfgs")

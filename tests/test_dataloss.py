@@ -49,6 +49,7 @@ def logistic():
 
 
 # --- kernels --------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [1, 7, BLOCK_ROWS - 1, 3 * BLOCK_ROWS + 5,
                                   MAX_BLOCKS * BLOCK_ROWS + 12345])
 def test_value_and_gradient_match_numpy_over_columns(logistic, rows):
@@ -61,6 +62,7 @@ def test_value_and_gradient_match_numpy_over_columns(logistic, rows):
     np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_results_are_deterministic_and_independent_of_thread_count(logistic):
     import numba
 
@@ -93,6 +95,7 @@ def test_hessian_matches_finite_differences_of_the_gradient(logistic):
     assert np.array_equal(H, H.T)
 
 
+@pytest.mark.slow
 def test_sum_reduction_and_parameters_are_bound_at_call_time():
     loss = so.DataLoss("a*(y - w*t)**2", data="t y", wrt="w", params="a",
                        regularization="a*w**2")
@@ -123,6 +126,7 @@ def test_row_loops_call_no_libm_and_accumulate_reassociably(logistic):
         assert "_s0 = _rt.radd(_s0, " in loop and "+=" not in loop
 
 
+@pytest.mark.slow
 def test_row_loop_is_vectorised_by_llvm():
     # the optimised IR of the block function holds SIMD arithmetic on doubles (any width:
     # <2 x double> with SSE2, <4 x double> AVX2, <8 x double> AVX-512)
@@ -139,6 +143,7 @@ def test_row_loop_is_vectorised_by_llvm():
     assert re.search(r"fadd reassoc <\d+ x double>", ir)
 
 
+@pytest.mark.slow
 def test_exp_in_a_row_loop_matches_numpy_up_to_overflow():
     # Poisson loss: the row loop's exp is symopt's branch-free one; NumPy is the oracle,
     # including rows whose exp overflows to inf
@@ -167,6 +172,7 @@ def test_newton_on_logistic_loss_converges_fast_to_scipys_minimum(logistic):
     assert res.fun == pytest.approx(ref.fun, rel=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["bfgs", "gd"])
 def test_other_full_batch_methods_reach_the_same_minimum(logistic, method):
     X, y = _logistic_data(3000, seed=4)
@@ -177,6 +183,7 @@ def test_other_full_batch_methods_reach_the_same_minimum(logistic, method):
     np.testing.assert_allclose(res.x, newton.x, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_linear_least_squares_in_one_newton_step():
     w = so.symbols("w0:4")
     x = so.symbols("x0:3")
@@ -188,6 +195,7 @@ def test_linear_least_squares_in_one_newton_step():
     assert res.nit <= 2
 
 
+@pytest.mark.slow
 def test_parallel_kernels_bind_to_solvers_in_a_fresh_process(logistic, cache_folder):
     # kernels loaded from the disk cache, called through the solver entry point by address
     code = (
@@ -301,6 +309,7 @@ def test_symbols_are_real_and_dot_expands():
         so.dot(w, x[:3])
 
 
+@pytest.mark.slow
 def test_twenty_features_with_dot_match_numpy():
     w, x = so.symbols("w0:20"), so.symbols("x0:20")
     loss = so.DataLoss(so.softplus(so.dot(w, x)) - so.symbols("y") * so.dot(w, x),
@@ -316,6 +325,7 @@ def test_twenty_features_with_dot_match_numpy():
 
 
 # --- the neural network example: gradient against hand-written backpropagation -----------------
+@pytest.mark.slow
 def test_two_layer_network_gradient_is_backpropagation():
     hidden = 2
     x0, x1, y, c = so.symbols("x0 x1 y c")
@@ -342,6 +352,7 @@ def test_two_layer_network_gradient_is_backpropagation():
 
 
 # --- examples ---------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["linear_regression", "logistic_regression",
                                   "poisson_regression", "neural_net"])
 def test_example_runs_on_small_data(name, tmp_path):
@@ -352,6 +363,7 @@ def test_example_runs_on_small_data(name, tmp_path):
     assert out.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["symopt.vector", "symopt.datasets", "symopt.problem"])
 def test_docstring_examples_run(module):
     import doctest
@@ -361,6 +373,7 @@ def test_docstring_examples_run(module):
     assert result.failed == 0 and result.attempted > 0
 
 
+@pytest.mark.slow
 def test_data_guide_examples_run():
     import re
 

@@ -80,6 +80,7 @@ def _fd_grad_hess(value, x):
     return g, H
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("formula,sampler", FORMULAS, ids=[f for f, _ in FORMULAS])
 def test_compiled_derivatives_match_high_precision_finite_differences(formula, sampler):
     problem = _problem(formula)

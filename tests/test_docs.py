@@ -61,6 +61,7 @@ def test_the_block_parser_finds_fences_and_skip_marks(tmp_path):
     assert run_blocks(page)["a"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_page_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # pages that save pictures write them here
@@ -77,6 +78,7 @@ def test_readme_and_docs_have_examples():
         assert counts[name] >= 1, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["symopt.problem", "symopt.kernels", "symopt.minimize",
                                     "symopt.derivatives", "symopt.fit", "symopt.compare",
                                     "symopt.parsing", "symopt.functions", "symopt.plot",
@@ -86,6 +88,7 @@ def test_docstring_examples_run(module):
     assert result.failed == 0
 
 
+@pytest.mark.slow
 def test_docs_site_builds_strictly(tmp_path):
     pytest.importorskip("mkdocs")
     out = subprocess.run(

@@ -14,6 +14,7 @@ def kernels():
     return so.compile(so.Problem("(1 - x)**2 + 100*(y - x**2)**2"))
 
 
+@pytest.mark.slow
 def test_user_njit_function_calls_a_kernel(kernels):
     value_grad = kernels.value_grad_kernel
 
@@ -38,6 +39,7 @@ def test_user_njit_function_calls_a_kernel(kernels):
         assert nrm == pytest.approx(np.hypot(*g))
 
 
+@pytest.mark.slow
 def test_readme_example_user_njit_function_calls_a_solver(kernels):
     value, value_grad, value_grad_hess = (kernels.value_kernel, kernels.value_grad_kernel,
                                           kernels.value_grad_hess_kernel)
@@ -64,6 +66,7 @@ def test_readme_example_user_njit_function_calls_a_solver(kernels):
     assert nit == ref.nit
 
 
+@pytest.mark.slow
 def test_user_njit_loop_solves_many_starts_with_a_solver(kernels):
     """The same compiled solver inside the user's own loop over problems."""
     value, value_grad, value_grad_hess = (kernels.value_kernel, kernels.value_grad_kernel,

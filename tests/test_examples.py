@@ -18,6 +18,7 @@ OUTPUTS = {"rosenbrock_paths.py": ["paths.png", "convergence.png"]}
 TIMEOUT = 300
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs(script, tmp_path):
     env = {**os.environ, "SYMOPT_EXAMPLE_SMALL": "1", "MPLBACKEND": "Agg"}

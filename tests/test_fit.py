@@ -26,6 +26,7 @@ def noisy():
     return t, y, sigma
 
 
+@pytest.mark.slow
 def test_misra1a_reaches_the_certified_values_from_start_1():
     f = so.fit("b1*(1 - exp(-b2*x))", p0={"b1": 500, "b2": 1e-4}, x=MISRA1A_X, y=MISRA1A_Y)
     assert f.success, f.message
@@ -34,6 +35,7 @@ def test_misra1a_reaches_the_certified_values_from_start_1():
     assert f.chisqr == pytest.approx(1.2455138894e-01, rel=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("absolute_sigma", [False, True])
 def test_statistics_match_curve_fit(noisy, absolute_sigma):
     t, y, sigma = noisy
@@ -61,6 +63,7 @@ def test_report_lists_parameters_and_statistics(noisy):
     assert "<table>" in f._repr_html_()
 
 
+@pytest.mark.slow
 def test_several_independent_variables_and_fixed_parameters():
     rng = np.random.default_rng(3)
     x1, x2 = rng.uniform(0, 2, (2, 50))
@@ -69,6 +72,7 @@ def test_several_independent_variables_and_fixed_parameters():
     np.testing.assert_allclose(f.x, [1.5, 0.7], rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_unidentifiable_parameters_warn_and_give_infinite_errors():
     x = np.linspace(0, 1, 20)
     with pytest.warns(so.FitWarning, match="not identifiable"):
@@ -80,12 +84,14 @@ def test_unidentifiable_parameters_warn_and_give_infinite_errors():
     assert "rank deficient; a second from p0 with factor 1 did not lower the cost" in f.message
 
 
+@pytest.mark.slow
 def test_nan_in_the_data_is_a_clear_error():
     x = np.array([0.0, 1.0, np.nan, 3.0])
     with pytest.raises(so.InputError, match="column 'x' is not finite at row 2"):
         so.fit("a*x", p0=[1.0], x=x, y=x)
 
 
+@pytest.mark.slow
 def test_model_that_overflows_is_reported_or_recovered_from():
     x = np.linspace(0, 10, 30)
     y = np.exp(0.5 * x)

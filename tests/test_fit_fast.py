@@ -65,6 +65,7 @@ def test_one_call_path_equals_the_general_path(extra):
     assert fast.x_dict == general.x_dict
 
 
+@pytest.mark.slow
 def test_one_call_path_hands_bad_input_to_the_general_path():
     y = Y.copy()
     y[4] = np.nan
@@ -84,6 +85,7 @@ def test_one_call_path_hands_bad_input_to_the_general_path():
     assert any("rank deficient" in str(w.message) for w in caught)
 
 
+@pytest.mark.slow
 def test_one_call_path_with_two_columns_weights_params_and_a_given_model():
     # the data array is stacked in the model's column order whichever order the columns
     # are given in; sigma becomes the weights 1/sigma inside the compiled call

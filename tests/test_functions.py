@@ -156,6 +156,7 @@ def test_log1p_and_expm1_have_their_closed_form_derivatives():
     assert sympy.diff(log1p(z), z, 3) == 2 / (z + 1) ** 3
 
 
+@pytest.mark.slow
 def test_third_derivative_of_a_composition():
     expr = softplus(sigmoid(z) * z)
     third = sympy.diff(expr, z, 3)
@@ -306,6 +307,7 @@ def test_real_abs_pickles_and_prints_like_abs():
     assert sympy.latex(f) == sympy.latex(sympy.Abs(sympy.log(x)))
 
 
+@pytest.mark.slow
 def test_kernels_of_abs_of_arguments_not_known_real_compile_and_agree_with_finite_differences():
     import symopt as so
 

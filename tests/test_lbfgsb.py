@@ -38,6 +38,7 @@ def bounded_case(name):
     return problem, x0, lower, upper
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PROBLEMS)
 def test_bounded_lbfgs_matches_scipy_lbfgsb(name):
     problem, x0, lower, upper = bounded_case(name)
@@ -69,6 +70,7 @@ def test_bounded_lbfgs_matches_scipy_lbfgsb(name):
         assert res.nfev <= 1.3 * res.nit + 2, (res.nfev, res.nit)
 
 
+@pytest.mark.slow
 def test_cauchy_point_fixes_many_variables_in_one_step():
     # sum (x_i - 3 i)^2 over [0, 1]^10 from 0.5: every variable ends on its upper bound,
     # and the first Cauchy point finds all of them at once

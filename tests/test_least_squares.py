@@ -41,6 +41,7 @@ def _complex_step_jacobian(residual_values, x, h=1e-30):
     return np.array(cols).T
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["rosenbrock", "beale", "box_3d", "bard", "wood", "kowalik_osborne"])
 def test_jacobian_kernels_match_complex_step_on_mgh_problems(name):
     tp = testproblems.get(name)
@@ -80,12 +81,14 @@ def test_one_compilation_serves_data_of_any_length(decay):
         assert k.residuals([1.0, 1.0, 0.0], data={"t": t, "y": np.exp(-t)}).shape == (rows,)
 
 
+@pytest.mark.slow
 def test_scalar_methods_minimise_the_sum_over_rows(decay, decay_data):
     res = so.minimize(decay, [1.0, 1.0, 0.0], method="newton", data=decay_data)
     assert res.success
     np.testing.assert_allclose(res.x, [3.0, 1.5, 0.5], rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_several_independent_variables():
     model = so.LeastSquares.from_model("a*x1 + b*x2**2 + c", independent="x1 x2")
     assert model.variable_names == ("a", "b", "c")

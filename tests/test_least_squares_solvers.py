@@ -588,6 +588,7 @@ def scipy_lm(prob: Problem, x0=None):
 # --- the kernels are right -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PROBLEMS))
 def test_hand_written_jacobians_match_central_differences(name):
     prob = PROBLEMS[name]
@@ -625,6 +626,7 @@ def _check_solution(result: Run, prob: Problem, min_digits: float):
         assert f <= 1e-20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PROBLEMS))
 def test_lm_reaches_the_reference_solution_with_defaults(name):
     # 7 digits or more on every problem (MINPACK's own accuracy: 7.6 on Kowalik-Osborne
@@ -951,6 +953,7 @@ def _exp_rise_gn(x, p, data, opts, info, hist, r, J):
     return ls.solve_gn(exp_rise_r, exp_rise_j, x, p, data, opts, info, hist, r, J)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, wrapper", [("lm", _exp_rise_lm), ("gn", _exp_rise_gn)])
 def test_bound_in_an_njit_wrapper(method, wrapper):
     prob = PROBLEMS["misra1a"]
@@ -1048,6 +1051,7 @@ def _test_matrix(seed, m, n, spread):
     return np.ascontiguousarray(J), rng.standard_normal(m)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m, n, spread", [(8, 4, 0), (20, 3, 6), (6, 6, 3), (30, 7, 10)])
 def test_qr_factorisation(m, n, spread):
     J, r = _test_matrix(m + n, m, n, spread)
@@ -1071,6 +1075,7 @@ def test_qr_factorisation(m, n, spread):
     np.testing.assert_allclose(x, expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("m, n, spread", [(8, 4, 0), (20, 3, 6), (5, 5, 2)])
 def test_qrsolv_solves_the_augmented_problem(m, n, spread):
     J, r = _test_matrix(2 * m + n, m, n, spread)
@@ -1081,6 +1086,7 @@ def test_qrsolv_solves_the_augmented_problem(m, n, spread):
     np.testing.assert_allclose(x, expected, rtol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delta_factor", [10.0, 0.5, 1e-3])
 def test_lmpar_meets_the_trust_region(delta_factor):
     J, r = _test_matrix(3, 12, 4, 3)
@@ -1098,6 +1104,7 @@ def test_lmpar_meets_the_trust_region(delta_factor):
     assert (par == 0.0) == (delta_factor > 1.0)
 
 
+@pytest.mark.slow
 def test_min_norm_solution():
     rng = np.random.default_rng(7)
     # rank 2 (columns 3 and 4 combine columns 1 and 2), and m < n

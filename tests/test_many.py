@@ -47,6 +47,7 @@ def quadratic():
 # --- correctness ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_noise_free_fits_recover_the_true_parameters(model, method):
     res = so.minimize_many(model, x0=X0, data={"t": T, "y": decay(TRUE)}, method=method)
@@ -83,6 +84,7 @@ def test_batch_equals_one_solve_per_problem(model, noisy):
         assert (res.nit[i], res.nfev[i], res.status[i]) == (one.nit, one.nfev, one.status)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["newton", "bfgs", "gd"])
 def test_scalar_methods_with_per_problem_parameters(quadratic, method):
     # minimum of a x^2 + b exp(-x): 2 a x = b exp(-x), x = W(b / 2a), the Lambert W function
@@ -95,6 +97,7 @@ def test_scalar_methods_with_per_problem_parameters(quadratic, method):
     np.testing.assert_allclose(res.x[:, 0], expected, rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_scalar_method_on_per_problem_data(model):
     # Newton on the model's scalar loss reads each problem's own data row
     res = so.minimize_many(model, x0=X0, data={"t": T, "y": decay(TRUE[:3])}, method="newton")
@@ -103,6 +106,7 @@ def test_scalar_method_on_per_problem_data(model):
     assert (res.nhev > 0).all()
 
 
+@pytest.mark.slow
 def test_params_and_starts_by_name(quadratic):
     res = so.minimize_many(quadratic, x0={"x": [1.0, 0.0, 2.0]},
                            params={"a": 1.0, "b": np.array([2.0, 2.0, 2.0])}, method="newton")
@@ -208,6 +212,7 @@ def test_unknown_option_is_an_input_error(quadratic):
         so.minimize_many(quadratic, x0=[[1.0]], params=[1.0, 1.0], method="newton", gtool=1e-3)
 
 
+@pytest.mark.slow
 def test_options_reach_every_solve(quadratic):
     params = np.array([[1.0, 2.0], [2.0, 1.0]])
     res = so.minimize_many(quadratic, x0=[3.0], params=params, method="gd", max_iter=2)
@@ -221,6 +226,7 @@ def test_least_squares_method_on_a_scalar_problem_is_an_error(quadratic):
         so.minimize_many(quadratic, x0=[[1.0]], params=[1.0, 1.0], method="simplex")
 
 
+@pytest.mark.slow
 def test_every_method_runs_batched():
     # any method of minimize's table, including ones added later, gets a batched entry
     from symopt._binding import batch_entry_point
@@ -245,6 +251,7 @@ def test_batch_result_summary(model, noisy):
     assert one.x_dict["tau"] == res.x_dict["tau"][1] and one.success == res.success[1]
 
 
+@pytest.mark.slow
 def test_progress_is_shown_for_long_batches_only(model, noisy, monkeypatch, capsys):
     data = {"t": T, "y": np.tile(noisy, (20, 1))}
     so.minimize_many(model, x0=X0, data=data, method="lm", chunk_size=10)
@@ -295,6 +302,7 @@ def test_batched_doc_examples_run():
 # --- the example --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_decay_map_example_runs_small(tmp_path):
     env = {**os.environ, "SYMOPT_EXAMPLE_SMALL": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

@@ -56,6 +56,7 @@ def reached_literature_minimum(tp, fun: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PROBLEMS)
 @pytest.mark.parametrize("method", ["newton", "bfgs"])
 def test_newton_and_bfgs_reach_the_literature_minimum(compiled, name, method):
@@ -69,6 +70,7 @@ def test_newton_and_bfgs_reach_the_literature_minimum(compiled, name, method):
         np.testing.assert_allclose(res.x, tp.xmin, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(GD_SOLVES))
 def test_gradient_descent_reaches_the_minimum_of_well_conditioned_problems(compiled, name):
     tp, problem = compiled(name)

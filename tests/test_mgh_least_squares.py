@@ -32,6 +32,7 @@ def problem(name):
     return _problems[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", testproblems.names())
 def test_levenberg_marquardt_reaches_the_literature_minimum(name):
     tp, ls = problem(name)
@@ -64,6 +65,7 @@ def reference_minimiser(tp, ls):
     return ref.x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ACCURATE_X)
 def test_default_tolerances_give_six_significant_digits(name):
     tp, ls = problem(name)

@@ -26,6 +26,7 @@ def _significant_digits(value, reference):
     return -np.log10(np.max(np.abs(np.asarray(value) / reference - 1.0)) + 1e-300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, start", CASES)
 def test_fit_reaches_certified_values_with_defaults(name, start):
     problem = PROBLEMS[name]

@@ -895,6 +895,7 @@ def _numerically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     return True
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(_formulas)
 def test_generated_formulas_parse_to_the_expression_they_print(gen):
@@ -923,6 +924,7 @@ def test_sympy_str_of_generated_formulas_parses_to_an_equal_value(gen):
 _FORMULA_ALPHABET = "xyze0123456789.+-*/() ,^%<=>[]{}_:'\"#\\\nabcdfgijklmnopqrstuvw!@&|~;"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(max_size=80), st.text(alphabet=_FORMULA_ALPHABET, max_size=60)))
 def test_arbitrary_text_raises_nothing_but_formula_error(text):
@@ -937,6 +939,7 @@ _TOKENS = ["x", "y", "9", "99", "0", "1.5", "e", "pi", "+", "-", "*", "/", "**",
            "log(", "sin(", "atan2(", ",", " "]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_TOKENS), max_size=40).map("".join))
 def test_token_soup_raises_nothing_but_formula_error_and_is_quick(text):

@@ -107,6 +107,7 @@ def test_rosenbrock_contours_are_log_spaced_above_the_lowest_value(rosen, runs):
     np.testing.assert_allclose(np.diff(contours.levels), np.diff(contours.levels)[0])
 
 
+@pytest.mark.slow
 def test_saved_figures_are_not_left_open_in_pyplot(rosen, runs, tmp_path):
     import matplotlib.pyplot as plt
 
@@ -120,6 +121,7 @@ def test_saved_figures_are_not_left_open_in_pyplot(rosen, runs, tmp_path):
     assert mine.number in plt.get_fignums()
 
 
+@pytest.mark.slow
 def test_paths_into_a_given_axes_with_parameters(tmp_path):
     q = so.Problem("a*(x - 1)**2 + b*(y + 2)**2 + x*y", params="a b")
     res = so.minimize(q, [0.0, 0.0], params={"a": 2.0, "b": 3.0}, history=True)
@@ -130,6 +132,7 @@ def test_paths_into_a_given_axes_with_parameters(tmp_path):
     np.testing.assert_array_equal(line.get_xdata(), res.history["x"][:, 0])
 
 
+@pytest.mark.slow
 def test_paths_of_a_problem_with_many_variables_needs_two_named(runs):
     p3 = so.Problem("(x - 1)**2 + (y - 2)**2 + (z - 3)**2 + x*y*z/10")
     res = so.minimize(p3, [0.0, 0.0, 0.0], method="bfgs", history=True)
@@ -145,6 +148,7 @@ def test_paths_of_a_problem_with_many_variables_needs_two_named(runs):
 # --- convergence ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_convergence_lines_are_f_minus_fstar_and_gradient_norm(runs, tmp_path):
     out = tmp_path / "conv.png"
     fig = so.plot.convergence(runs, f_star=0.0, save=out)
@@ -260,6 +264,7 @@ def run_cli(*args, cwd):
                           timeout=600, cwd=cwd, env=dict(os.environ))
 
 
+@pytest.mark.slow
 def test_cli_minimize_and_compare_write_their_plots(tmp_path):
     out = run_cli("minimize", ROSEN, "--x0", "x=-1.2,y=1", "--plot", "m.png", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -314,6 +319,7 @@ def test_problem_latex_hessian_only_up_to_8_variables(n, shown):
     assert ("\\nabla f = " in latex) is (n <= 20)
 
 
+@pytest.mark.slow
 def test_problem_latex_of_a_long_sum_is_bounded():
     p = so.Problem(" + ".join(f"(w{i} - {i})**2*exp(w{i}/10)" for i in range(60)))
     latex = p._repr_latex_()
@@ -354,6 +360,7 @@ def test_comparison_and_fit_html(runs, decay):
     assert "<code>a*exp(-b*t) + c</code>" in html and "dof = 22" in html
 
 
+@pytest.mark.slow
 def test_paths_of_a_model_fitted_to_data_sum_the_loss_over_rows(decay):
     t, y, sigma = decay
     model = so.LeastSquares.from_model("a*exp(-b*t) + 0.3", independent="t", wrt="a b")

@@ -745,6 +745,7 @@ def test_get_solver_rejects_unknown_methods():
         get_solver("simplex")
 
 
+@pytest.mark.slow
 def test_importing_the_package_compiles_no_solver():
     code = ("import sys, symopt.solvers; "
             "print(sorted(m for m in sys.modules if m.startswith('symopt.solvers.')))")
@@ -774,6 +775,7 @@ def _newton_from_many_starts(starts, opts, f_out, status_out):
         status_out[k] = info[abi.INFO_STATUS]
 
 
+@pytest.mark.slow
 def test_solver_called_from_compiled_code_with_kernels_bound_at_compile_time():
     starts = np.array([[-1.2, 1.0], [2.0, -1.0], [0.0, 0.0], [-3.0, 4.0]])
     f_out = np.empty(4)

@@ -74,6 +74,7 @@ QUASI_NEWTON_SOLVES = {"lbfgs": set(MGH_PROBLEMS), "trust-ncg": set(MGH_PROBLEMS
                        "trust-exact": set(MGH_PROBLEMS)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MGH_PROBLEMS)
 @pytest.mark.parametrize("method", ["lbfgs", "trust-ncg", "trust-exact"])
 def test_lbfgs_and_trust_ncg_reach_the_literature_minimum(mgh, method, name):
@@ -84,6 +85,7 @@ def test_lbfgs_and_trust_ncg_reach_the_literature_minimum(mgh, method, name):
     assert reached_literature_minimum(tp, res.fun), f"{name}/{method}: f = {res.fun}"
 
 
+@pytest.mark.slow
 def test_lbfgs_keeps_only_m_pairs_and_needs_no_matrix():
     # extended Rosenbrock with n = 2000 by hand-written kernels: an n x n matrix would be
     # 32 MB; H_out is 0 x 0 and must stay so
@@ -238,6 +240,7 @@ SCHEDULE_STEPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", list(SCHEDULE_STEPS))
 @pytest.mark.parametrize("method", FIXED_STEP)
 def test_fixed_step_updates_and_schedules_are_the_documented_formulas(method, schedule):

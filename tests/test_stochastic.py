@@ -28,6 +28,7 @@ def _grad_numpy(theta, x, y, reduce, rows_total):
     return g + np.array([0.0, 0.02 * theta[1]])
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_and_another_seed_differs(problem):
     loss, data = problem
     runs = [so.minimize(loss, [0, 0], data=data, method="adam", batch_size=50, epochs=3, seed=s,
@@ -66,6 +67,7 @@ def test_updates_match_a_numpy_reimplementation(problem, method, momentum):
     assert res.nit == t
 
 
+@pytest.mark.slow
 def test_sum_reduction_scales_the_row_part_of_a_batch_gradient_only():
     loss = so.DataLoss("softplus(b + w*x) - y*(b + w*x)", data="x y", wrt="b w",
                        regularization="0.01*w**2")  # reduce="sum"
@@ -81,6 +83,7 @@ def test_sum_reduction_scales_the_row_part_of_a_batch_gradient_only():
     np.testing.assert_allclose(res.x, theta, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, step", [("adam", 0.05), ("sgd", 0.5)])
 def test_training_reaches_the_newton_minimum(problem, method, step):
     loss, data = problem
@@ -107,6 +110,7 @@ def test_validation_split_and_early_stopping_return_the_best_point(problem):
     assert k.value(res.x, data={"x": data["x"][held], "y": data["y"][held]}) == pytest.approx(val.min(), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_nan_stops_with_the_last_finite_iterate():
     loss = so.DataLoss("(log(w) - y)**2", data="y", wrt="w")
     res = so.minimize(loss, [1.0], data={"y": np.full(10, -3.0)}, method="sgd", batch_size=5,

@@ -85,6 +85,7 @@ def test_shapes_and_text(p):
     assert used <= variables
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", PROBLEMS, ids=IDS)
 def test_values(p):
     r0 = p.residual_values(p.x0)
@@ -100,6 +101,7 @@ def test_values(p):
         assert close(fx, p.fmin), (fx, p.fmin)
 
 
+@pytest.mark.slow
 def test_project_parser_accepts_residuals():
     parsing = pytest.importorskip("symopt.parsing")
     for p in PROBLEMS:
@@ -145,6 +147,7 @@ def _numeric(p):
     return fun, jac
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", PROBLEMS, ids=IDS)
 def test_levenberg_marquardt_reaches_literature_minimum(p):
     optimize = pytest.importorskip("scipy.optimize")

@@ -62,6 +62,7 @@ HARD_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("H, g, radius", HARD_CASES)
 def test_hard_case_step_reaches_the_boundary_and_minimises_the_model(H, g, radius):
     lam_1, vectors = np.linalg.eigh(H)
@@ -93,6 +94,7 @@ def test_singular_but_not_indefinite_hessian_keeps_the_interior_step():
     np.testing.assert_allclose(step, [-0.5, 0.0], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss, x0, xmin", [
     (SADDLE, {"x": 1.0, "y": 0.0}, (0.0, 1.0)),
     (SADDLE + " + (z - 1)**2", {"x": 1.0, "y": 0.0, "z": 0.0}, (0.0, 1.0, 1.0)),
