@@ -234,7 +234,7 @@ def test_history_records_every_iteration():
                    history=True)
     h = res.history
     assert len(h["f"]) == res.nit + 1 and h["x"].shape == (res.nit + 1, 2)
-    assert h["infeasibility"][-1] <= 1e-8 and h["mu"][0] == pytest.approx(0.1)
+    assert h["infeasibility"][-1] <= 1e-8 and h["mu"][0] == pytest.approx(1.0)  # mu_init
 
 
 # --- statuses and errors ---------------------------------------------------------------

@@ -14,7 +14,8 @@ from ..solvers.status import INVALID_INPUT, LINE_SEARCH_FAILED, MAX_ITER, NAN_EN
 __all__ = ["CONTINUE", "CONVERGED", "ACCEPTABLE", "MAX_ITER", "LINE_SEARCH_FAILED",
            "NAN_ENCOUNTERED",
            "INVALID_INPUT", "INFEASIBLE", "UNBOUNDED", "RESTORATION_FAILED",
-           "STEP_FAILED", "SUBPROBLEM_FAILED", "TABLE", "message", "name", "is_success"]
+           "STEP_FAILED", "SUBPROBLEM_FAILED", "TABLE", "row", "message", "name",
+           "is_success"]
 
 CONTINUE = -1
 CONVERGED = 0
@@ -98,7 +99,8 @@ TABLE: dict[int, tuple[str, str, bool]] = {
 }
 
 
-def _row(code: int) -> tuple[str, str, bool]:
+def row(code: int) -> tuple[str, str, bool]:
+    """``(name, message, success)`` of status ``code``."""
     try:
         return TABLE[int(code)]
     except (KeyError, TypeError, ValueError):
@@ -107,14 +109,14 @@ def _row(code: int) -> tuple[str, str, bool]:
 
 def message(code: int) -> str:
     """The sentence describing status ``code``."""
-    return _row(code)[1]
+    return row(code)[1]
 
 
 def name(code: int) -> str:
     """The constant's name for status ``code``."""
-    return _row(code)[0]
+    return row(code)[0]
 
 
 def is_success(code: int) -> bool:
     """Whether status ``code`` means the solver converged."""
-    return _row(code)[2]
+    return row(code)[2]
