@@ -10,11 +10,14 @@ subset):
    ``sympy.lambdify`` (trust-constr also the constraints' exact Hessians).
 2. Time per solve of the small problems (n <= 10): symopt.constrained.minimize (kernels
    compiled, a repeated call) against SLSQP, interleaved repeats, medians per problem;
-   the median over the problems of the ratio.
+   the median over the problems of the ratio; and the floor under minimize: the
+   compiled entry called from Python, and the compiled solver in a Numba loop.
 3. Many problems at once: minimize_many over a batch against the compiled single solve
    (the entry point called in a loop), time per problem.
 4. Multipliers against the exactly derived ones (rational KKT solve at the published
    solution) on the problems where that derivation applies.
+5. The interior point from perturbed starts, by initial barrier parameter (how the
+   default mu_init was chosen).
 
 The machine is shared: run it idle, and read the ratios (measured side by side in one
 run), not the absolute times.
@@ -143,7 +146,10 @@ def bounds_or_none(p):
 
 
 def speed(problems, cps, solved_by, repeats: int):
-    """Per-problem medians of interleaved timings: symopt minimize vs SLSQP."""
+    """Per-problem medians of interleaved timings: symopt minimize vs SLSQP, and the
+    floor under minimize: the compiled entry called from Python with its arrays
+    allocated once, and the compiled solver in a Numba loop (minimize_many, one thread,
+    the same start in every row)."""
     small = [p for p in problems if p.n <= 10 and p.name in solved_by["symopt auto"]
              and p.name in solved_by["scipy SLSQP"]]
     rows = []
@@ -152,7 +158,11 @@ def speed(problems, cps, solved_by, repeats: int):
         sp = ScipyProblem(p, cp)
         bounds = bounds_or_none(p)
         minimize(cp, p.x0, bounds=bounds)  # warm: kernels compiled, plan resolved
-        ours, theirs = [], []
+        entry = _entry_call(p, cp, bounds)
+        x0 = np.array(p.x0, float)
+        loop_rows = np.tile(x0, (200, 1))
+        minimize_many(cp, loop_rows[:2], bounds=bounds, threads=1)
+        ours, theirs, direct, loop = [], [], [], []
         inner = 20
         for _ in range(repeats):
             t = time.perf_counter()
@@ -162,15 +172,66 @@ def speed(problems, cps, solved_by, repeats: int):
             t = time.perf_counter()
             sp.run("SLSQP")
             theirs.append(time.perf_counter() - t)
-        rows.append((p.name, statistics.median(ours), statistics.median(theirs)))
-    ratios = [s / o for _, o, s in rows]
+            t = time.perf_counter()
+            for _ in range(inner):
+                entry(x0.copy())
+            direct.append((time.perf_counter() - t) / inner)
+            loop.append(minimize_many(cp, loop_rows, bounds=bounds, threads=1).time / 200)
+        rows.append((p.name, *(statistics.median(v) for v in (ours, theirs, direct, loop))))
     print(f"\n2. Time per solve, small problems solved by both (n <= 10; {len(rows)} problems; "
           f"medians of {repeats} interleaved repeats)")
-    print(f"{'problem':<10}{'symopt us':>12}{'SLSQP us':>12}{'SLSQP/symopt':>14}")
-    for name, o, s in rows:
-        print(f"{name:<10}{o * 1e6:>12.1f}{s * 1e6:>12.1f}{s / o:>14.1f}")
-    print(f"median ratio SLSQP/symopt: {statistics.median(ratios):.1f}x "
-          f"(min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+    print("   entry: the compiled entry from Python, arrays allocated once; loop: the compiled "
+          "solver in a Numba loop (minimize_many, 1 thread)")
+    print(f"{'problem':<10}{'symopt us':>11}{'entry us':>10}{'loop us':>9}{'SLSQP us':>10}"
+          f"{'SLSQP/symopt':>14}{'SLSQP/loop':>12}")
+    for name, o, s, d, lp in rows:
+        print(f"{name:<10}{o * 1e6:>11.1f}{d * 1e6:>10.1f}{lp * 1e6:>9.1f}{s * 1e6:>10.1f}"
+              f"{s / o:>14.1f}{s / lp:>12.1f}")
+    for label, column in (("symopt (minimize)", 1), ("entry", 3), ("loop (the floor)", 4)):
+        ratios = [row[2] / row[column] for row in rows]
+        print(f"median ratio SLSQP / {label}: {statistics.median(ratios):.1f}x "
+              f"(min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+
+
+def _entry_call(p, cp, bounds):
+    """The compiled entry of the default method with its arrays allocated once."""
+    method = select_method(cp, bounds is not None)
+    plan = _plan(cp, method, bounds, solver_options(method))
+    call = direct_entry_call(method)
+    n, m = p.n, cp.m
+    info = np.zeros(abi.N_INFO, np.int64)
+    lam, z, c, g, kkt = np.empty(m), np.empty(n), np.empty(m), np.empty(n), np.empty(abi.N_KKT)
+    p0, empty = np.empty(0), np.empty((0, 0))
+
+    def entry(x):
+        return call(*plan.addresses, x, p0, empty, plan.limits, plan.opts, info, lam, z, c, g,
+                    kkt, empty)
+    return entry
+
+
+def perturbed(problems, cps, k: int, mu_values=(0.1, 1.0)):
+    """The share solved from k starts near the standard one (x0 (1 + 0.1 N) + 0.1 N, the
+    same starts for each setting), for each initial barrier parameter: how the default
+    mu_init was chosen (the standard start alone lands in one basin per problem)."""
+    counts = {mu: 0 for mu in mu_values}
+    total = 0
+    for p in problems:
+        cp = cps[p.name]
+        bounds = bounds_or_none(p)
+        if select_method(cp, bounds is not None) != "ipm":
+            continue
+        rng = np.random.default_rng(p.number)
+        x0 = np.array(p.x0, float)
+        starts = x0 * (1 + 0.1 * rng.standard_normal((k, p.n))) + 0.1 * rng.standard_normal((k, p.n))
+        best = p.fbest_value
+        for mu in mu_values:
+            r = minimize_many(cp, starts, bounds=bounds, method="ipm", threads=1, mu_init=mu)
+            ok = (r.constr_violation <= 1e-6) & (np.abs(r.fun - best) <= 1e-6 * max(1.0, abs(best)))
+            counts[mu] += int(ok.sum())
+        total += k
+    print(f"\n5. Interior point from {k} perturbed starts per problem ({total} solves), by mu_init")
+    for mu in mu_values:
+        print(f"mu_init {mu:<6g} solved {counts[mu]:>5} of {total} = {100 * counts[mu] / total:.1f}%")
 
 
 def batched(problems, cps, k: int, repeats: int):
@@ -278,6 +339,7 @@ def main() -> None:
     batched([hs.get(n) for n in batch_names], cps, k=500 if args.quick else 4000,
             repeats=3 if args.quick else 5)
     multipliers(cps)
+    perturbed(problems, cps, k=4 if args.quick else 12)
     print(f"load: {os.getloadavg()}")
 
 
