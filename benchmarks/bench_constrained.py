@@ -26,15 +26,64 @@ run), not the absolute times.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
 import sympy
+
+#: a private environment with CasADi (Ipopt inside): the optional peer, run as a
+#: subprocess of this script (``--casadi-peer``) so that symopt's environment needs no CasADi
+CASADI_PYTHON = os.environ.get("SYMOPT_CASADI_PYTHON", "/work/venvs/cons/bin/python")
+
+
+def casadi_peer() -> None:
+    """Run in CASADI_PYTHON: read the problems (sympy text, bounds, starts) as JSON from
+    stdin, solve each with CasADi's Ipopt (exact Hessians by CasADi's AD), print per
+    problem f, the largest violation and the median time of a repeated solve."""
+    import casadi as ca
+
+    functions = {name: getattr(ca, name) for name in
+                 ("exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+                  "cosh", "tanh", "fabs", "erf")}
+    functions["Abs"] = ca.fabs
+    out = {}
+    for q in json.load(sys.stdin):
+        x = ca.SX.sym("x", q["n"])
+        xs = sympy.symbols(q["variables"])
+        lam = lambda e: sympy.lambdify([xs], sympy.sympify(e), [functions, "math"])  # noqa: E731
+        f = lam(q["objective"])([x[i] for i in range(q["n"])])
+        g = ca.vertcat(*[lam(c)([x[i] for i in range(q["n"])]) for c in q["constraints"]]) \
+            if q["constraints"] else ca.SX(0, 1)
+        solver = ca.nlpsol("s", "ipopt", {"x": x, "f": f, "g": g},
+                           {"print_time": False, "ipopt": {"print_level": 0, "sb": "yes"}})
+        args = dict(x0=q["x0"], lbx=q["lbx"], ubx=q["ubx"], lbg=q["lbg"], ubg=q["ubg"])
+        try:
+            sol = solver(**args)
+            times = []
+            for _ in range(q["repeats"]):
+                t = time.perf_counter()
+                solver(**args)
+                times.append(time.perf_counter() - t)
+            xv = np.array(sol["x"]).ravel()
+            gv = np.array(sol["g"]).ravel()
+            viol = max([0.0] + list(np.array(q["lbx"]) - xv) + list(xv - np.array(q["ubx"]))
+                       + list(np.array(q["lbg"]) - gv) + list(gv - np.array(q["ubg"])))
+            out[q["name"]] = [float(sol["f"]), float(viol), statistics.median(times)]
+        except Exception:  # noqa: BLE001 - a failure of the peer counts as unsolved
+            out[q["name"]] = [float("nan"), float("nan"), float("nan")]
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__" and "--casadi-peer" in sys.argv:
+    casadi_peer()
+    sys.exit(0)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -110,15 +159,20 @@ class ScipyProblem:
                               bounds=self.bounds, constraints=self.trust, method="trust-constr")
 
 
-def robustness(problems, cps):
+def robustness(problems, cps, peer=None):
     methods = ["symopt auto", "symopt auglag", "scipy SLSQP", "scipy trust-constr"]
+    if peer is not None:
+        methods.append("CasADi Ipopt")
     solved_by = {m: [] for m in methods}
     for p in problems:
         cp = cps[p.name]
         sp = ScipyProblem(p, cp)
         for method in methods:
             try:
-                if method.startswith("symopt"):
+                if method == "CasADi Ipopt":
+                    f, violation, _ = peer[p.name]
+                    ok = solved(p, f, violation)
+                elif method.startswith("symopt"):
                     res = minimize(cp, p.x0, bounds=bounds_or_none(p),
                                    method="auto" if method.endswith("auto") else "auglag")
                     ok = solved(p, res.fun, res.constr_violation)
@@ -141,11 +195,35 @@ def robustness(problems, cps):
     return solved_by
 
 
+def casadi_results(problems, cps, repeats: int):
+    """CasADi + Ipopt on the problems, in CASADI_PYTHON; None when it is not installed."""
+    if not os.path.exists(CASADI_PYTHON):
+        return None
+    inf = 1e20  # Ipopt's infinity
+    payload = []
+    for p in problems:
+        cp = cps[p.name]
+        lbx = [inf * -1 if b[0] is None else float(b[0]) for b in p.bounds]
+        ubx = [inf if b[1] is None else float(b[1]) for b in p.bounds]
+        payload.append({
+            "name": p.name, "n": p.n, "variables": [str(v) for v in cp.variables],
+            "objective": str(cp.objective), "constraints": [str(c.expr) for c in cp.constraints],
+            "lbg": [max(c.lower, -inf) for c in cp.constraints],
+            "ubg": [min(c.upper, inf) for c in cp.constraints],
+            "lbx": lbx, "ubx": ubx, "x0": list(p.x0), "repeats": repeats})
+    run = subprocess.run([CASADI_PYTHON, os.path.abspath(__file__), "--casadi-peer"],
+                         input=json.dumps(payload), capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"CasADi peer failed: {run.stderr[-500:]}")
+        return None
+    return json.loads(run.stdout)
+
+
 def bounds_or_none(p):
     return list(p.bounds) if p.has_bounds else None
 
 
-def speed(problems, cps, solved_by, repeats: int):
+def speed(problems, cps, solved_by, repeats: int, peer=None):
     """Per-problem medians of interleaved timings: symopt minimize vs SLSQP, and the
     floor under minimize: the compiled entry called from Python with its arrays
     allocated once, and the compiled solver in a Numba loop (minimize_many, one thread,
@@ -191,6 +269,12 @@ def speed(problems, cps, solved_by, repeats: int):
         ratios = [row[2] / row[column] for row in rows]
         print(f"median ratio SLSQP / {label}: {statistics.median(ratios):.1f}x "
               f"(min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+    if peer is not None:
+        ratios = [peer[name][2] / o for name, o, *_ in rows
+                  if name in solved_by["CasADi Ipopt"]]
+        print(f"median ratio CasADi Ipopt / symopt (minimize), the {len(ratios)} of these "
+              f"it solves: {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x, "
+              f"max {max(ratios):.1f}x; Ipopt timed in its own process, the same repeats)")
 
 
 def _entry_call(p, cp, bounds):
@@ -333,8 +417,11 @@ def main() -> None:
     print(f"load: {os.getloadavg()}")
     cps = {p.name: ConstrainedProblem(p.objective, p.constraints, wrt=p.variables)
            for p in hs.PROBLEMS}
-    solved_by = robustness(problems, cps)
-    speed(problems, cps, solved_by, repeats=3 if args.quick else 7)
+    peer = casadi_results(problems, cps, repeats=3 if args.quick else 7)
+    print("CasADi + Ipopt peer: " + ("yes" if peer is not None else
+                                      f"not installed ({CASADI_PYTHON})"))
+    solved_by = robustness(problems, cps, peer)
+    speed(problems, cps, solved_by, repeats=3 if args.quick else 7, peer=peer)
     batch_names = ["hs006", "hs014", "hs028", "hs035", "hs043", "hs071", "hs076", "hs100"]
     batched([hs.get(n) for n in batch_names], cps, k=500 if args.quick else 4000,
             repeats=3 if args.quick else 5)
