@@ -3,7 +3,7 @@
 The codes that mean the same as the unconstrained solvers' keep their numbers
 (:mod:`symopt.solvers.status`: ``MAX_ITER``, ``LINE_SEARCH_FAILED``, ``NAN_ENCOUNTERED``,
 ``INVALID_INPUT``); the
-codes only constrained methods report start at 30.  Codes below
+codes only constrained methods report are 40-44.  Codes below
 :data:`symopt.solvers.status.FIRST_FAILURE` are successes.
 """
 
@@ -20,11 +20,12 @@ __all__ = ["CONTINUE", "CONVERGED", "ACCEPTABLE", "MAX_ITER", "LINE_SEARCH_FAILE
 CONTINUE = -1
 CONVERGED = 0
 ACCEPTABLE = 1
-INFEASIBLE = 30
-UNBOUNDED = 31
-RESTORATION_FAILED = 32
-STEP_FAILED = 33
-SUBPROBLEM_FAILED = 34
+# 40-44: the scalar solvers use 0-8, the mini-batch methods 20-21, symopt.chunked 30-31
+INFEASIBLE = 40
+UNBOUNDED = 41
+RESTORATION_FAILED = 42
+STEP_FAILED = 43
+SUBPROBLEM_FAILED = 44
 
 #: code -> (NAME, message, success)
 TABLE: dict[int, tuple[str, str, bool]] = {
