@@ -10,11 +10,14 @@ subset):
    ``sympy.lambdify`` (trust-constr also the constraints' exact Hessians).
 2. Time per solve of the small problems (n <= 10): symopt.constrained.minimize (kernels
    compiled, a repeated call) against SLSQP, interleaved repeats, medians per problem;
-   the median over the problems of the ratio.
+   the median over the problems of the ratio; and the floor under minimize: the
+   compiled entry called from Python, and the compiled solver in a Numba loop.
 3. Many problems at once: minimize_many over a batch against the compiled single solve
    (the entry point called in a loop), time per problem.
 4. Multipliers against the exactly derived ones (rational KKT solve at the published
    solution) on the problems where that derivation applies.
+5. The interior point from perturbed starts, by initial barrier parameter (how the
+   default mu_init was chosen).
 
 The machine is shared: run it idle, and read the ratios (measured side by side in one
 run), not the absolute times.
@@ -23,15 +26,64 @@ run), not the absolute times.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
 import sympy
+
+#: a private environment with CasADi (Ipopt inside): the optional peer, run as a
+#: subprocess of this script (``--casadi-peer``) so that symopt's environment needs no CasADi
+CASADI_PYTHON = os.environ.get("SYMOPT_CASADI_PYTHON", "/work/venvs/cons/bin/python")
+
+
+def casadi_peer() -> None:
+    """Run in CASADI_PYTHON: read the problems (sympy text, bounds, starts) as JSON from
+    stdin, solve each with CasADi's Ipopt (exact Hessians by CasADi's AD), print per
+    problem f, the largest violation and the median time of a repeated solve."""
+    import casadi as ca
+
+    functions = {name: getattr(ca, name) for name in
+                 ("exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+                  "cosh", "tanh", "fabs", "erf")}
+    functions["Abs"] = ca.fabs
+    out = {}
+    for q in json.load(sys.stdin):
+        x = ca.SX.sym("x", q["n"])
+        xs = sympy.symbols(q["variables"])
+        lam = lambda e: sympy.lambdify([xs], sympy.sympify(e), [functions, "math"])  # noqa: E731
+        f = lam(q["objective"])([x[i] for i in range(q["n"])])
+        g = ca.vertcat(*[lam(c)([x[i] for i in range(q["n"])]) for c in q["constraints"]]) \
+            if q["constraints"] else ca.SX(0, 1)
+        solver = ca.nlpsol("s", "ipopt", {"x": x, "f": f, "g": g},
+                           {"print_time": False, "ipopt": {"print_level": 0, "sb": "yes"}})
+        args = dict(x0=q["x0"], lbx=q["lbx"], ubx=q["ubx"], lbg=q["lbg"], ubg=q["ubg"])
+        try:
+            sol = solver(**args)
+            times = []
+            for _ in range(q["repeats"]):
+                t = time.perf_counter()
+                solver(**args)
+                times.append(time.perf_counter() - t)
+            xv = np.array(sol["x"]).ravel()
+            gv = np.array(sol["g"]).ravel()
+            viol = max([0.0] + list(np.array(q["lbx"]) - xv) + list(xv - np.array(q["ubx"]))
+                       + list(np.array(q["lbg"]) - gv) + list(gv - np.array(q["ubg"])))
+            out[q["name"]] = [float(sol["f"]), float(viol), statistics.median(times)]
+        except Exception:  # noqa: BLE001 - a failure of the peer counts as unsolved
+            out[q["name"]] = [float("nan"), float("nan"), float("nan")]
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__" and "--casadi-peer" in sys.argv:
+    casadi_peer()
+    sys.exit(0)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -107,15 +159,20 @@ class ScipyProblem:
                               bounds=self.bounds, constraints=self.trust, method="trust-constr")
 
 
-def robustness(problems, cps):
+def robustness(problems, cps, peer=None):
     methods = ["symopt auto", "symopt auglag", "scipy SLSQP", "scipy trust-constr"]
+    if peer is not None:
+        methods.append("CasADi Ipopt")
     solved_by = {m: [] for m in methods}
     for p in problems:
         cp = cps[p.name]
         sp = ScipyProblem(p, cp)
         for method in methods:
             try:
-                if method.startswith("symopt"):
+                if method == "CasADi Ipopt":
+                    f, violation, _ = peer[p.name]
+                    ok = solved(p, f, violation)
+                elif method.startswith("symopt"):
                     res = minimize(cp, p.x0, bounds=bounds_or_none(p),
                                    method="auto" if method.endswith("auto") else "auglag")
                     ok = solved(p, res.fun, res.constr_violation)
@@ -138,12 +195,39 @@ def robustness(problems, cps):
     return solved_by
 
 
+def casadi_results(problems, cps, repeats: int):
+    """CasADi + Ipopt on the problems, in CASADI_PYTHON; None when it is not installed."""
+    if not os.path.exists(CASADI_PYTHON):
+        return None
+    inf = 1e20  # Ipopt's infinity
+    payload = []
+    for p in problems:
+        cp = cps[p.name]
+        lbx = [inf * -1 if b[0] is None else float(b[0]) for b in p.bounds]
+        ubx = [inf if b[1] is None else float(b[1]) for b in p.bounds]
+        payload.append({
+            "name": p.name, "n": p.n, "variables": [str(v) for v in cp.variables],
+            "objective": str(cp.objective), "constraints": [str(c.expr) for c in cp.constraints],
+            "lbg": [max(c.lower, -inf) for c in cp.constraints],
+            "ubg": [min(c.upper, inf) for c in cp.constraints],
+            "lbx": lbx, "ubx": ubx, "x0": list(p.x0), "repeats": repeats})
+    run = subprocess.run([CASADI_PYTHON, os.path.abspath(__file__), "--casadi-peer"],
+                         input=json.dumps(payload), capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"CasADi peer failed: {run.stderr[-500:]}")
+        return None
+    return json.loads(run.stdout)
+
+
 def bounds_or_none(p):
     return list(p.bounds) if p.has_bounds else None
 
 
-def speed(problems, cps, solved_by, repeats: int):
-    """Per-problem medians of interleaved timings: symopt minimize vs SLSQP."""
+def speed(problems, cps, solved_by, repeats: int, peer=None):
+    """Per-problem medians of interleaved timings: symopt minimize vs SLSQP, and the
+    floor under minimize: the compiled entry called from Python with its arrays
+    allocated once, and the compiled solver in a Numba loop (minimize_many, one thread,
+    the same start in every row)."""
     small = [p for p in problems if p.n <= 10 and p.name in solved_by["symopt auto"]
              and p.name in solved_by["scipy SLSQP"]]
     rows = []
@@ -152,7 +236,11 @@ def speed(problems, cps, solved_by, repeats: int):
         sp = ScipyProblem(p, cp)
         bounds = bounds_or_none(p)
         minimize(cp, p.x0, bounds=bounds)  # warm: kernels compiled, plan resolved
-        ours, theirs = [], []
+        entry = _entry_call(p, cp, bounds)
+        x0 = np.array(p.x0, float)
+        loop_rows = np.tile(x0, (200, 1))
+        minimize_many(cp, loop_rows[:2], bounds=bounds, threads=1)
+        ours, theirs, direct, loop = [], [], [], []
         inner = 20
         for _ in range(repeats):
             t = time.perf_counter()
@@ -162,15 +250,72 @@ def speed(problems, cps, solved_by, repeats: int):
             t = time.perf_counter()
             sp.run("SLSQP")
             theirs.append(time.perf_counter() - t)
-        rows.append((p.name, statistics.median(ours), statistics.median(theirs)))
-    ratios = [s / o for _, o, s in rows]
+            t = time.perf_counter()
+            for _ in range(inner):
+                entry(x0.copy())
+            direct.append((time.perf_counter() - t) / inner)
+            loop.append(minimize_many(cp, loop_rows, bounds=bounds, threads=1).time / 200)
+        rows.append((p.name, *(statistics.median(v) for v in (ours, theirs, direct, loop))))
     print(f"\n2. Time per solve, small problems solved by both (n <= 10; {len(rows)} problems; "
           f"medians of {repeats} interleaved repeats)")
-    print(f"{'problem':<10}{'symopt us':>12}{'SLSQP us':>12}{'SLSQP/symopt':>14}")
-    for name, o, s in rows:
-        print(f"{name:<10}{o * 1e6:>12.1f}{s * 1e6:>12.1f}{s / o:>14.1f}")
-    print(f"median ratio SLSQP/symopt: {statistics.median(ratios):.1f}x "
-          f"(min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+    print("   entry: the compiled entry from Python, arrays allocated once; loop: the compiled "
+          "solver in a Numba loop (minimize_many, 1 thread)")
+    print(f"{'problem':<10}{'symopt us':>11}{'entry us':>10}{'loop us':>9}{'SLSQP us':>10}"
+          f"{'SLSQP/symopt':>14}{'SLSQP/loop':>12}")
+    for name, o, s, d, lp in rows:
+        print(f"{name:<10}{o * 1e6:>11.1f}{d * 1e6:>10.1f}{lp * 1e6:>9.1f}{s * 1e6:>10.1f}"
+              f"{s / o:>14.1f}{s / lp:>12.1f}")
+    for label, column in (("symopt (minimize)", 1), ("entry", 3), ("loop (the floor)", 4)):
+        ratios = [row[2] / row[column] for row in rows]
+        print(f"median ratio SLSQP / {label}: {statistics.median(ratios):.1f}x "
+              f"(min {min(ratios):.1f}x, max {max(ratios):.1f}x)")
+    if peer is not None:
+        ratios = [peer[name][2] / o for name, o, *_ in rows
+                  if name in solved_by["CasADi Ipopt"]]
+        print(f"median ratio CasADi Ipopt / symopt (minimize), the {len(ratios)} of these "
+              f"it solves: {statistics.median(ratios):.1f}x (min {min(ratios):.1f}x, "
+              f"max {max(ratios):.1f}x; Ipopt timed in its own process, the same repeats)")
+
+
+def _entry_call(p, cp, bounds):
+    """The compiled entry of the default method with its arrays allocated once."""
+    method = select_method(cp, bounds is not None)
+    plan = _plan(cp, method, bounds, solver_options(method))
+    call = direct_entry_call(method)
+    n, m = p.n, cp.m
+    info = np.zeros(abi.N_INFO, np.int64)
+    lam, z, c, g, kkt = np.empty(m), np.empty(n), np.empty(m), np.empty(n), np.empty(abi.N_KKT)
+    p0, empty = np.empty(0), np.empty((0, 0))
+
+    def entry(x):
+        return call(*plan.addresses, x, p0, empty, plan.limits, plan.opts, info, lam, z, c, g,
+                    kkt, empty)
+    return entry
+
+
+def perturbed(problems, cps, k: int, mu_values=(0.1, 1.0)):
+    """The share solved from k starts near the standard one (x0 (1 + 0.1 N) + 0.1 N, the
+    same starts for each setting), for each initial barrier parameter: how the default
+    mu_init was chosen (the standard start alone lands in one basin per problem)."""
+    counts = {mu: 0 for mu in mu_values}
+    total = 0
+    for p in problems:
+        cp = cps[p.name]
+        bounds = bounds_or_none(p)
+        if select_method(cp, bounds is not None) != "ipm":
+            continue
+        rng = np.random.default_rng(p.number)
+        x0 = np.array(p.x0, float)
+        starts = x0 * (1 + 0.1 * rng.standard_normal((k, p.n))) + 0.1 * rng.standard_normal((k, p.n))
+        best = p.fbest_value
+        for mu in mu_values:
+            r = minimize_many(cp, starts, bounds=bounds, method="ipm", threads=1, mu_init=mu)
+            ok = (r.constr_violation <= 1e-6) & (np.abs(r.fun - best) <= 1e-6 * max(1.0, abs(best)))
+            counts[mu] += int(ok.sum())
+        total += k
+    print(f"\n5. Interior point from {k} perturbed starts per problem ({total} solves), by mu_init")
+    for mu in mu_values:
+        print(f"mu_init {mu:<6g} solved {counts[mu]:>5} of {total} = {100 * counts[mu] / total:.1f}%")
 
 
 def batched(problems, cps, k: int, repeats: int):
@@ -272,12 +417,16 @@ def main() -> None:
     print(f"load: {os.getloadavg()}")
     cps = {p.name: ConstrainedProblem(p.objective, p.constraints, wrt=p.variables)
            for p in hs.PROBLEMS}
-    solved_by = robustness(problems, cps)
-    speed(problems, cps, solved_by, repeats=3 if args.quick else 7)
+    peer = casadi_results(problems, cps, repeats=3 if args.quick else 7)
+    print("CasADi + Ipopt peer: " + ("yes" if peer is not None else
+                                      f"not installed ({CASADI_PYTHON})"))
+    solved_by = robustness(problems, cps, peer)
+    speed(problems, cps, solved_by, repeats=3 if args.quick else 7, peer=peer)
     batch_names = ["hs006", "hs014", "hs028", "hs035", "hs043", "hs071", "hs076", "hs100"]
     batched([hs.get(n) for n in batch_names], cps, k=500 if args.quick else 4000,
             repeats=3 if args.quick else 5)
     multipliers(cps)
+    perturbed(problems, cps, k=4 if args.quick else 12)
     print(f"load: {os.getloadavg()}")
 
 

@@ -16,7 +16,8 @@ from .status import INVALID_INPUT
 #: Defaults of the options (an option given as 0 or NaN takes its default).
 DEFAULT_TOL = 1e-8
 DEFAULT_CONSTR_TOL = 1e-8
-DEFAULT_MU_INIT = 0.1
+#: 1, not Ipopt's 0.1: measured on the Hock-Schittkowski collection (docs/constraints.md)
+DEFAULT_MU_INIT = 1.0
 DEFAULT_BOUND_PUSH = 1e-2
 DEFAULT_SCALE_GRADIENT = 100.0
 DEFAULT_INNER_MAX_ITER = 5000

@@ -97,7 +97,7 @@ entry_sig = f8(types.intp, types.intp, types.intp, types.intp, types.intp, types
 OPT_TOL = 0             # KKT tolerance (scaled, as Ipopt's tol); default 1e-8
 OPT_MAX_ITER = 1        # iteration limit (ipm, kkt: iterations; auglag: outer iterations)
 OPT_CONSTR_TOL = 2      # absolute constraint violation accepted at a solution (1e-8)
-OPT_MU_INIT = 3         # ipm: initial barrier parameter (0.1)
+OPT_MU_INIT = 3         # ipm: initial barrier parameter (1)
 OPT_BOUND_PUSH = 4      # ipm: how far the start is pushed inside its bounds (1e-2)
 OPT_SCALE_GRADIENT = 5  # ipm: gradient-based scaling: rows with a larger start gradient
                         # than this are scaled down to it (100); < 0 turns scaling off

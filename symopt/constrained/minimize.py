@@ -156,6 +156,25 @@ def _extra(method_options: Mapping[str, Any]) -> tuple:
 
 
 def _x_array(problem: ConstrainedProblem, x0: Any) -> np.ndarray:
+    """``x0`` as a fresh float64 array in variable order; a list, tuple or array of the
+    right length and finite values takes the short path (a repeated solve's common
+    case: ``np.ndim`` alone would convert a list once more), anything else the checks
+    that explain what is wrong."""
+    if type(x0) in _SEQUENCES:
+        try:
+            x = np.array(x0, dtype=np.float64)
+        except (TypeError, ValueError):
+            x = None
+        # a sum that is not finite: a NaN or inf, or an overflow the full check clears
+        if x is not None and x.shape == (problem.n,) and math.isfinite(x.sum()):
+            return x
+    return _x_array_checked(problem, x0)
+
+
+_SEQUENCES = (list, tuple, np.ndarray)
+
+
+def _x_array_checked(problem: ConstrainedProblem, x0: Any) -> np.ndarray:
     names = problem.variable_names
     if isinstance(x0, Mapping):
         unknown = [str(k) for k in x0 if str(k) not in names]
@@ -334,19 +353,21 @@ class _Plan:
                     bound_multipliers[j] = 0.0
         # the merged limits hold every bound and bound constraint: the solver's largest
         # violation is the largest over the constraints as written
-        violation = float(kkt[abi.KKT_FEASIBILITY])
+        k = kkt.tolist()
+        counts = info.tolist()
+        name_, text, success = _status.row(code)
         res = OptimizeResult(
             x=x, fun=float(fun), jac=g, multipliers=multipliers,
             bound_multipliers=bound_multipliers, constr=values,
-            constr_violation=violation,
-            kkt={"stationarity": float(kkt[abi.KKT_STATIONARITY]),
-                 "feasibility": float(kkt[abi.KKT_FEASIBILITY]),
-                 "complementarity": float(kkt[abi.KKT_COMPLEMENTARITY]),
-                 "multiplier_sign": float(kkt[abi.KKT_SIGN])},
-            nit=int(info[abi.INFO_NIT]), nfev=int(info[abi.INFO_NFEV]),
-            njev=int(info[abi.INFO_NJEV]), nhev=int(info[abi.INFO_NHEV]),
-            ncev=int(info[abi.INFO_NCEV]), status=code, message=_status.message(code),
-            success=_status.is_success(code), method=self.method)
+            constr_violation=k[abi.KKT_FEASIBILITY],
+            kkt={"stationarity": k[abi.KKT_STATIONARITY],
+                 "feasibility": k[abi.KKT_FEASIBILITY],
+                 "complementarity": k[abi.KKT_COMPLEMENTARITY],
+                 "multiplier_sign": k[abi.KKT_SIGN]},
+            nit=counts[abi.INFO_NIT], nfev=counts[abi.INFO_NFEV],
+            njev=counts[abi.INFO_NJEV], nhev=counts[abi.INFO_NHEV],
+            ncev=counts[abi.INFO_NCEV], status=code, message=text,
+            success=success, method=self.method)
         res._set_variable_names(problem.variable_names)
         if hist.shape[0]:
             rows = int(info[abi.INFO_NHIST])

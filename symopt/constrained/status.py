@@ -3,7 +3,7 @@
 The codes that mean the same as the unconstrained solvers' keep their numbers
 (:mod:`symopt.solvers.status`: ``MAX_ITER``, ``LINE_SEARCH_FAILED``, ``NAN_ENCOUNTERED``,
 ``INVALID_INPUT``); the
-codes only constrained methods report start at 30.  Codes below
+codes only constrained methods report are 40-44.  Codes below
 :data:`symopt.solvers.status.FIRST_FAILURE` are successes.
 """
 
@@ -14,16 +14,18 @@ from ..solvers.status import INVALID_INPUT, LINE_SEARCH_FAILED, MAX_ITER, NAN_EN
 __all__ = ["CONTINUE", "CONVERGED", "ACCEPTABLE", "MAX_ITER", "LINE_SEARCH_FAILED",
            "NAN_ENCOUNTERED",
            "INVALID_INPUT", "INFEASIBLE", "UNBOUNDED", "RESTORATION_FAILED",
-           "STEP_FAILED", "SUBPROBLEM_FAILED", "TABLE", "message", "name", "is_success"]
+           "STEP_FAILED", "SUBPROBLEM_FAILED", "TABLE", "row", "message", "name",
+           "is_success"]
 
 CONTINUE = -1
 CONVERGED = 0
 ACCEPTABLE = 1
-INFEASIBLE = 30
-UNBOUNDED = 31
-RESTORATION_FAILED = 32
-STEP_FAILED = 33
-SUBPROBLEM_FAILED = 34
+# 40-44: the scalar solvers use 0-8, the mini-batch methods 20-21, symopt.chunked 30-31
+INFEASIBLE = 40
+UNBOUNDED = 41
+RESTORATION_FAILED = 42
+STEP_FAILED = 43
+SUBPROBLEM_FAILED = 44
 
 #: code -> (NAME, message, success)
 TABLE: dict[int, tuple[str, str, bool]] = {
@@ -98,7 +100,8 @@ TABLE: dict[int, tuple[str, str, bool]] = {
 }
 
 
-def _row(code: int) -> tuple[str, str, bool]:
+def row(code: int) -> tuple[str, str, bool]:
+    """``(name, message, success)`` of status ``code``."""
     try:
         return TABLE[int(code)]
     except (KeyError, TypeError, ValueError):
@@ -107,14 +110,14 @@ def _row(code: int) -> tuple[str, str, bool]:
 
 def message(code: int) -> str:
     """The sentence describing status ``code``."""
-    return _row(code)[1]
+    return row(code)[1]
 
 
 def name(code: int) -> str:
     """The constant's name for status ``code``."""
-    return _row(code)[0]
+    return row(code)[0]
 
 
 def is_success(code: int) -> bool:
     """Whether status ``code`` means the solver converged."""
-    return _row(code)[2]
+    return row(code)[2]
