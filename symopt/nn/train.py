@@ -1,0 +1,289 @@
+"""Training a :class:`~symopt.nn.Network`: mini-batch SGD (plain, momentum, Nesterov) and
+Adam over shuffled batches, learning-rate schedules, a validation split with early
+stopping, and full-batch L-BFGS / Newton-CG through :func:`symopt.tensor.minimize`.
+
+Every step evaluates the network's derived loss and gradient (the backpropagation
+equations ``print(net.gradient)`` shows).  Shuffling draws from ``numpy.random`` seeded by
+``seed``: a run is repeatable for a given seed (and BLAS thread count).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import ProblemError
+from ..solvers import status as _status
+
+__all__ = ["fit", "TrainResult", "OPTIMIZERS", "SCHEDULES"]
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`fit`: ``weights`` (named arrays), ``history`` (per epoch:
+    ``loss``, ``lr``, and with validation data ``val_loss``, ``val_accuracy``), ``status``
+    and ``message`` (symopt's status table), ``success``, ``epochs`` run, ``nit`` (steps),
+    ``fun`` (the last training loss), ``best_epoch`` (early stopping)."""
+
+    weights: dict[str, np.ndarray]
+    history: dict[str, list[float]]
+    status: int
+    message: str
+    success: bool
+    epochs: int
+    nit: int
+    fun: float
+    best_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"TrainResult(status={self.status} {self.message!r}, epochs={self.epochs}, "
+                f"nit={self.nit}, fun={self.fun:.6g})")
+
+
+# --- optimizers: one small class per rule, state kept per weight ------------------------------
+
+class _SGD:
+    def __init__(self, lr, momentum=0.0, nesterov=False, **_):
+        self.momentum, self.nesterov = momentum, nesterov
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def step(self, w, g, lr, t):
+        out = {}
+        for k, gk in g.items():
+            if self.momentum:
+                v = self.velocity.get(k)
+                v = gk.copy() if v is None else self.momentum * v + gk
+                self.velocity[k] = v
+                d = gk + self.momentum * v if self.nesterov else v
+            else:
+                d = gk
+            out[k] = w[k] - lr * d
+        return out
+
+
+class _Adam:
+    def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8, **_):
+        self.b1, self.b2, self.eps = beta1, beta2, eps
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def step(self, w, g, lr, t):
+        out = {}
+        c1, c2 = 1 - self.b1 ** t, 1 - self.b2 ** t
+        for k, gk in g.items():
+            m = self.m.get(k)
+            m = (1 - self.b1) * gk if m is None else self.b1 * m + (1 - self.b1) * gk
+            v = self.v.get(k)
+            v = (1 - self.b2) * gk * gk if v is None else self.b2 * v + (1 - self.b2) * (gk * gk)
+            self.m[k], self.v[k] = m, v
+            out[k] = w[k] - (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+        return out
+
+
+#: name -> (optimizer class, its fixed options)
+OPTIMIZERS: dict[str, tuple[type, dict]] = {
+    "sgd": (_SGD, {}),
+    "momentum": (_SGD, {"momentum": 0.9}),
+    "nesterov": (_SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (_Adam, {}),
+}
+_FULL_BATCH = ("lbfgs", "newton-cg", "trust-ncg", "bfgs")
+_DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 1e-3}
+
+
+# --- learning-rate schedules: epoch -> factor ----------------------------------------------
+
+def _constant(epoch, epochs, **_):
+    return 1.0
+
+
+def _step(epoch, epochs, step_size=10, gamma=0.5, **_):
+    return gamma ** (epoch // step_size)
+
+
+def _exponential(epoch, epochs, gamma=0.95, **_):
+    return gamma ** epoch
+
+
+def _cosine(epoch, epochs, **_):
+    return 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
+#: name -> factor(epoch, epochs, **schedule_options) multiplying the base learning rate
+SCHEDULES: dict[str, Callable[..., float]] = {
+    "constant": _constant, "step": _step, "exponential": _exponential, "cosine": _cosine,
+}
+
+
+def _schedule(schedule: Any, options: Mapping[str, Any]) -> Callable[[int, int], float]:
+    if schedule is None:
+        return lambda e, n: 1.0
+    if callable(schedule):
+        return lambda e, n: float(schedule(e))
+    if schedule not in SCHEDULES:
+        raise ProblemError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)} "
+                           "or pass a function of the epoch")
+    fn = SCHEDULES[schedule]
+    return lambda e, n: fn(e, n, **options)
+
+
+# --- the training loop ---------------------------------------------------------------------
+
+def _split(X, y, validation_split, validation_data, seed):
+    if validation_data is not None:
+        return X, y, validation_data[0], validation_data[1]
+    if not validation_split:
+        return X, y, None, None
+    if not 0 < validation_split < 1:
+        raise ProblemError(f"validation_split must lie in (0, 1), got {validation_split}")
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    n_val = max(1, int(round(validation_split * X.shape[0])))
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def _finite(weights) -> bool:
+    return all(np.all(np.isfinite(a)) for a in weights.values())
+
+
+def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_size: int = 128,
+        lr: float | None = None, schedule: Any = None, schedule_options: Mapping[str, Any] | None = None,
+        seed: int = 0, shuffle: bool = True, weights: Mapping[str, np.ndarray] | None = None,
+        validation_split: float = 0.0, validation_data: tuple | None = None,
+        patience: int | None = None, min_delta: float = 0.0, restore_best: bool = True,
+        progress: bool = False, max_iter: int | None = None, **options: Any) -> TrainResult:  # noqa: C901 - the epoch loop reads best in one piece
+    """Train ``net`` on ``(X, y)``.
+
+    Parameters
+    ----------
+    method : ``"adam"`` (default), ``"sgd"``, ``"momentum"``, ``"nesterov"`` (mini-batch), or
+        ``"lbfgs"``, ``"newton-cg"`` (full batch, :func:`symopt.tensor.minimize`'s compiled
+        solvers; ``max_iter`` iterations).
+    epochs, batch_size : passes over the data and rows per step (the last batch of an epoch
+        may be smaller).
+    lr : the base learning rate (default 1e-3 for Adam, 0.1 for SGD, 0.05 with momentum).
+    schedule : ``"constant"``, ``"step"`` (``step_size``, ``gamma``), ``"exponential"``
+        (``gamma``), ``"cosine"`` or a function ``epoch -> factor``; options in
+        ``schedule_options``.
+    seed : shuffling (and the validation split, and the initial weights when ``weights``
+        is not given).
+    validation_split / validation_data : the last fraction of a seeded permutation of the
+        rows, or ``(X_val, y_val)``: ``val_loss`` (and ``val_accuracy`` for classifiers) per
+        epoch in the history and on the progress bar.
+    patience : stop when ``val_loss`` has not improved by ``min_delta`` for this many
+        epochs; ``restore_best`` returns the weights of the best epoch.
+    progress : show a progress bar over the epochs.
+    **options : the optimizer's (``momentum``, ``beta1``, ``beta2``, ``eps``) or, full
+        batch, :func:`symopt.tensor.minimize`'s.
+
+    A loss or gradient that is NaN or Inf ends the run with status ``NAN_ENCOUNTERED``,
+    the last weights whose (batch) loss was finite and that loss as ``fun``; bad shapes
+    raise :class:`symopt.ShapeError`.
+    """
+    X, y = net.check_data(X, y)
+    w = {k: np.array(v, dtype=float) for k, v in (weights or net.init(seed)).items()}
+    missing = [v.name for v in net.variables if v.name not in w]
+    if missing:
+        raise ProblemError(f"weights: missing {', '.join(missing)}")
+    if method in _FULL_BATCH:
+        return _full_batch(net, X, y, w, method, max_iter, options)
+    if method not in OPTIMIZERS:
+        raise ProblemError(f"unknown method {method!r}; choose from "
+                           f"{', '.join(list(OPTIMIZERS) + list(_FULL_BATCH))}")
+    if batch_size < 1 or epochs < 0:
+        raise ProblemError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}")
+    X, y, Xv, yv = _split(X, y, validation_split, validation_data, seed)
+    if Xv is not None:
+        Xv, yv = net.check_data(Xv, yv)
+    cls, fixed = OPTIMIZERS[method]
+    opt = cls(lr, **{**fixed, **options})
+    base_lr = _DEFAULT_LR[method] if lr is None else float(lr)
+    factor = _schedule(schedule, schedule_options or {})
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    history: dict[str, list[float]] = {"loss": [], "lr": []}
+    if Xv is not None:
+        history["val_loss"] = []
+        if net.kind != "regression":
+            history["val_accuracy"] = []
+    bar = None
+    if progress:
+        from .._progress import Progress
+        bar = Progress(epochs, "training", "epoch")
+    status, t, best, best_epoch, best_w, since = _status.EPOCHS_DONE, 0, math.inf, None, None, 0
+    last, last_w = math.nan, w
+    epoch = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            lr_now = base_lr * factor(epoch - 1, epochs)
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                f, g = net.value_and_grad(w, X[idx], y[idx], checked=True)
+                if not (math.isfinite(f) and _finite(g)):
+                    status = _status.NAN_ENCOUNTERED
+                    break
+                t += 1
+                total += f * len(idx)
+                last, last_w = f, w
+                new = opt.step(w, g, lr_now, t)
+                if not _finite(new):
+                    status = _status.NAN_ENCOUNTERED
+                    break
+                w = new
+            if status == _status.NAN_ENCOUNTERED:
+                break
+            history["loss"].append(total / n)
+            history["lr"].append(lr_now)
+            text = f"loss={total / n:.4g}"
+            if Xv is not None:
+                val = net.value(w, Xv, yv)
+                history["val_loss"].append(val)
+                text += f" val_loss={val:.4g}"
+                if "val_accuracy" in history:
+                    acc = net.accuracy(w, Xv, yv)
+                    history["val_accuracy"].append(acc)
+                    text += f" val_acc={acc:.3f}"
+                if val < best - min_delta:
+                    best, best_epoch, best_w, since = val, epoch, w, 0
+                else:
+                    since += 1
+                if not math.isfinite(val):
+                    status = _status.NAN_ENCOUNTERED
+                    break
+            if bar is not None:
+                bar.update(epoch, text)
+            if patience is not None and Xv is not None and since >= patience:
+                status = _status.EARLY_STOPPED
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if status == _status.EARLY_STOPPED and restore_best and best_w is not None:
+        w = best_w
+    if status == _status.NAN_ENCOUNTERED:
+        w = last_w
+    name, message, success = _status.TABLE[status]
+    if status == _status.NAN_ENCOUNTERED:
+        message = (f"the loss or its gradient became NaN or Inf at step {t + 1} (epoch {epoch}); "
+                   "the weights are the last ones whose batch loss was finite, `fun` that loss "
+                   "(try a smaller lr)")
+    return TrainResult(weights=w, history=history, status=status, message=message, success=success,
+                       epochs=len(history["loss"]), nit=t, fun=last, best_epoch=best_epoch)
+
+
+def _full_batch(net, X, y, w, method, max_iter, options) -> TrainResult:
+    from .. import tensor as st
+
+    dims = {d: net.sizes[d.name] for d in net.problem.dims if d.name in net.sizes}
+    res = st.minimize(net.problem, w, method=method, data={net.inputs.name: X, net.target.name: y},
+                      dims=dims, max_iter=max_iter, **options)
+    weights = {k: np.array(v, dtype=float).reshape(np.shape(w[k])) for k, v in res.x_dict.items()}
+    return TrainResult(weights=weights, history={"loss": [float(res.fun)]}, status=int(res.status),
+                       message=str(res.message), success=bool(res.success), epochs=0,
+                       nit=int(res.nit), fun=float(res.fun), extra={"result": res})
