@@ -150,12 +150,50 @@ def _finite(weights) -> bool:
     return all(np.all(np.isfinite(a)) for a in weights.values())
 
 
+def _epoch(net, opt, w, X, y, order, batch_size, lr, t):
+    """One pass over the batches of ``order``: the new weights, the step count, the summed
+    loss, whether everything stayed finite, and (loss, weights) of the last finite step."""
+    total, finite = 0.0, None
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        f, g = net.value_and_grad(w, X[idx], y[idx], checked=True)
+        if not (math.isfinite(f) and _finite(g)):
+            return w, t, total, False, finite
+        t += 1
+        total += f * len(idx)
+        finite = (f, w)
+        new = opt.step(w, g, lr, t)
+        if not _finite(new):
+            return w, t, total, False, finite
+        w = new
+    return w, t, total, True, finite
+
+
+def _validate(net, w, Xv, yv, history) -> tuple[float, str]:
+    val = net.value(w, Xv, yv)
+    history["val_loss"].append(val)
+    text = f" val_loss={val:.4g}"
+    if "val_accuracy" in history:
+        acc = net.accuracy(w, Xv, yv)
+        history["val_accuracy"].append(acc)
+        text += f" val_acc={acc:.3f}"
+    return val, text
+
+
+def _check_run(method, batch_size, epochs) -> None:
+    if method not in OPTIMIZERS:
+        raise ProblemError(f"unknown method {method!r}; choose from "
+                           f"{', '.join(list(OPTIMIZERS) + list(_FULL_BATCH))}")
+    if batch_size < 1 or epochs < 0:
+        raise ProblemError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}")
+
+
 def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_size: int = 128,
         lr: float | None = None, schedule: Any = None, schedule_options: Mapping[str, Any] | None = None,
         seed: int = 0, shuffle: bool = True, weights: Mapping[str, np.ndarray] | None = None,
         validation_split: float = 0.0, validation_data: tuple | None = None,
         patience: int | None = None, min_delta: float = 0.0, restore_best: bool = True,
-        progress: bool = False, max_iter: int | None = None, **options: Any) -> TrainResult:  # noqa: C901 - the epoch loop reads best in one piece
+        progress: bool = False, max_iter: int | None = None, **options: Any) -> TrainResult:
     """Train ``net`` on ``(X, y)``.
 
     Parameters
@@ -191,11 +229,7 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
         raise ProblemError(f"weights: missing {', '.join(missing)}")
     if method in _FULL_BATCH:
         return _full_batch(net, X, y, w, method, max_iter, options)
-    if method not in OPTIMIZERS:
-        raise ProblemError(f"unknown method {method!r}; choose from "
-                           f"{', '.join(list(OPTIMIZERS) + list(_FULL_BATCH))}")
-    if batch_size < 1 or epochs < 0:
-        raise ProblemError(f"batch_size must be >= 1 and epochs >= 0, got {batch_size} and {epochs}")
+    _check_run(method, batch_size, epochs)
     X, y, Xv, yv = _split(X, y, validation_split, validation_data, seed)
     if Xv is not None:
         Xv, yv = net.check_data(Xv, yv)
@@ -221,34 +255,18 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
         for epoch in range(1, epochs + 1):
             lr_now = base_lr * factor(epoch - 1, epochs)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                f, g = net.value_and_grad(w, X[idx], y[idx], checked=True)
-                if not (math.isfinite(f) and _finite(g)):
-                    status = _status.NAN_ENCOUNTERED
-                    break
-                t += 1
-                total += f * len(idx)
-                last, last_w = f, w
-                new = opt.step(w, g, lr_now, t)
-                if not _finite(new):
-                    status = _status.NAN_ENCOUNTERED
-                    break
-                w = new
-            if status == _status.NAN_ENCOUNTERED:
+            w, t, total, ok, finite = _epoch(net, opt, w, X, y, order, batch_size, lr_now, t)
+            if finite is not None:
+                last, last_w = finite
+            if not ok:
+                status = _status.NAN_ENCOUNTERED
                 break
             history["loss"].append(total / n)
             history["lr"].append(lr_now)
             text = f"loss={total / n:.4g}"
             if Xv is not None:
-                val = net.value(w, Xv, yv)
-                history["val_loss"].append(val)
-                text += f" val_loss={val:.4g}"
-                if "val_accuracy" in history:
-                    acc = net.accuracy(w, Xv, yv)
-                    history["val_accuracy"].append(acc)
-                    text += f" val_acc={acc:.3f}"
+                val, more = _validate(net, w, Xv, yv, history)
+                text += more
                 if val < best - min_delta:
                     best, best_epoch, best_w, since = val, epoch, w, 0
                 else:
