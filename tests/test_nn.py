@@ -179,3 +179,15 @@ def test_each_printed_line_evaluates_to_the_hand_derivation():
     assert labels == list(hand)
     for label, value in zip(labels, values):
         np.testing.assert_allclose(value, hand[label], rtol=1e-12, atol=1e-15, err_msg=label)
+
+
+def test_command_line_prints_formula_and_equations(capsys):
+    from symopt.nn.__main__ import main
+
+    assert main(["mlp", "4,3,2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("L = sum(logsumexp(") and out.rstrip().endswith(HAND_DERIVATION.splitlines()[-1])
+    assert main(["derive", "mean((X @ w - y)**2)", "--data", "X=B d", "--data", "y=B", "--wrt", "w=d"]) == 0
+    assert "∂L/∂w = Xᵀ @ δ1" in capsys.readouterr().out
+    assert main(["derive", "mean(X @ w", "--data", "X=B d", "--wrt", "w=d"]) == 2
+    assert "never closed" in capsys.readouterr().err
