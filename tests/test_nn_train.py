@@ -115,3 +115,29 @@ def test_logistic_regression_on_breast_cancer_matches_scikit_learn():
     assert res.success, res.message
     np.testing.assert_allclose(res.weights["W1"][:, 0], ref.coef_[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(res.weights["b1"], ref.intercept_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["adam", "nesterov", "momentum", "sgd"])
+def test_updates_follow_the_textbook_rules(method):
+    """Three full-batch steps against the update rules written out in NumPy."""
+    X, y = _blobs(n=40)
+    net = nn.mlp([4, 3, 3])
+    w = net.init(5)
+    res = net.fit(X, y, method=method, lr=0.05, epochs=3, batch_size=40, shuffle=False, weights=w)
+    ref = {k: a.copy() for k, a in w.items()}
+    m = {k: 0.0 for k in w}
+    v = {k: 0.0 for k in w}
+    for t in range(1, 4):
+        _, g = net.value_and_grad(ref, X, y)
+        for k in ref:
+            if method == "adam":
+                m[k] = 0.9 * m[k] + 0.1 * g[k]
+                v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
+                ref[k] = ref[k] - 0.05 * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+            elif method == "sgd":
+                ref[k] = ref[k] - 0.05 * g[k]
+            else:
+                m[k] = 0.9 * m[k] + g[k]
+                ref[k] = ref[k] - 0.05 * (g[k] + 0.9 * m[k] if method == "nesterov" else m[k])
+    for k in ref:
+        np.testing.assert_allclose(res.weights[k], ref[k], rtol=1e-12, atol=1e-14)

@@ -45,43 +45,49 @@ class TrainResult:
 
 
 # --- optimizers: one small class per rule, state kept per weight ------------------------------
+#
+# ``step(w, g, lr, t, out)`` writes the new weights into the buffers ``out`` (compiled
+# loops of symopt.nn._updates) and returns whether they are all finite; ``w`` is untouched.
+
+def _flat(a):
+    return a.reshape(-1)
+
 
 class _SGD:
     def __init__(self, lr, momentum=0.0, nesterov=False, **_):
-        self.momentum, self.nesterov = momentum, nesterov
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.velocity: dict[str, np.ndarray] = {}
 
-    def step(self, w, g, lr, t):
-        out = {}
+    def step(self, w, g, lr, t, out):
+        from . import _updates
+
+        ok = True
         for k, gk in g.items():
-            if self.momentum:
-                v = self.velocity.get(k)
-                v = gk.copy() if v is None else self.momentum * v + gk
-                self.velocity[k] = v
-                d = gk + self.momentum * v if self.nesterov else v
-            else:
-                d = gk
-            out[k] = w[k] - lr * d
-        return out
+            vel = self.velocity.get(k)
+            if vel is None:
+                vel = self.velocity[k] = np.zeros(w[k].size)
+            ok &= _updates.sgd(_flat(w[k]), _flat(np.ascontiguousarray(gk)), vel, _flat(out[k]),
+                               lr, self.momentum, self.nesterov)
+        return ok
 
 
 class _Adam:
     def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8, **_):
-        self.b1, self.b2, self.eps = beta1, beta2, eps
+        self.b1, self.b2, self.eps = float(beta1), float(beta2), float(eps)
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
 
-    def step(self, w, g, lr, t):
-        out = {}
+    def step(self, w, g, lr, t, out):
+        from . import _updates
+
+        ok = True
         c1, c2 = 1 - self.b1 ** t, 1 - self.b2 ** t
         for k, gk in g.items():
-            m = self.m.get(k)
-            m = (1 - self.b1) * gk if m is None else self.b1 * m + (1 - self.b1) * gk
-            v = self.v.get(k)
-            v = (1 - self.b2) * gk * gk if v is None else self.b2 * v + (1 - self.b2) * (gk * gk)
-            self.m[k], self.v[k] = m, v
-            out[k] = w[k] - (lr / c1) * m / (np.sqrt(v / c2) + self.eps)
-        return out
+            if k not in self.m:
+                self.m[k], self.v[k] = np.zeros(w[k].size), np.zeros(w[k].size)
+            ok &= _updates.adam(_flat(w[k]), _flat(np.ascontiguousarray(gk)), self.m[k], self.v[k],
+                                _flat(out[k]), lr, self.b1, self.b2, c1, c2, self.eps)
+        return ok
 
 
 #: name -> (optimizer class, its fixed options)
@@ -150,23 +156,24 @@ def _finite(weights) -> bool:
     return all(np.all(np.isfinite(a)) for a in weights.values())
 
 
-def _epoch(net, opt, w, X, y, order, batch_size, lr, t):
-    """One pass over the batches of ``order``: the new weights, the step count, the summed
-    loss, whether everything stayed finite, and (loss, weights) of the last finite step."""
+def _epoch(net, opt, w, spare, X, y, order, batch_size, lr, t):
+    """One pass over the batches of ``order``: the new weights, the spare buffers, the
+    step count, the summed loss, whether everything stayed finite, and (loss, weights) of
+    the last step whose loss was finite (those weights are intact: updates go to the
+    spare buffers, which then swap with the weights)."""
     total, finite = 0.0, None
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         f, g = net.value_and_grad(w, X[idx], y[idx], checked=True)
-        if not (math.isfinite(f) and _finite(g)):
-            return w, t, total, False, finite
+        if not math.isfinite(f):
+            return w, spare, t, total, False, finite
         t += 1
         total += f * len(idx)
         finite = (f, w)
-        new = opt.step(w, g, lr, t)
-        if not _finite(new):
-            return w, t, total, False, finite
-        w = new
-    return w, t, total, True, finite
+        if not opt.step(w, g, lr, t, spare):
+            return w, spare, t, total, False, finite
+        w, spare = spare, w
+    return w, spare, t, total, True, finite
 
 
 def _validate(net, w, Xv, yv, history) -> tuple[float, str]:
@@ -250,12 +257,13 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
         bar = Progress(epochs, "training", "epoch")
     status, t, best, best_epoch, best_w, since = _status.EPOCHS_DONE, 0, math.inf, None, None, 0
     last, last_w = math.nan, w
+    spare = {k: np.empty_like(a) for k, a in w.items()}
     epoch = 0
     try:
         for epoch in range(1, epochs + 1):
             lr_now = base_lr * factor(epoch - 1, epochs)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            w, t, total, ok, finite = _epoch(net, opt, w, X, y, order, batch_size, lr_now, t)
+            w, spare, t, total, ok, finite = _epoch(net, opt, w, spare, X, y, order, batch_size, lr_now, t)
             if finite is not None:
                 last, last_w = finite
             if not ok:
@@ -268,7 +276,8 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
                 val, more = _validate(net, w, Xv, yv, history)
                 text += more
                 if val < best - min_delta:
-                    best, best_epoch, best_w, since = val, epoch, w, 0
+                    best, best_epoch, since = val, epoch, 0
+                    best_w = {k: a.copy() for k, a in w.items()}
                 else:
                     since += 1
                 if not math.isfinite(val):
