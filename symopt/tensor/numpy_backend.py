@@ -94,6 +94,24 @@ def _contraction(labels: Sequence[str], out: str) -> Callable:
     return lambda *xs: np.einsum(spec, *xs, optimize=len(xs) > 2)
 
 
+def _pick(node: Contract, slot: Mapping[Node, int]):
+    """``Z[i, labels[i]]`` read directly for the contraction ``ab,ab->a`` of a matrix with
+    a one-hot matrix (what ``pick`` is), instead of building the one-hot matrix."""
+    if len(node.args) != 2 or node.out != node.labels[0][0] or node.labels[0] != node.labels[1] \
+            or len(node.labels[0]) != 2:
+        return None
+    ones = [k for k, a in enumerate(node.args) if isinstance(a, OneHot)]
+    if len(ones) != 1:
+        return None
+    z = slot[node.args[1 - ones[0]]]
+    labels = slot[node.args[ones[0]].args[0]]
+
+    def pick(v):
+        lab = v[labels]
+        return v[z][np.arange(lab.shape[0]), lab]
+    return pick
+
+
 class Plan:
     """``roots`` evaluated from the leaves' arrays: ``Plan(roots)(env, sizes)``."""
 
@@ -107,6 +125,8 @@ class Plan:
                                  | {s for n in self.order if isinstance(n, Map)
                                     for s in n.body.free_symbols if isinstance(s, Dim)}, key=str))
         self._modules = _numpy_modules()
+        self._leaf_slots = [k for k, n in enumerate(self.order) if isinstance(n, Leaf)]
+        self._node_slots = [k for k, n in enumerate(self.order) if not isinstance(n, Leaf)]
         self._steps: dict = {}
 
     def _steps_for(self, values: Mapping[Dim, int]) -> list:
@@ -137,6 +157,9 @@ class Plan:
                 return r
             return run_map
         if isinstance(node, Contract):
+            picked = _pick(node, self.slot)
+            if picked is not None:
+                return picked
             fn = _contraction(node.labels, node.out)
             return lambda v, fn=fn, args=args, shape=shape: np.reshape(fn(*[v[a] for a in args]), shape)
         if isinstance(node, Reduce):
@@ -187,7 +210,9 @@ class Plan:
         to its size."""
         steps = self._steps_for(values)
         v: list = [None] * len(self.order)
+        for k in self._leaf_slots:
+            v[k] = env[self.order[k]]
         with np.errstate(over="ignore", under="ignore"):
-            for k, (node, step) in enumerate(zip(self.order, steps)):
-                v[k] = env[node] if step is None else step(v)
+            for k in self._node_slots:
+                v[k] = steps[k](v)
         return [v[self.slot[r]] for r in self.roots]
