@@ -141,3 +141,18 @@ def test_updates_follow_the_textbook_rules(method):
                 ref[k] = ref[k] - 0.05 * (g[k] + 0.9 * m[k] if method == "nesterov" else m[k])
     for k in ref:
         np.testing.assert_allclose(res.weights[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_full_batch_lbfgs_and_newton_cg_reach_the_same_minimum():
+    X = rng.standard_normal((200, 4))
+    y = (X @ np.array([1.0, -2.0, 0.5, 0.0]) > 0).astype(int)
+    net = nn.mlp([4, 3, 2], loss="softmax", l2=0.01)
+    found = []
+    for method in ("lbfgs", "newton-cg"):
+        res = net.fit(X, y, method=method, max_iter=300, weights=net.init(0))
+        assert res.success, res.message
+        _, g = net.value_and_grad(res.weights, X, y)
+        assert max(np.abs(v).max() for v in g.values()) < 1e-6
+        found.append(res.fun)
+    assert found[0] == pytest.approx(found[1], rel=1e-9)
