@@ -133,12 +133,12 @@ def test_bad_shapes_name_both_shapes():
 # --- the backpropagation equations, line by line against the hand derivation ----------------
 
 HAND_DERIVATION = """\
-Y      = onehot(y, K)
 Z1     = X @ W1 + b1
 H1     = tanh(Z1)
 Z2     = H1 @ W2 + b2
-P      = exp(-logsumexp(Z2, axis=1)[:, None] + Z2)
-δ2     = (-Y + P)/B
+P      = exp(Z2 - logsumexp(Z2, axis=1)[:, None])
+Y      = onehot(y, K)
+δ2     = (P - Y)/B
 δ1     = (δ2 @ W2ᵀ)*(1 - H1**2)
 ∂L/∂W1 = Xᵀ @ δ1
 ∂L/∂b1 = sum(δ1, axis=0)
@@ -169,7 +169,7 @@ def test_each_printed_line_evaluates_to_the_hand_derivation():
     Y = np.eye(2)[y]
     d2 = (P - Y) / 6
     d1 = (d2 @ w["W2"].T) * (1 - H1 ** 2)
-    hand = {"Y": Y, "Z1": Z1, "H1": H1, "Z2": Z2, "P": P, "δ2": d2, "δ1": d1,
+    hand = {"Z1": Z1, "H1": H1, "Z2": Z2, "P": P, "Y": Y, "δ2": d2, "δ1": d1,
             "∂L/∂W1": X.T @ d1, "∂L/∂b1": d1.sum(0), "∂L/∂W2": H1.T @ d2, "∂L/∂b2": d2.sum(0)}
     eq = net.gradient
     nodes = [node for _, node in eq.intermediates] + [node for _, _, node in eq.outputs]

@@ -4,12 +4,12 @@ backpropagation equations symopt derives for them, and training (see docs/networ
     >>> from symopt import nn
     >>> net = nn.mlp([4, 3, 2], activation="tanh", loss="softmax")
     >>> print(net.gradient)
-    Y      = onehot(y, K)
     Z1     = X @ W1 + b1
     H1     = tanh(Z1)
     Z2     = H1 @ W2 + b2
-    P      = exp(-logsumexp(Z2, axis=1)[:, None] + Z2)
-    δ2     = (-Y + P)/B
+    P      = exp(Z2 - logsumexp(Z2, axis=1)[:, None])
+    Y      = onehot(y, K)
+    δ2     = (P - Y)/B
     δ1     = (δ2 @ W2ᵀ)*(1 - H1**2)
     ∂L/∂W1 = Xᵀ @ δ1
     ∂L/∂b1 = sum(δ1, axis=0)

@@ -50,14 +50,18 @@ def _substitute(node: Map, candidate: Map, replacement: Node) -> tuple | None:
     pattern = candidate.body.xreplace(remap)
     if pattern == node.body:
         return None
-    fresh = placeholder(len(node.args))
-    body = _replace(node.body, pattern, fresh)
+    # the named result becomes argument 0, so it prints first: (P - Y)/B, not (-Y + P)/B
+    shift = {placeholder(k): placeholder(k + 1) for k in range(len(node.args))}
+    fresh = placeholder(0)
+    old_body = node.body.xreplace(shift)
+    pattern = pattern.xreplace(shift)
+    body = _replace(old_body, pattern, fresh)
     if body is None:
-        body = _replace(sympy.factor_terms(node.body), pattern, fresh)
+        body = _replace(sympy.factor_terms(old_body), pattern, fresh)
     if body is None:
         return None
-    args = list(node.args) + [replacement]
-    axes = list(node.axes) + [tuple(range(node.ndim))]
+    args = [replacement] + list(node.args)
+    axes = [tuple(range(node.ndim))] + list(node.axes)
     used = body.free_symbols
     keep = [k for k in range(len(args)) if placeholder(k) in used]
     renumber = {placeholder(k): placeholder(i) for i, k in enumerate(keep)}
