@@ -134,6 +134,7 @@ class Network:
         self.kind = kind
         self.activation = activation
         self.sizes = dict(sizes or {})
+        self._size_cache: dict = {}
         self.problem = st.Problem(loss)
         self.variables: tuple[Leaf, ...] = self.problem.variables
         self.batch: Dim = inputs.shape[0]
@@ -196,15 +197,25 @@ class Network:
         return {v.name: st.binding.evaluate_shape(v.shape, values) for v in self.variables}
 
     def _sizes(self, batch: int) -> dict[Dim, int]:
-        values = {d: self.sizes[d.name] for d in self.problem.dims if d.name in self.sizes}
-        values[self.batch] = batch
-        return values
+        key = (batch, tuple(sorted(self.sizes.items())))
+        cached = self._size_cache.get(key)
+        if cached is None:
+            values = {d: self.sizes[d.name] for d in self.problem.dims if d.name in self.sizes}
+            values[self.batch] = batch
+            shapes = (st.binding.evaluate_shape(self.inputs.shape, values),
+                      st.binding.evaluate_shape(self.target.shape, values))
+            cached = self._size_cache[key] = (values, shapes)
+        return cached[0]
+
+    def _data_shapes(self, batch: int) -> tuple[tuple, tuple]:
+        self._sizes(batch)
+        return self._size_cache[(batch, tuple(sorted(self.sizes.items())))][1]
 
     def check_data(self, X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """``X`` and ``y`` as arrays of the shapes the formula needs; a ``ShapeError`` names
         both shapes when they do not fit."""
         X = np.ascontiguousarray(X, dtype=float)
-        want = st.binding.evaluate_shape(self.inputs.shape, self._sizes(X.shape[0] if X.ndim else 0))
+        want = self._data_shapes(X.shape[0] if X.ndim else 0)[0]
         if X.shape != want:
             raise ShapeError(f"inputs {self.inputs.name!r} have shape {X.shape} but the network "
                              f"needs {want} (batch, {', '.join(map(str, want[1:]))})")
@@ -218,7 +229,7 @@ class Network:
         y = np.ascontiguousarray(y, dtype=dtype)
         if y.ndim == 1 and self.target.ndim == 2 and dtype is float:
             y = y[:, None]
-        want_y = st.binding.evaluate_shape(self.target.shape, self._sizes(X.shape[0]))
+        want_y = self._data_shapes(X.shape[0])[1]
         if y.shape != want_y:
             raise ShapeError(f"target {self.target.name!r} has shape {y.shape} but inputs of shape "
                              f"{X.shape} need {want_y}")

@@ -112,6 +112,30 @@ def _pick(node: Contract, slot: Mapping[Node, int]):
     return pick
 
 
+def _map_step(fn, placers, args, shape, axes):
+    """The step of a Map: ``fn`` of the placed arguments, broadcast to ``shape``; the
+    common cases (arguments already aligned, or one needing a placement) without the
+    general loop, since a network runs a dozen of these per step."""
+    ndim = len(shape)
+    aligned = [tuple(ax) == tuple(range(ndim - len(ax), ndim)) and None not in ax for ax in axes]
+    full = any(a and len(ax) == ndim for a, ax in zip(aligned, axes))   # fixes the result's shape
+    if all(aligned) and full:
+        if len(args) == 1:
+            (a,) = args
+            return lambda v: fn(v[a])
+        if len(args) == 2:
+            a, b = args
+            return lambda v: fn(v[a], v[b])
+        return lambda v: fn(*[v[a] for a in args])
+
+    def run_map(v):
+        r = fn(*[p(v[a]) for p, a in zip(placers, args)])
+        if np.shape(r) != shape:
+            r = np.broadcast_to(r, shape)
+        return r
+    return run_map
+
+
 class Plan:
     """``roots`` evaluated from the leaves' arrays: ``Plan(roots)(env, sizes)``."""
 
@@ -150,18 +174,16 @@ class Plan:
                 constant = np.broadcast_to(np.asarray(fn(), dtype=float), shape)
                 return lambda v: constant
 
-            def run_map(v, fn=fn, placers=placers, args=args, shape=shape):
-                r = fn(*[p(v[a]) for p, a in zip(placers, args)])
-                if np.shape(r) != shape:
-                    r = np.broadcast_to(r, shape)
-                return r
-            return run_map
+            return _map_step(fn, placers, args, shape, node.axes)
         if isinstance(node, Contract):
             picked = _pick(node, self.slot)
             if picked is not None:
                 return picked
             fn = _contraction(node.labels, node.out)
-            return lambda v, fn=fn, args=args, shape=shape: np.reshape(fn(*[v[a] for a in args]), shape)
+            if len(args) == 2:
+                a, b = args
+                return lambda v: fn(v[a], v[b]).reshape(shape)
+            return lambda v: np.reshape(fn(*[v[a] for a in args]), shape)
         if isinstance(node, Reduce):
             (a,) = args
             axis = node.axis
