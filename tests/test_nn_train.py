@@ -156,3 +156,19 @@ def test_full_batch_lbfgs_and_newton_cg_reach_the_same_minimum():
         assert max(np.abs(v).max() for v in g.values()) < 1e-6
         found.append(res.fun)
     assert found[0] == pytest.approx(found[1], rel=1e-9)
+
+
+def test_validation_data_regression_and_binary_outputs():
+    X = rng.standard_normal((120, 3))
+    Y = np.sin(X[:, :1]) + 0.5 * X[:, 1:2]
+    net = nn.mlp([3, 8, 1], loss="mse")
+    res = net.fit(X[:100], Y[:100], epochs=40, lr=0.02, batch_size=20, validation_data=(X[100:], Y[100:]))
+    assert "val_accuracy" not in res.history and len(res.history["val_loss"]) == 40
+    assert res.history["val_loss"][-1] < 0.5 * res.history["val_loss"][0]
+    assert net.predict(res.weights, X).shape == (120, 1)
+    labels = (X[:, 0] > 0).astype(float)
+    binary = nn.mlp([3, 1], loss="bce")
+    res = binary.fit(X, labels, epochs=30, lr=0.1, batch_size=30)
+    p = binary.predict(res.weights, X)
+    assert p.shape == (120, 1) and np.all((p > 0) & (p < 1))
+    assert binary.accuracy(res.weights, X, labels[:, None]) > 0.9
