@@ -172,3 +172,13 @@ def test_validation_data_regression_and_binary_outputs():
     p = binary.predict(res.weights, X)
     assert p.shape == (120, 1) and np.all((p > 0) & (p < 1))
     assert binary.accuracy(res.weights, X, labels[:, None]) > 0.9
+
+
+def test_progress_bar_shows_validation_figures(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)        # the plain stderr line
+    X, y = _blobs(n=80)
+    nn.mlp([4, 3]).fit(X, y, epochs=2, validation_split=0.25, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "val_loss=" in err and "val_acc=" in err
