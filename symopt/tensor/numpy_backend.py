@@ -89,6 +89,9 @@ def _contraction(labels: Sequence[str], out: str) -> Callable:
             kept = [c for c in a if c in out]
             perm = [kept.index(c) for c in out]
             if perm == sorted(perm):
+                if len(summed) == 1:
+                    (axis,) = summed
+                    return lambda x: np.add.reduce(x, axis=axis)
                 return lambda x: x.sum(axis=summed) if summed else x
     spec = ",".join(labels) + "->" + out
     return lambda *xs: np.einsum(spec, *xs, optimize=len(xs) > 2)
@@ -183,6 +186,9 @@ class Plan:
             if len(args) == 2:
                 a, b = args
                 return lambda v: fn(v[a], v[b]).reshape(shape)
+            if len(args) == 1:
+                (a,) = args
+                return lambda v: fn(v[a]).reshape(shape)
             return lambda v: np.reshape(fn(*[v[a] for a in args]), shape)
         if isinstance(node, Reduce):
             (a,) = args
@@ -193,13 +199,19 @@ class Plan:
             def logsumexp(v):
                 x = v[a]
                 top = x.max(axis=axis, keepdims=True)
-                top = np.where(np.isfinite(top), top, 0.0)
-                return (np.log(np.exp(x - top).sum(axis=axis, keepdims=True)) + top).squeeze(axis=axis)
+                if not np.isfinite(top).all():          # rows of -inf (or inf, nan) only
+                    top = np.where(np.isfinite(top), top, 0.0)
+                e = np.exp(x - top)
+                return np.log(e.sum(axis=axis)) + top.reshape(e.shape[:axis] + e.shape[axis + 1:])
             return logsumexp
         if isinstance(node, OneHot):
             (a,) = args
-            classes = shape[1]
-            return lambda v: (v[a][:, None] == np.arange(classes)[None, :]).astype(float)
+            def onehot(v):
+                labels = v[a]
+                out = np.zeros(shape)
+                out[np.arange(labels.shape[0]), labels] = 1.0
+                return out
+            return onehot
         if isinstance(node, Eye):
             base = evaluate_shape(node.base, values)
             eye = np.eye(math.prod(base)).reshape(base + base)
