@@ -191,3 +191,19 @@ def test_command_line_prints_formula_and_equations(capsys):
     assert "∂L/∂w = Xᵀ @ δ1" in capsys.readouterr().out
     assert main(["derive", "mean(X @ w", "--data", "X=B d", "--wrt", "w=d"]) == 2
     assert "never closed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_array_kernels_agree_with_the_numpy_plan_for_relu():
+    """relu and its step print into the Numba kernels of symopt.tensor.compile too."""
+    import symopt.tensor as st
+
+    net = nn.mlp([3, 6, 2], activation="relu", l2=0.01)
+    X, y = rng.standard_normal((60, 3)), rng.integers(0, 2, 60)
+    w = net.init(1)
+    kernels = st.compile(net.problem)
+    f, g = kernels.value_and_grad(w, binding=kernels.bind({"X": X, "y": y}, dims={"h1": 6, "K": 2}))
+    f_plan, g_plan = net.value_and_grad(w, X, y)
+    assert f == pytest.approx(f_plan, rel=1e-13)
+    for k in g_plan:
+        np.testing.assert_allclose(g[k], g_plan[k], rtol=1e-12, atol=1e-15)
