@@ -207,3 +207,23 @@ def test_compiled_array_kernels_agree_with_the_numpy_plan_for_relu():
     assert f == pytest.approx(f_plan, rel=1e-13)
     for k in g_plan:
         np.testing.assert_allclose(g[k], g_plan[k], rtol=1e-12, atol=1e-15)
+
+
+def test_a_network_from_your_own_formula():
+    import symopt.tensor as st
+
+    B, d, K = st.dims("B d K")
+    X, y = st.data("X", (B, d)), st.data("y", B, dtype=int)
+    W, c = st.variable("W", (d, K)), st.variable("c", K)
+    Z = X @ W + c
+    loss = nn.softmax_cross_entropy(Z, y) + nn.l2([W], 0.1)
+    net = nn.Network(loss, output=st.softmax(Z, axis=1), inputs=X, target=y, sizes={"d": 3, "K": 4},
+                     kind="classes", names={Z: "Z1"})
+    Xv, yv = rng.standard_normal((10, 3)), rng.integers(0, 4, 10)
+    w = {"W": rng.standard_normal((3, 4)), "c": rng.standard_normal(4)}
+    f, g = net.value_and_grad(w, Xv, yv)
+    f_ref, g_ref = backprop({"W1": w["W"], "b1": w["c"]}, Xv, yv, "tanh", "softmax", l2=0.1)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(g["W"], g_ref["W1"], rtol=1e-11)
+    assert "∂L/∂W = 0.1*W + Xᵀ @ δ1" in str(net.gradient)
+    assert net.predict(w, Xv).sum(axis=1) == pytest.approx(np.ones(10))

@@ -112,9 +112,13 @@ class Network:
     """A network as formulas: ``loss`` (a scalar over a batch of ``inputs`` and
     ``target``), ``output`` (what ``predict`` returns), the layer names for printing.
 
-    Build one with :func:`mlp`, or from your own formula::
+    Build one with :func:`mlp`, or from your own formula, giving the sizes of its
+    dimensions other than the batch (the first dimension of ``inputs``) and, to print the
+    equations with layer names, ``names`` (``{node: "H1"}``; ``Z<k>`` names a layer's
+    pre-activation, whose adjoint then prints as ``δ<k>``)::
 
-        net = Network(loss, output=probabilities, inputs=X, target=y)
+        net = Network(loss, output=probabilities, inputs=X, target=y, sizes={"d": 64, "K": 10},
+                      kind="classes")
 
     ``print(net.loss)`` shows the formula, ``print(net.gradient)`` the backpropagation
     equations, ``net.value_and_grad(weights, X, y)`` evaluates them, ``net.fit(...)``
@@ -185,6 +189,10 @@ class Network:
     def _value_grad_plan(self) -> Plan:
         rewritten, _ = self._shared
         return Plan(rewritten[:1 + len(self.variables)])
+
+    @cached_property
+    def _loss_plan(self) -> Plan:
+        return Plan([self._shared[0][0]])
 
     @cached_property
     def _output_plan(self) -> Plan:
@@ -258,8 +266,7 @@ class Network:
     def value(self, weights: Mapping[str, np.ndarray], X: Any, y: Any) -> float:
         """The loss over ``(X, y)`` (evaluated in batches of at most 4096 rows, averaged)."""
         X, y = self.check_data(X, y)
-        plan = Plan([self._shared[0][0]]) if not hasattr(self, "_loss_plan") else self._loss_plan
-        self._loss_plan = plan
+        plan = self._loss_plan
         total = 0.0
         for start in range(0, X.shape[0], 4096):
             xb, yb = X[start:start + 4096], y[start:start + 4096]
