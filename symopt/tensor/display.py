@@ -355,9 +355,11 @@ def to_latex(node: Node, names: Mapping[Node, str] | None = None) -> str:
     return _LatexPrinter(names).print(node, top=True)[0]
 
 
-def _name_shared(outputs: Sequence[Node], adjoint_nodes: set, given: Mapping[Node, str]) -> list[tuple[str, Node]]:
+def _name_shared(outputs: Sequence[Node], adjoint_nodes: set, given: Mapping[Node, str],
+                 auto: bool = True) -> list[tuple[str, Node]]:
     """Names for the nodes used more than once among ``outputs`` (adjoints: δ1, δ2, ...;
-    other intermediates t1, t2, ...), in the order they are computed."""
+    other intermediates t1, t2, ...), in the order they are computed; nodes in ``given``
+    keep their given names (and are the only ones named when ``auto`` is false)."""
     order = topological(outputs)
     uses: dict[Node, int] = {}
     for node in order:
@@ -367,7 +369,10 @@ def _name_shared(outputs: Sequence[Node], adjoint_nodes: set, given: Mapping[Nod
     counters = {"δ": 0, "t": 0}
     outputs_set = set(outputs)
     for node in order:
-        if isinstance(node, (Leaf, Eye, OneHot)) or node in given:
+        if node in given and not isinstance(node, Leaf):
+            named.append((given[node], node))
+            continue
+        if isinstance(node, (Leaf, Eye, OneHot)) or not auto:
             continue
         if node in outputs_set and uses.get(node, 0) == 0:
             continue
@@ -390,11 +395,13 @@ class Equations:
     notebook (LaTeX) and as LaTeX source (:meth:`latex`).  Also a mapping from output
     names to formulas."""
 
-    def __init__(self, outputs: Sequence[tuple[str, str, Node]], adjoint_nodes: set = frozenset()):
+    def __init__(self, outputs: Sequence[tuple[str, str, Node]], adjoint_nodes: set = frozenset(),
+                 names: Mapping[Node, str] | None = None, auto: bool = True):
         #: (key, label, formula) of each output
         self.outputs = list(outputs)
-        given: dict[Node, str] = {}
-        self.intermediates = _name_shared([n for _, _, n in self.outputs], set(adjoint_nodes), given)
+        given = dict(names or {})
+        self.intermediates = _name_shared([n for _, _, n in self.outputs], set(adjoint_nodes), given,
+                                          auto)
         self.names = {node: name for name, node in self.intermediates}
 
     def __getitem__(self, key: str) -> Node:
@@ -451,5 +458,6 @@ def _latex_label(label: str) -> str:
     return label
 
 
-def equations(outputs: Sequence[tuple[str, str, Node]], adjoint_nodes: set = frozenset()) -> Equations:
-    return Equations(outputs, adjoint_nodes)
+def equations(outputs: Sequence[tuple[str, str, Node]], adjoint_nodes: set = frozenset(),
+              names: Mapping[Node, str] | None = None, auto: bool = True) -> Equations:
+    return Equations(outputs, adjoint_nodes, names, auto)
