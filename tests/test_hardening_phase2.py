@@ -31,7 +31,6 @@ def _item(number: int, what: str):
 # --- item 6: success that is not -------------------------------------------------------
 
 
-@_item(6, "lm/gn report success with fun=inf and x unchanged")
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_least_squares_overflow_is_not_a_success(method):
     res = so.minimize(so.LeastSquares(["x - 1e200"]), [0.0], method=method)
@@ -41,20 +40,17 @@ def test_least_squares_overflow_is_not_a_success(method):
         assert "overflow" in res.message.lower() or "inf" in res.message.lower(), res.message
 
 
-@_item(6, "fit with y scaled by 1e300 reports success with chisqr=inf")
 def test_fit_overflow_is_not_a_success():
     with np.errstate(all="ignore"):
         res = so.fit(MODEL, p0={"a": 1, "b": 1, "c": 0}, t=T, y=Y * 1e300)
     assert not res.success or math.isfinite(res.chisqr), res
 
 
-@_item(6, "trust-ncg on 1e300*x**2 reports success after 0 iterations, gradient 2e300")
 def test_trust_ncg_on_a_huge_scale_succeeds_only_at_the_minimum():
     res = so.minimize("1e300*x**2", [1.0], method="trust-ncg")
     assert not res.success or (abs(res.x[0]) < 1e-6 and math.isfinite(res.jac[0])), res
 
 
-@_item(6, "newton on 1/x**2 + x from -1 reports success at f = -4.96e232 (unbounded below)")
 def test_run_away_decrease_is_reported_as_probably_unbounded():
     res = so.minimize("1/x**2 + x", [-1.0], method="newton")
     assert not res.success, res
@@ -72,7 +68,6 @@ def test_least_squares_method_on_a_scalar_problem_says_what_it_needs(method):
     assert "LeastSquares" in str(info.value)
 
 
-@_item(7, "x0=[10**400, 1] raises OverflowError")
 def test_a_start_beyond_a_double_is_an_input_error():
     with pytest.raises(so.InputError, match="x0"):
         so.minimize("x**2 + y**2", [10**400, 1])
@@ -86,7 +81,6 @@ def test_a_seed_that_is_not_an_integer_is_an_input_error():
                     epochs=1, seed="abc")
 
 
-@_item(7, "a scalar sigma of 0, -1 or NaN gets a message about its shape, not its value")
 @pytest.mark.parametrize("sigma", [0.0, -1.0, float("nan")])
 def test_a_bad_scalar_sigma_is_refused_for_its_value(sigma):
     with pytest.raises(so.InputError, match="sigma") as info:
@@ -95,14 +89,12 @@ def test_a_bad_scalar_sigma_is_refused_for_its_value(sigma):
     assert "1-D" not in message and ("positive" in message or "finite" in message), message
 
 
-@_item(7, "a missing p0 entry gets a message listing the internal column '_w'")
 def test_a_missing_p0_entry_is_named_without_internal_columns():
     with pytest.raises(so.SymoptError, match="'c'") as info:
         so.fit(MODEL, p0={"a": 1, "b": 1}, t=T, y=Y)
     assert "_w" not in str(info.value) and "p0" in str(info.value)
 
 
-@_item(7, "an extra p0 key is fitted silently as an unused parameter")
 def test_an_extra_p0_key_is_an_input_error_naming_it():
     with pytest.raises(so.InputError, match="'d'"):
         so.fit(MODEL, p0={"a": 1, "b": 1, "c": 0, "d": 3}, t=T, y=Y)

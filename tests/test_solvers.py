@@ -719,7 +719,8 @@ def test_inconsistent_array_sizes_are_refused_without_touching_memory():
 def test_status_table_is_complete_and_consistent():
     codes = [status.SUCCESS_GTOL, status.SUCCESS_FTOL, status.SUCCESS_XTOL, status.MAX_ITER,
              status.LINE_SEARCH_FAILED, status.NAN_ENCOUNTERED, status.HESSIAN_NOT_PD,
-             status.INVALID_INPUT, status.TRUST_REGION_COLLAPSED]
+             status.INVALID_INPUT, status.TRUST_REGION_COLLAPSED, status.OVERFLOW,
+             status.PROBABLY_UNBOUNDED]
     solver_codes = sorted(c for c in status.TABLE if c < status.FIRST_MINIBATCH)
     assert solver_codes == sorted(codes) == list(range(len(codes)))
     for code in codes:
