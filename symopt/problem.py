@@ -17,7 +17,7 @@ import sympy
 
 from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
-from .parsing import make_symbol, parse_formula, parse_names
+from .parsing import check_constants, make_symbol, parse_formula, parse_names
 
 __all__ = ["Problem", "LeastSquares", "DataLoss", "natural_key"]
 
@@ -84,6 +84,7 @@ def _as_scalar_expr(loss: Any, local_symbols: dict[str, sympy.Symbol]) -> tuple[
     replace = {s: local_symbols.get(s.name) or make_symbol(s.name)
                for s in loss.free_symbols if isinstance(s, sympy.Symbol)}
     expr = loss.xreplace(replace)
+    check_constants(expr)  # as parse_formula checks text: no constant beyond a double
     return expr, sympy.sstr(loss)
 
 

@@ -98,3 +98,105 @@ def test_a_missing_p0_entry_is_named_without_internal_columns():
 def test_an_extra_p0_key_is_an_input_error_naming_it():
     with pytest.raises(so.InputError, match="'d'"):
         so.fit(MODEL, p0={"a": 1, "b": 1, "c": 0, "d": 3}, t=T, y=Y)
+
+
+# --- item 3 (change requests of phase 1) ---------------------------------------------------
+
+
+def test_a_derived_power_of_a_sum_prints_its_base_once():
+    # unrolled, ((x + 1)**3 + 1)**3 ... nested 8 deep would print x 3**8 times
+    import sympy
+
+    from symopt.codegen import KernelPrinter
+
+    x = sympy.Symbol("x")
+    expr = x
+    for _ in range(8):
+        expr = (expr + 1) ** 3
+    text = KernelPrinter().doprint(expr)
+    assert text.count("x") == 1 and len(text) < 200, text
+    assert KernelPrinter().doprint(x**3) == "(x*x*x)"  # a symbol is still unrolled
+
+
+def test_a_derived_power_of_a_sum_computes_the_same_values():
+    res = so.compile(so.Problem("((x + 1)**3 + y)**2 + (x - y)**4"))
+    x, y = 0.3, -1.7
+    exact = ((x + 1) ** 3 + y) ** 2 + (x - y) ** 4
+    assert res.value([x, y]) == pytest.approx(exact, rel=1e-14)
+
+
+def test_sympy_input_has_its_constants_checked_too():
+    import sympy
+
+    x = sympy.Symbol("x")
+    with pytest.raises(so.FormulaError, match="acos"):
+        so.Problem(x**2 + sympy.acos(2))
+
+
+def test_a_kernel_error_of_symopt_is_not_blamed_on_symopt():
+    # a ProblemError from codegen reaches the caller as itself, not as a CompileError
+    with pytest.raises(so.ProblemError, match="double") as info:
+        so.compile(so.LeastSquares(["x - 1", "10**300 + 0*x"])).value([1.0])
+    assert not isinstance(info.value, so.CompileError)
+
+
+def _solver_module(folder, name):
+    """A module like symopt/solvers/newton.py: one function compiled with cache=True on
+    first access through compiled_on_first_access."""
+    import importlib
+    import sys
+
+    (folder / f"{name}.py").write_text(
+        "import numba\n"
+        "from symopt.solvers._jit import compiled_on_first_access\n\n\n"
+        "def _solve(x):\n"
+        "    return x + 1.0\n\n\n"
+        "__getattr__ = compiled_on_first_access(\n"
+        "    globals(), {'solve': _solve}, lambda f: numba.njit('f8(f8)', cache=True)(f))\n")
+    sys.modules.pop(name, None)
+    sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(folder))
+
+
+def test_a_damaged_solver_cache_is_repaired_with_a_warning(tmp_path):
+    from symopt import errors
+
+    name = f"symopt_t_solver_{tmp_path.name.replace('-', '_')}"
+    assert _solver_module(tmp_path, name).solve(1.0) == 2.0
+    indexes = list((tmp_path / "__pycache__").glob(f"{name}._solve-*.nbi"))
+    assert len(indexes) == 1
+    indexes[0].write_bytes(b"\x80\x05truncated")
+    with pytest.warns(errors.CacheWarning, match="damaged"):
+        assert _solver_module(tmp_path, name).solve(2.0) == 3.0
+
+
+def test_threads_asking_for_one_solver_compile_it_once():
+    import threading
+
+    from symopt.solvers._jit import compiled_on_first_access
+
+    calls = []
+    barrier = threading.Barrier(6)
+
+    def slow_compile(function):
+        calls.append(function)
+        threading.Event().wait(0.05)
+        return function
+
+    namespace = {"__name__": "fake"}
+    getattr_ = compiled_on_first_access(namespace, {"solve": len}, slow_compile)
+    got = []
+
+    def ask():
+        barrier.wait()
+        got.append(getattr_("solve"))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [len] and got == [len] * 6
