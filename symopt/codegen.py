@@ -131,8 +131,9 @@ class KernelPrinter(PythonCodePrinter):
             if not (base.is_Symbol or base.is_Number) and abs(k) <= _MAX_UNROLLED_POWER:
                 # a compound base is printed once (unrolled, nested powers of sums would
                 # print their innermost base k1*k2*... times); a small integer power is
-                # repeated multiplication in Numba too
-                return f"{b}**{k}"
+                # repeated multiplication in Numba too.  A negative one divides: Numba's
+                # float ** negative int raises ZeroDivisionError at 0 whatever error_model
+                return f"{b}**{k}" if k > 0 else f"(1.0/{b}**{-k})" if k < -1 else f"(1.0/{b})"
             if 0 < k <= _MAX_UNROLLED_POWER:
                 return "(" + "*".join([b] * k) + ")"
             if -_MAX_UNROLLED_POWER <= k < 0:
@@ -146,7 +147,8 @@ class KernelPrinter(PythonCodePrinter):
             # x**(k/2) = sqrt(x)**k keeps the domain of the square root
             root = f"math.sqrt({self._print(base)})"
             if not (base.is_Symbol or base.is_Number):
-                return f"{root}**{int(exponent.p)}"  # printed once (see above)
+                p = int(exponent.p)  # the root printed once (see above)
+                return f"{root}**{p}" if p > 0 else f"(1.0/{root}**{-p})"
             return self._print_Pow(sympy.Pow(sympy.Symbol("_r"), exponent.p)).replace("_r", root)
         e = self.parenthesize(exponent, sympy.printing.precedence.PRECEDENCE["Pow"])
         return f"{b}**{e}"

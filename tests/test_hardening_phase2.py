@@ -125,6 +125,15 @@ def test_a_derived_power_of_a_sum_computes_the_same_values():
     assert res.value([x, y]) == pytest.approx(exact, rel=1e-14)
 
 
+def test_a_negative_power_of_a_sum_at_its_pole_is_inf_not_an_exception():
+    # found by fuzzing atan2(x, y) at (0, 0): Numba's float ** negative int raises
+    # ZeroDivisionError at 0 whatever the error model, so the printer divides instead
+    kernels = so.compile(so.Problem("atan2(x, y) + (x**2 + y**2)**-2 + sqrt(x + 1)**-3"))
+    value, gradient = kernels.value_and_grad([0.0, 0.0])
+    assert value == math.inf and np.isnan(gradient).all()
+    assert kernels.value([-1.0, 0.0]) == math.inf
+
+
 def test_sympy_input_has_its_constants_checked_too():
     import sympy
 
