@@ -21,6 +21,7 @@ import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
 from .derivatives import Derivatives, joint_cse
+from .errors import ProblemError
 
 __all__ = ["KernelPrinter", "SymbolNames", "scalar_kernels_source", "residual_kernels_source",
            "print_expr"]
@@ -30,6 +31,24 @@ _RESERVED = frozenset({"math", "numba", "np", "abi", "_rt", "abs", "min", "max",
                        "range", "len", "True", "False", "None"})
 _MAX_UNROLLED_POWER = 8
 
+
+def _double(number: sympy.Number) -> float:
+    """``number`` as a finite double, or a ProblemError naming it: a number beyond a
+    double can appear after derivation (the derivative of ``atan2(1e300, x)`` holds
+    1e600, the loss of the residual ``1e200`` holds 1e400) although the formula's own
+    constants were all finite."""
+    try:
+        value = float(number)
+    except OverflowError:  # an Integer beyond a double
+        value = float("inf")
+    if value in (float("inf"), float("-inf")):
+        text = sympy.Float(number, 3)
+        raise ProblemError(
+            f"the derived formulas hold the number {str(text)}, beyond the range of a double "
+            f"(about 1.8e308), where the kernels cannot compute; rescale the formula's "
+            f"constants or variables so that the derivatives stay within about 1e300"
+        )
+    return value
 
 class SymbolNames:
     """Maps problem symbols to the local names kernels use for them.
@@ -77,16 +96,18 @@ class KernelPrinter(PythonCodePrinter):
     _print_Dummy = _print_Symbol
 
     def _print_Integer(self, expr):
-        return repr(float(int(expr)))
+        return repr(_double(expr))
 
     def _print_Rational(self, expr):
-        return f"({float(expr.p)!r}/{float(expr.q)!r})"
+        if max(abs(expr.p), expr.q) < 2**1023:
+            return f"({float(expr.p)!r}/{float(expr.q)!r})"
+        return repr(_double(expr))  # p or q beyond a double, p/q perhaps not
 
     def _print_Half(self, expr):
         return "0.5"
 
     def _print_Float(self, expr):
-        return repr(float(expr))
+        return repr(_double(expr))
 
     def _print_NaN(self, expr):
         return "math.nan"
@@ -107,6 +128,12 @@ class KernelPrinter(PythonCodePrinter):
             k = int(exponent)
             if k == 0:
                 return "1.0"
+            if not (base.is_Symbol or base.is_Number) and abs(k) <= _MAX_UNROLLED_POWER:
+                # a compound base is printed once (unrolled, nested powers of sums would
+                # print their innermost base k1*k2*... times); a small integer power is
+                # repeated multiplication in Numba too.  A negative one divides: Numba's
+                # float ** negative int raises ZeroDivisionError at 0 whatever error_model
+                return f"{b}**{k}" if k > 0 else f"(1.0/{b}**{-k})" if k < -1 else f"(1.0/{b})"
             if 0 < k <= _MAX_UNROLLED_POWER:
                 return "(" + "*".join([b] * k) + ")"
             if -_MAX_UNROLLED_POWER <= k < 0:
@@ -119,6 +146,9 @@ class KernelPrinter(PythonCodePrinter):
         if exponent.is_Rational and exponent.q == 2:
             # x**(k/2) = sqrt(x)**k keeps the domain of the square root
             root = f"math.sqrt({self._print(base)})"
+            if not (base.is_Symbol or base.is_Number):
+                p = int(exponent.p)  # the root printed once (see above)
+                return f"{root}**{p}" if p > 0 else f"(1.0/{root}**{-p})"
             return self._print_Pow(sympy.Pow(sympy.Symbol("_r"), exponent.p)).replace("_r", root)
         e = self.parenthesize(exponent, sympy.printing.precedence.PRECEDENCE["Pow"])
         return f"{b}**{e}"

@@ -253,8 +253,9 @@ def fit(
         Starting values of the fitted parameters (every other symbol of the model).
     y : array
         The observations.
-    sigma : array, optional
-        Standard deviations of ``y``: residuals are ``(y - model) / sigma``.
+    sigma : array or float, optional
+        Standard deviations of ``y``: residuals are ``(y - model) / sigma``; a float is
+        the same (positive, finite) standard deviation for every row.
     absolute_sigma : bool
         As in ``scipy.optimize.curve_fit``: whether ``sigma`` is absolute (the
         covariance is not scaled by the reduced chi-square).
@@ -309,6 +310,7 @@ def fit(
         else:
             plan = None
             problem = _model_problem(key, model)
+    sigma = _checked_sigma(sigma, y)
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
         data["sigma"] = sigma
@@ -390,10 +392,56 @@ def _model_problem(key: tuple, model) -> LeastSquares:
     problem = _models.get(key)
     if problem is None:
         _, independent, wrt, params, dependent = key
-        problem = _remember(_models, key, LeastSquares.from_model(
+        build = lambda wrt: LeastSquares.from_model(  # noqa: E731
             model, independent=list(independent), wrt=wrt and list(wrt), params=params,
-            dependent=dependent))
+            dependent=dependent)
+        try:
+            problem = build(wrt)
+        except ProblemError:
+            if wrt is None:
+                raise
+            # p0's keys are the fitted parameters: name the ones it lacks as such (the
+            # message from_model gives lists the internal weights column)
+            needed = build(None).variable_names
+            missing = [name for name in needed if name not in wrt]
+            if not missing:
+                raise
+            raise InputError(
+                f"p0 has no start value for {', '.join(map(repr, missing))}: the model "
+                f"{_model_text(model)} fits {list(needed)}; give p0 a value for each"
+            ) from None
+        used = {symbol.name for symbol in problem.model.free_symbols}
+        unused = [name for name in problem.variable_names if name not in used]
+        if unused:
+            raise InputError(
+                f"p0 gives a start value for {', '.join(map(repr, unused))}, which the model "
+                f"{_model_text(model)} does not use; its parameters are "
+                f"{[name for name in problem.variable_names if name in used]}"
+            )
+        _remember(_models, key, problem)
     return problem
+
+
+def _model_text(model) -> str:
+    """The model as a short quoted text for messages."""
+    text = model if type(model) is str else str(model)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _checked_sigma(sigma, y):
+    """``sigma`` as given, or a scalar ``sigma`` made a column like ``y`` after checking
+    its value (a positive, finite number): a scalar is the same standard deviation for
+    every row."""
+    if sigma is None or np.ndim(sigma) != 0:
+        return sigma
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"sigma must be a positive finite number or an array of them, "
+                         f"got {sigma!r}") from None
+    if not (value > 0.0 and math.isfinite(value)):
+        raise InputError(f"sigma must be positive and finite, got {value!r}")
+    return np.full(np.shape(y), value)
 
 
 def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,

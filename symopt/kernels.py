@@ -23,7 +23,7 @@ from . import abi, cache
 from ._binding import jit_address, no_hessian_address
 from .codegen import residual_kernels_source, scalar_kernels_source
 from .data import data_array
-from .errors import CompileError, ProblemError
+from .errors import CompileError, ProblemError, SymoptError
 from .solvers import HESSIAN_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +41,8 @@ def _load(problem: "Problem", source_fn) -> ModuleType:
     try:
         source = source_fn()
         return cache.load_source(source)
+    except SymoptError:  # a clear error of its own (a number beyond a double, the cache)
+        raise
     except Exception as exc:  # a bug in codegen, not a user error
         raise CompileError(
             f"compiling the kernels of {problem.formula!r} failed: {type(exc).__name__}: {exc}. "

@@ -17,7 +17,7 @@ import sympy
 
 from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
-from .parsing import make_symbol, parse_formula, parse_names
+from .parsing import check_constants, make_symbol, parse_formula, parse_names
 
 __all__ = ["Problem", "LeastSquares", "DataLoss", "natural_key"]
 
@@ -84,6 +84,7 @@ def _as_scalar_expr(loss: Any, local_symbols: dict[str, sympy.Symbol]) -> tuple[
     replace = {s: local_symbols.get(s.name) or make_symbol(s.name)
                for s in loss.free_symbols if isinstance(s, sympy.Symbol)}
     expr = loss.xreplace(replace)
+    check_constants(expr)  # as parse_formula checks text: no constant beyond a double
     return expr, sympy.sstr(loss)
 
 
@@ -345,7 +346,10 @@ def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], w
         try:
             out = np.array(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"{what} must be numbers, got {values!r} ({exc})") from None
+            raise InputError(f"{what} must be numbers, got {_short(values)} ({exc})") from None
+        except OverflowError:
+            raise InputError(f"{what} holds a number beyond the range of a double "
+                             f"(about 1.8e308): {_short(values)}") from None
         if out.ndim != 1:
             raise ShapeError(
                 f"{what} has shape {out.shape}, expected ({n},): one value for each of {list(names)}"
@@ -371,7 +375,10 @@ def _values_array(values: Any, names: Sequence[str], index: Mapping[str, int], w
         try:
             out = np.array(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"{what} must be numbers, got {values!r} ({exc})") from None
+            raise InputError(f"{what} must be numbers, got {_short(values)} ({exc})") from None
+        except OverflowError:
+            raise InputError(f"{what} holds a number beyond the range of a double "
+                             f"(about 1.8e308): {_short(values)}") from None
         if out.ndim == 0:
             out = out.reshape(1)
         if out.ndim != 1 or out.shape[0] != n:
@@ -399,7 +406,19 @@ def _float(value: Any, where: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{where} must be a number, got {value!r}") from None
+        raise InputError(f"{where} must be a number, got {_short(value)}") from None
+    except OverflowError:
+        raise InputError(f"{where} is beyond the range of a double (about 1.8e308): "
+                         f"{_short(value)}") from None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an integer like 10**400 has 401 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer with more digits than Python will print
+        return f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 #: name of the internal data column holding the weights 1/sigma of a model fit (a name

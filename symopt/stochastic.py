@@ -132,6 +132,20 @@ def _number(name: str, value: Any, low: float, high: float, low_open: bool = Fal
     return value
 
 
+def _genuine_status(status: int, fun: float, g: np.ndarray, x: np.ndarray) -> int:
+    """A success only where the loss over all rows and its gradient are finite (the batch
+    losses each epoch were, but their sum over all rows may overflow): ``PROBABLY_UNBOUNDED``
+    for a loss of -Inf, ``NAN_ENCOUNTERED`` for NaN, ``OVERFLOW`` for Inf."""
+    if not _status.is_success(status) or (math.isfinite(fun) and np.isfinite(g).all()
+                                          and np.isfinite(x).all()):
+        return status
+    if fun == -math.inf:
+        return _status.PROBABLY_UNBOUNDED
+    if math.isnan(fun) or np.isnan(g).any() or np.isnan(x).any():
+        return _status.NAN_ENCOUNTERED
+    return _status.OVERFLOW
+
+
 def _loss_text(loss: float, val_loss: float | None) -> str:
     return f"loss={loss:.6g}" + (f" val_loss={val_loss:.6g}" if val_loss is not None else "")
 
@@ -317,6 +331,7 @@ def minimize_minibatch(  # noqa: C901 (checks and wiring of one training run; sp
         x[:] = best_x  # early stopping keeps the best point even when it never fired
     g = np.empty(n)
     fun = float(kernels.value_grad_kernel(x, p, d, g))
+    status = _genuine_status(status, fun, g, x)
     steps = int(work["steps"][0])
     res = OptimizeResult(
         x=x, fun=fun, jac=g, nit=steps, nfev=steps + 1 + len(history.get("val_loss", ())),

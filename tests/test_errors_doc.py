@@ -206,21 +206,21 @@ def test_missing_dependency_error_names_the_extra(monkeypatch):
     lambda: so.minimize(ROSEN, x0=[1.0, 1.0], method="nope"),
     lambda: so.minimize(ROSEN, x0=[1.0, 1.0], params={"a": 1.0}),
     lambda: so.compile(so.Problem(ROSEN)).value({"x": 1.0, "w": 2.0}),
-], ids=["formula", "code", "short x0", "method", "unknown parameter", "kernel call"])
+    lambda: so.minimize("x**2 + y**2", [10**400, 1]),
+], ids=["formula", "code", "short x0", "method", "unknown parameter", "kernel call",
+        "x0 beyond a double"])
 def test_mistakes_raise_symopt_errors(call):
     with pytest.raises(so.SymoptError):
         call()
 
 
-@_phase2(7, "lm on a Problem raises AttributeError; x0=[10**400, 1] raises OverflowError; "
-            "seed='abc' raises NumPy's TypeError")
+@_phase2(7, "lm on a Problem raises AttributeError; seed='abc' raises NumPy's TypeError")
 @pytest.mark.parametrize("call", [
     lambda: so.minimize(so.Problem("x**2 + y**2"), [1.0, 1.0], method="lm"),
-    lambda: so.minimize("x**2 + y**2", [10**400, 1]),
     lambda: so.minimize(so.DataLoss("(a*t - y)**2", wrt="a", data="t y"), [1.0], method="adam",
                         data={"t": np.arange(4.0), "y": np.arange(4.0)}, batch_size=2, epochs=1,
                         seed="abc"),
-], ids=["lm on a Problem", "x0 beyond a double", "seed not an integer"])
+], ids=["lm on a Problem", "seed not an integer"])
 def test_mistakes_still_raising_other_exceptions(call):
     with pytest.raises(so.SymoptError):
         call()
@@ -328,8 +328,6 @@ def test_codes_0_to_2_and_only_they_are_successes(formula, x0, method, max_iter)
     assert res.success == (res.status in (0, 1, 2))
 
 
-@_phase2(6, "lm reports success with fun=inf and x unchanged on x - 1e200; newton reports "
-            "success on the unbounded 1/x**2 + x")
 @pytest.mark.parametrize("case", ["overflow", "unbounded"])
 def test_a_success_is_genuine(case):
     if case == "overflow":  # a success only at the true solution x = 1e200, with a finite cost

@@ -45,6 +45,8 @@ from .status import (
     INVALID_INPUT,
     MAX_ITER,
     NAN_ENCOUNTERED,
+    OVERFLOW,
+    PROBABLY_UNBOUNDED,
     SUCCESS_FTOL,
     SUCCESS_GTOL,
     SUCCESS_XTOL,
@@ -59,6 +61,10 @@ F_SCALE_FLOOR = 1e-300
 #: this near a minimiser, even when the user loosens ftol (0.06 at a momentum solve
 #: stopped by ftol = 1e-3 in the tests).
 RELGRAD_MAX = 0.25
+#: A decrease of f by more than this many times ``max(|f_start|, 1)``, at a point where f
+#: still falls as fast as x grows (relative gradient above RELGRAD_MAX), is reported as
+#: ``PROBABLY_UNBOUNDED`` (Ipopt's ``diverging_iterates_tol`` is the same order, 1e20, on x).
+RUNAWAY_FACTOR = 1e20
 #: Hard limits that keep every loop bounded whatever the options say.
 MAX_ITER_LIMIT = 2**53
 MAX_LS_LIMIT = 10_000
@@ -382,6 +388,47 @@ def end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info, gtol, ftol
         nit, f_prev, f, gnorm, step_norm, norm_inf(x), relgrad, gtol, ftol, xtol, max_iter
     )
     return gnorm, status
+
+
+@inlined
+def genuine_status(status, f_start, f, x, g, lower, upper, bounded):
+    """The status a solve really ended with, given the one its loop decided on.
+
+    Every method's loop ends here, whichever test stopped it, so that no success is
+    reported that is not one (issue 15, item 6):
+
+    * f fell to -Inf, or by more than ``RUNAWAY_FACTOR * max(|f_start|, 1)`` below its
+      start while the :func:`relative_gradient` is above ``RELGRAD_MAX`` (f still falls
+      as fast as x grows): ``PROBABLY_UNBOUNDED``, whatever stopped the loop (an ftol
+      test at the rounding level of a huge f, the iteration limit, a line search);
+    * a success where f, the gradient or x is not finite: ``OVERFLOW`` (Inf only) or
+      ``NAN_ENCOUNTERED``, since no convergence test can hold there.
+
+    Other statuses are returned unchanged.
+    """
+    if status == INVALID_INPUT or status == NAN_ENCOUNTERED or status == CONTINUE:
+        return status
+    if f == -np.inf:
+        return PROBABLY_UNBOUNDED
+    if math.isfinite(f) and math.isfinite(f_start):
+        if f_start - f > RUNAWAY_FACTOR * max(abs(f_start), 1.0):
+            if not relative_gradient(x, g, f, lower, upper, bounded) <= RELGRAD_MAX:
+                return PROBABLY_UNBOUNDED
+    if status == SUCCESS_GTOL or status == SUCCESS_FTOL or status == SUCCESS_XTOL:
+        if not (point_finite(f, g) and all_finite(x)):
+            if f != f or not all_finite_or_inf(g) or not all_finite_or_inf(x):
+                return NAN_ENCOUNTERED
+            return OVERFLOW
+    return status
+
+
+@inlined
+def all_finite_or_inf(g):
+    """Whether no entry of ``g`` is NaN (Inf allowed)."""
+    for i in range(g.shape[0]):
+        if g[i] != g[i]:
+            return False
+    return True
 
 
 @inlined

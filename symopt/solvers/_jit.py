@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import threading
 
 from numba import njit
 
@@ -56,18 +57,51 @@ def solver(function):
 def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solver):
     """A module ``__getattr__`` that compiles (or loads from Numba's cache) each solver of
     ``sources`` (public name -> Python function) with ``compile_solver`` when it is first
-    accessed, not at import, and keeps it in ``namespace`` (the module's globals)."""
+    accessed, not at import, and keeps it in ``namespace`` (the module's globals).
+
+    Thread-safe: one lock per name, so that threads asking for the same solver at once
+    compile it once (and two different solvers compile side by side).  Before the
+    module's first compilation, its damaged Numba cache files are discarded with a
+    :class:`~symopt.errors.CacheWarning` (:func:`symopt.cache.discard_damaged_numba_cache`):
+    Numba would otherwise raise from every later compilation of a truncated ``.nbi``/``.nbc``.
+    """
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+    checked: list[bool] = []
 
     def __getattr__(name):
         function = sources.get(name)
         if function is None:
             raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
         compiled = namespace.get(name)
-        if compiled is None:
-            compiled = namespace[name] = compile_solver(function)
+        if compiled is not None:
+            return compiled
+        with guard:
+            lock = locks.setdefault(name, threading.Lock())
+        with lock:
+            compiled = namespace.get(name)
+            if compiled is None:
+                with guard:
+                    if not checked:
+                        _discard_damaged(namespace)
+                        checked.append(True)
+                compiled = namespace[name] = compile_solver(function)
         return compiled
 
     return __getattr__
+
+
+def _discard_damaged(namespace: dict) -> None:
+    """Discard the damaged Numba cache files of the module whose globals are ``namespace``."""
+    path = namespace.get("__file__")
+    if not path:
+        return
+    from .. import cache  # here, not at import: the solvers load before the kernel cache
+
+    try:
+        cache.discard_damaged_numba_cache(path)
+    except OSError:  # an unreadable source or folder: Numba reports what it cannot use
+        pass
 
 
 def _discard_stale_cache() -> None:

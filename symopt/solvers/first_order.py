@@ -61,6 +61,7 @@ from ._common import (
     end_iteration,
     evaluate_grad,
     finish,
+    genuine_status,
     kernel_raised,
     point_finite,
     read_bounds,
@@ -151,6 +152,8 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter, lower, upper, bounded)
+
+    f_start = f
     nit = 0
     scale = 1.0  # halved whenever a step lands on NaN/Inf
     quiet = 0  # consecutive iterations passing the ftol or xtol test
@@ -199,7 +202,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
                 status = MAX_ITER if nit >= max_iter else CONTINUE
         else:
             quiet = 0
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)
     return f
 
 

@@ -26,6 +26,7 @@ from ._common import (
     arguments_valid,
     end_iteration,
     finish,
+    genuine_status,
     kernel_raised,
     project,
     read_bounds,
@@ -62,6 +63,8 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter, lower, upper, bounded)
+
+    f_start = f
     nit = 0
     # first trial step of the next search: at first, a step of at most 1 per coordinate;
     # then twice the step accepted last
@@ -96,7 +99,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
                                       gtol, ftol, xtol, max_iter, lower, upper, bounded)
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)
     return f
 
 

@@ -56,6 +56,7 @@ from ._common import (
     descent_slope,
     end_iteration,
     finish,
+    genuine_status,
     kernel_raised,
     read_bounds,
     read_options,
@@ -356,6 +357,8 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter, lower, upper, bounded)
+
+    f_start = f
     nit = 0
     count = 0  # pairs stored (0: the next step is a scaled gradient step)
     newest = m - 1
@@ -418,7 +421,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
             rho[newest] = 1.0 / ys
             gamma = ys / dot(y, y)
             count = min(count + 1, m)
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)
     return f
 
 

@@ -102,7 +102,7 @@ from .. import abi
 from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
 from ._common import bounds_valid, finish, read_bounds, read_options, record_history
 from ._jit import OPTIONS, compiled_on_first_access, helper, inlined, iteration
-from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
+from .linalg import all_finite, copy_matrix, copy_vector, diff_norm_inf, step_to
 from .linesearch import (
     BACKOFF,
     F_ROUNDOFF_RTOL,
@@ -132,6 +132,7 @@ from .status import (
     INVALID_INPUT,
     MAX_ITER,
     NAN_ENCOUNTERED,
+    OVERFLOW,
     SUCCESS_FTOL,
     SUCCESS_GTOL,
     SUCCESS_XTOL,
@@ -396,6 +397,21 @@ def check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step, s
 
 
 @inlined
+def _genuine_status(status, fnorm, x):
+    """The status a least-squares solve really ended with: a success only where the cost
+    ``||r||^2 / 2`` is finite (it overflows for ``||r||`` above about 1.9e154 although
+    every residual is finite, and the convergence tests, relative to ``||r||``, then
+    hold without progress): ``OVERFLOW`` there, ``NAN_ENCOUNTERED`` for a NaN cost."""
+    if status == SUCCESS_GTOL or status == SUCCESS_FTOL or status == SUCCESS_XTOL:
+        cost = 0.5 * fnorm * fnorm
+        if cost != cost:
+            return NAN_ENCOUNTERED
+        if not math.isfinite(cost) or not all_finite(x):
+            return OVERFLOW
+    return status
+
+
+@inlined
 def _bounded_start(residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
     """The start of both solvers: read the bounds (:func:`._common.read_bounds`, checked
     by :func:`ls_arguments_valid`), clip x0 into the box, reset the counters and
@@ -570,7 +586,7 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     if not current_in_out:
         copy_vector(rc, r_out)
         copy_matrix(Jc, J_out)
-    finish(info, status, nit)
+    finish(info, _genuine_status(status, fnorm, x), nit)
     return 0.5 * fnorm * fnorm
 
 
@@ -793,7 +809,7 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     if not current_in_out:
         copy_vector(rc, r_out)
         copy_matrix(Jc, J_out)
-    finish(info, status, nit)
+    finish(info, _genuine_status(status, fnorm, x), nit)
     return 0.5 * fnorm * fnorm
 
 

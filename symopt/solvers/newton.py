@@ -29,6 +29,7 @@ from ._common import (
     descent_slope,
     end_iteration,
     finish,
+    genuine_status,
     kernel_raised,
     read_options,
     start,
@@ -108,6 +109,8 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H_out, info,
                              hist, gtol, max_iter, no_bounds, no_bounds, False)
+
+    f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H_out):
         status = HESSIAN_NOT_PD
     nit = 0
@@ -131,7 +134,7 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
                                       gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
     hessian_to_out(nit, H_out, H_spare)
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, no_bounds, no_bounds, False), nit)
     return f
 
 

@@ -29,6 +29,7 @@ from ._common import (
     descent_slope,
     end_iteration,
     finish,
+    genuine_status,
     kernel_raised,
     read_options,
     start,
@@ -81,6 +82,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
     set_scaled_identity(M, 1.0)
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
                              info, hist, gtol, max_iter, no_bounds, no_bounds, False)
+    f_start = f
     nit = 0
     # True while M is the unscaled identity (at the start, after a reset)
     M_is_identity = True
@@ -111,7 +113,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
                                       gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
         if bfgs_update(M, s, y, My, M_is_identity):
             M_is_identity = False
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, no_bounds, no_bounds, False), nit)
     return f
 
 

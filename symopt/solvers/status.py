@@ -18,6 +18,8 @@ __all__ = [
     "HESSIAN_NOT_PD",
     "INVALID_INPUT",
     "TRUST_REGION_COLLAPSED",
+    "OVERFLOW",
+    "PROBABLY_UNBOUNDED",
     "FIRST_MINIBATCH",
     "EPOCHS_DONE",
     "EARLY_STOPPED",
@@ -40,6 +42,8 @@ NAN_ENCOUNTERED = 5
 HESSIAN_NOT_PD = 6
 INVALID_INPUT = 7
 TRUST_REGION_COLLAPSED = 8
+OVERFLOW = 9
+PROBABLY_UNBOUNDED = 10
 #: Mini-batch training (symopt.stochastic) ends after a number of epochs, not on a
 #: convergence test: its codes form a block of their own from here, so the solvers' codes
 #: stay contiguous (successes below FIRST_FAILURE, then failures).
@@ -101,6 +105,20 @@ TABLE: dict[int, tuple[str, str, bool]] = {
         "The trust-region radius shrank below the rounding level of x without an "
         "acceptable step (the quadratic model disagrees with f: inaccurate derivatives, "
         "or f at the limit of its precision).",
+        False,
+    ),
+    OVERFLOW: (
+        "OVERFLOW",
+        "f, its derivatives or the step computed from them overflowed (Inf: beyond the "
+        "double range), so no convergence test can hold; rescale the problem (its "
+        "variables, residuals or data) so that f stays within about 1e300.",
+        False,
+    ),
+    PROBABLY_UNBOUNDED: (
+        "PROBABLY_UNBOUNDED",
+        "f decreased without bound (by more than 1e20 times its starting size while still "
+        "falling as fast as x grows, or to -Inf): the problem is probably unbounded below; "
+        "x is where the solver stopped, not a minimiser.",
         False,
     ),
     EPOCHS_DONE: (

@@ -83,6 +83,7 @@ from ._common import (
     evaluate,
     evaluate_value,
     finish,
+    genuine_status,
     kernel_raised,
     read_options,
     start,
@@ -90,7 +91,7 @@ from ._common import (
 from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix, dot, matvec, norm2, norm_inf
 from .linesearch import EPS, F_ROUNDOFF_RTOL
-from .status import CONTINUE, NAN_ENCOUNTERED, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
+from .status import CONTINUE, NAN_ENCOUNTERED, OVERFLOW, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
 
 __all__ = ["solve", "solve_exact", "DEFAULT_RADIUS"]
 
@@ -329,6 +330,8 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H, info, hist,
                              gtol, max_iter, no_bounds, no_bounds, False)
+
+    f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H):
         status = NAN_ENCOUNTERED
     nit = 0
@@ -340,7 +343,9 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
         matvec(H, z, Hd)
         predicted = -(dot(g, z) + 0.5 * dot(z, Hd))
         if not predicted > F_ROUNDOFF_RTOL * abs(f):
-            status = SUCCESS_FTOL  # no decrease f could confirm: converged to precision
+            # no decrease f could confirm: converged to precision, unless the model's
+            # decrease itself overflowed (g.g beyond a double in the CG: no step at all)
+            status = SUCCESS_FTOL if math.isfinite(predicted) else OVERFLOW
             break
         for i in range(n):
             x_trial[i] = x[i] + z[i]
@@ -365,7 +370,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
                                           False)
         elif radius <= EPS * norm_inf(x) or radius < RADIUS_FLOOR:
             status = TRUST_REGION_COLLAPSED
-    finish(info, status, nit)
+    finish(info, genuine_status(status, f_start, f, x, g, no_bounds, no_bounds, False), nit)
     return f
 
 
