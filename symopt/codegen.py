@@ -335,8 +335,14 @@ def scalar_kernels_source(
     *,
     reduce: str = "sum",
     regularization: Derivatives | None = None,
+    hessian: bool = True,
 ) -> str:
     """The source of the kernel module for a scalar loss (without the hash header).
+
+    ``hessian=False`` leaves out the ``value_grad_hess`` kernel, and with it the
+    symbolic Hessian, which is never derived: the module a first-order or quasi-Newton
+    solve needs (on a 100-feature logistic loss most of the time to a first gradient
+    went into a Hessian no such method calls).
 
     With ``data_symbols``, ``derivatives.value`` is the loss of one data row and the
     kernels sum it, its gradient and its Hessian over the rows of ``data`` (row ``i``
@@ -351,9 +357,9 @@ def scalar_kernels_source(
     if not data_symbols:
         if reduce != "sum" or regularization is not None:
             raise ValueError("reduce and regularization apply to losses summed over data rows")
-        return _straight_line_source(derivatives, parameters, formula)
+        return _straight_line_source(derivatives, parameters, formula, hessian)
     return _row_sum_source(derivatives, parameters, formula, data_symbols, reduce,
-                           regularization)
+                           regularization, hessian)
 
 
 def _hessian_fill(n: int, upper_keys: Sequence[tuple[int, int]]) -> tuple[list[str], list[str]]:
@@ -377,14 +383,12 @@ def _hessian_fill(n: int, upper_keys: Sequence[tuple[int, int]]) -> tuple[list[s
 
 
 def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol],
-                          formula: str) -> str:
+                          formula: str, hessian: bool = True) -> str:
     module = _Module(derivatives.variables, parameters, (), formula, "formula")
     printer = module.printer
     n = derivatives.n
     f = derivatives.value
     grad = list(derivatives.gradient_entries)
-    upper = derivatives.hessian_upper
-    upper_keys = sorted(upper)
 
     def emit(exprs: list[sympy.Expr], targets: list[str]) -> list[str]:
         body = _Body(printer, exprs)
@@ -398,6 +402,10 @@ def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.S
                "The loss; the gradient into _g.",
                emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"],
                lazy=True)
+    if not hessian:
+        return module.source(["# Hessian: not generated (first-order kernels only)"])
+    upper = derivatives.hessian_upper
+    upper_keys = sorted(upper)
     zeros, mirror = _hessian_fill(n, upper_keys)
     body = emit([f] + grad + [upper[k] for k in upper_keys],
                 ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys])
@@ -411,7 +419,7 @@ def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.S
 
 def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol], formula: str,
                     data_symbols: Sequence[sympy.Symbol], reduce: str,
-                    regularization: Derivatives | None) -> str:
+                    regularization: Derivatives | None, hessian: bool = True) -> str:
     """Kernels summing a row term over the data rows: for each kernel, a serial *block*
     function ``_<kernel>_rows(x, p, data, start, stop, out)`` that sums the term (and its
     derivatives) over rows ``start:stop`` into ``out``, and the kernel itself, which runs
@@ -432,10 +440,7 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     printer = module.printer
     n = derivatives.n
     grad = list(derivatives.gradient_entries)
-    upper = derivatives.hessian_upper
     reg_grad = list(regularization.gradient_entries) if regularization is not None else [0] * n
-    reg_upper = regularization.hessian_upper if regularization is not None else {}
-    upper_keys = sorted(set(upper) | set(reg_upper))
     zero = sympy.S.Zero
 
     def kernel(name: str, args: str, sig: str, doc: str, row_exprs: list[sympy.Expr],
@@ -486,6 +491,14 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     kernel("value_grad", "_x, _p, _data, _g", "value_grad_sig", "The loss; the gradient into _g.",
            [derivatives.value] + grad, [f_reg] + reg_grad,
            ["_f"] + [f"_g[{i}]" for i in range(n)], [], ["    return _f"])
+    reg_text = f"; regularization (added once): {regularization.value}" if regularization is not None else ""
+    rows_text = (f"# rows: summed in blocks of >= {BLOCK_ROWS} rows (at most {MAX_BLOCKS} blocks, "
+                 f"in parallel), reduce={reduce!r}{reg_text}")
+    if not hessian:
+        return module.source(["# Hessian: not generated (first-order kernels only)", rows_text])
+    upper = derivatives.hessian_upper
+    reg_upper = regularization.hessian_upper if regularization is not None else {}
+    upper_keys = sorted(set(upper) | set(reg_upper))
     zeros, mirror = _hessian_fill(n, upper_keys)
     kernel("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
            "The loss; the gradient into _g, the symmetric Hessian into _H.",
@@ -493,11 +506,9 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
            [f_reg] + reg_grad + [reg_upper.get(key, zero) for key in upper_keys],
            ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys],
            zeros, mirror + ["    return _f"])
-    reg_text = f"; regularization (added once): {regularization.value}" if regularization is not None else ""
     return module.source([
         f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
-        f"# rows: summed in blocks of >= {BLOCK_ROWS} rows (at most {MAX_BLOCKS} blocks, in parallel),"
-        f" reduce={reduce!r}{reg_text}",
+        rows_text,
     ])
 
 

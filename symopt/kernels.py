@@ -24,7 +24,7 @@ from ._binding import jit_address, no_hessian_address
 from .codegen import residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError
-from .solvers import HESSIAN_METHODS
+from .solvers import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -94,6 +94,24 @@ class Kernels:
         return module
 
     @property
+    def first_order_module(self) -> ModuleType:
+        """The module of the value and gradient kernels: the full :attr:`module` when it
+        is loaded already, else one generated without the Hessian, whose symbolic
+        derivation is skipped (first-order and quasi-Newton methods never call it)."""
+        module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
+        if module is None:
+            with _lock:
+                module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
+                if module is None:
+                    p = self.problem
+                    module = self.__dict__["_first_order_module"] = _load(
+                        p, lambda: scalar_kernels_source(
+                            p.derivatives, p.parameters, p.formula, p.data_symbols,
+                            reduce=p.reduce, regularization=p.regularization_derivatives,
+                            hessian=False))
+        return module
+
+    @property
     def residual_module(self) -> ModuleType:
         """The module of the residual kernels (least-squares problems only)."""
         module = self.__dict__.get("_residual_module")
@@ -119,7 +137,8 @@ class Kernels:
         compile here, on first use, one by one (or load from Numba's disk cache): a
         gradient call, a first-order method or mini-batch training never compiles the
         Hessian kernel."""
-        dispatcher = getattr(self.module, name)
+        module = self.module if name == "value_grad_hess" else self.first_order_module
+        dispatcher = getattr(module, name)
         if not dispatcher.signatures:
             with _lock:
                 if not dispatcher.signatures:
@@ -212,10 +231,12 @@ class Kernels:
         kernels: what the compiled entry points of :mod:`symopt._binding` take."""
         addresses = self.__dict__.get("_addresses")
         if addresses is None:
+            # the Hessian first: its module then serves the value kernels too
+            hess = jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig)
             addresses = self.__dict__["_addresses"] = (
                 jit_address(self.value_kernel, abi.value_sig),
                 jit_address(self.value_grad_kernel, abi.value_grad_sig),
-                jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig),
+                hess,
             )
         return addresses
 
@@ -237,8 +258,8 @@ class Kernels:
     def method_addresses(self, method: str) -> tuple[int, int, int]:
         """The scalar-kernel addresses the entry point of ``method`` takes:
         :attr:`addresses` for a method that calls the Hessian kernel
-        (:data:`symopt.solvers.HESSIAN_METHODS`), else :attr:`first_order_addresses`."""
-        return self.addresses if method in HESSIAN_METHODS else self.first_order_addresses
+        (its registry row lists ``"hessian"``), else :attr:`first_order_addresses`."""
+        return self.addresses if registry.lookup(method).calls_hessian else self.first_order_addresses
 
     @property
     def residual_addresses(self) -> tuple[int, int]:
