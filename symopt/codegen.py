@@ -512,6 +512,64 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     ])
 
 
+def hvp_kernel_source(
+    derivatives: Derivatives,
+    parameters: Sequence[sympy.Symbol],
+    formula: str,
+    data_symbols: Sequence[sympy.Symbol] = (),
+    *,
+    reduce: str = "sum",
+    regularization: Derivatives | None = None,
+) -> str:
+    """The source of the Hessian-vector-product kernel ``hvp(x, p, data, v, hv_out)``
+    (:data:`symopt.abi.hvp_sig`): ``hv_i = sum_j H_ij v_j`` from the upper-triangle
+    Hessian entries, without forming ``H``.  Over data rows the row terms are summed
+    serially (in row order: deterministic), scaled by ``reduce`` and the regularization's
+    product added once."""
+    n = derivatives.n
+    module = _Module(derivatives.variables, parameters, data_symbols, formula,
+                     "Hessian-vector product" + (" summed over data rows" if data_symbols else ""))
+    v = [sympy.Symbol(f"_hvp_v{j}", real=True) for j in range(n)]
+    for j, s in enumerate(v):
+        module.names.add(s, f"v{j}_")
+    module.loads = module.loads + _load_lines(v, "_v", module.names.local)
+    printer = module.printer
+
+    def products(upper: dict) -> list[sympy.Expr]:
+        rows: list[list[sympy.Expr]] = [[] for _ in range(n)]
+        for (i, j), h in upper.items():
+            rows[i].append(h * v[j])
+            if i != j:
+                rows[j].append(h * v[i])
+        return [sympy.Add(*terms) for terms in rows]
+
+    hv = products(derivatives.hessian_upper)
+    if not data_symbols:
+        body = _Body(printer, hv)
+        module.add("hvp", "_x, _p, _data, _v, _hv", "hvp_sig", "H(x) v, into _hv.",
+                   body.once + [f"    _hv[{i}] = {e}" for i, e in enumerate(body.reduced)],
+                   lazy=True)
+        return module.source()
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+    body = _Body(printer, hv, module.row_symbols)
+    lines = [f"    _s{i} = 0.0" for i in range(n)] + body.once
+    lines += ["    for _i in range(_data.shape[1]):", *module.row_loads, *body.per_row]
+    lines += [f"        _s{i} += {e}" for i, e in enumerate(body.reduced)]
+    scale = "_scale * " if reduce == "mean" else ""
+    if reduce == "mean":
+        lines.append("    _scale = 1.0 / _data.shape[1] if _data.shape[1] > 0 else 0.0")
+    reg = products(regularization.hessian_upper) if regularization is not None else [0] * n
+    reg_body = _Body(printer, [sympy.sympify(e) for e in reg])
+    lines += reg_body.once
+    for i, e in enumerate(reg_body.reduced):
+        tail = "" if reg[i] == 0 else f" + {e}"
+        lines.append(f"    _hv[{i}] = {scale}_s{i}{tail}")
+    module.add("hvp", "_x, _p, _data, _v, _hv", "hvp_sig", "H(x) v summed over the rows, into _hv.",
+               lines, lazy=True)
+    return module.source([f"# rows: summed serially, reduce={reduce!r}"])
+
+
 def residual_kernels_source(
     residuals: Sequence[sympy.Expr],
     variables: Sequence[sympy.Symbol],
