@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from . import abi, cache
+from . import solvers as _solvers
 from ._binding import jit_address, no_hessian_address
 from .codegen import hvp_kernel_source, residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError
-from .solvers import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -288,8 +288,8 @@ class Kernels:
     def method_addresses(self, method: str) -> tuple[int, int, int]:
         """The scalar-kernel addresses the entry point of ``method`` takes:
         :attr:`addresses` for a method that calls the Hessian kernel
-        (its registry row lists ``"hessian"``), else :attr:`first_order_addresses`."""
-        return self.addresses if registry.lookup(method).calls_hessian else self.first_order_addresses
+        (:data:`symopt.solvers.HESSIAN_METHODS`, from the registry), else :attr:`first_order_addresses`."""
+        return self.addresses if method in _solvers.HESSIAN_METHODS else self.first_order_addresses
 
     @property
     def residual_addresses(self) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from ._binding import direct_entry_call, entry_point
 from .data import data_array
 from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
-from .options import SolveOptions
+from .options import SolveOptions, _array
 from .problem import Problem, check_finite_values
 from .result import OptimizeResult
 from .solvers import registry
@@ -332,8 +332,10 @@ def minimize(
                            max_iter=max_iter, step=step, factor=factor, memory=memory,
                            radius=radius, momentum=momentum, beta2=beta2, eps=eps,
                            schedule=schedule, decay=decay)
-    method, opts, max_iter = o.method, o.array(), o.max_iter
-    _check_kind(problem, method)
+    method = o.method
+    opts, max_iter = _array(o)
+    if o.kind == "least_squares":
+        _check_kind(problem, method)
     x = problem._x_array(x0, check_finite=False)
     if bounds is not None:
         lower, upper = bounds_arrays(bounds, list(problem.variable_names))

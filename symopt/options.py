@@ -19,7 +19,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -44,6 +44,8 @@ class SolveOptions:
 
     method: str
     given: tuple[tuple[str, Any], ...] = ()
+    #: the method's kind (registry row), kept for the callers' checks
+    kind: str = field(default="", compare=False)
 
     @classmethod
     def build(cls, method: Any, *, tol: Any = None, **keywords: Any) -> "SolveOptions":
@@ -92,7 +94,7 @@ class SolveOptions:
             if name not in _COMMON and not isinstance(value, _NUMBER_TYPES):
                 raise InputError(f"{name} must be a number (schedule: a name), got {value!r}")
             option.check(name, value)
-        return cls(row.name, tuple(sorted(given.items())))
+        return cls(row.name, tuple(sorted(given.items())), row.kind)
 
     @property
     def row(self) -> registry.Method:
