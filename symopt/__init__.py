@@ -29,7 +29,7 @@ from .fit import FitResult, FitWarning, fit
 from .functions import sigmoid, softplus
 from .kernels import Kernels, compile
 from .many import BatchResult, minimize_many
-from .minimize import METHODS, minimize, solver_options
+from .minimize import minimize, solver_options
 from .parsing import parse_formula
 from .problem import DataLoss, LeastSquares, Problem
 from .result import OptimizeResult
@@ -68,3 +68,13 @@ __all__ = [
     "CompileError",
     "MissingDependencyError",
 ]
+
+
+def __getattr__(name: str):
+    # METHODS follows the method registry (symopt.solvers.registry), so a method
+    # registered after import is listed too
+    if name == "METHODS":
+        from .solvers import registry
+
+        return registry.names("scalar", "least_squares")
+    raise AttributeError(f"module 'symopt' has no attribute {name!r}")

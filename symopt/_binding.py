@@ -20,10 +20,9 @@ import math
 from pathlib import Path
 
 from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from . import abi
+from ._numba_compat import MODE, direct_call, function_from_address, kernel_address
 from .solvers.status import INVALID_INPUT
 
 __all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "residuals_fn",
@@ -32,26 +31,9 @@ __all__ = ["jit_address", "value_fn", "value_grad_fn", "value_grad_hess_fn", "re
            "batch_sig", "gather_data", "BATCH_COUNTS"]
 
 
-def _function_from_address(fn_type: types.FunctionType):
-    """An intrinsic ``f(address: intp) -> fn_type`` building a first-class function
-    value that calls the Numba-ABI function at ``address``."""
-
-    @intrinsic
-    def from_address(typingctx, address):
-        if not isinstance(address, types.Integer):
-            return None
-
-        def codegen(context, builder, signature, args):
-            voidptr = context.get_value_type(types.voidptr)
-            function = cgutils.create_struct_proxy(fn_type)(context, builder)
-            function.jit_addr = builder.inttoptr(args[0], voidptr)
-            function.c_addr = cgutils.get_null_value(voidptr)
-            function.py_addr = cgutils.get_null_value(voidptr)
-            return function._getvalue()
-
-        return fn_type(address), codegen
-
-    return from_address
+# The Numba internals used here live in symopt._numba_compat (with a public-API fallback);
+# these names are kept for the packages that import them from here.
+_function_from_address = function_from_address
 
 
 value_fn = _function_from_address(abi.ValueFn)
@@ -62,10 +44,9 @@ residuals_jacobian_fn = _function_from_address(abi.ResidualsJacobianFn)
 
 
 def jit_address(dispatcher, signature) -> int:
-    """Address of the compiled (Numba calling convention) function of ``dispatcher``
-    for ``signature``."""
-    result = dispatcher.get_compile_result(signature)
-    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+    """Address of the compiled function of ``dispatcher`` for ``signature``, as the
+    entry points take it (:func:`symopt._numba_compat.kernel_address`)."""
+    return kernel_address(dispatcher, signature)
 
 
 @njit(cache=True, nogil=True)
@@ -87,9 +68,11 @@ def _solver_sources_hash() -> str:
     rebuilt when any solver code it links in changes."""
     digest = hashlib.sha256()
     root = Path(__file__).parent
-    for path in sorted((root / "solvers").glob("*.py")) + [root / "abi.py", root / "_binding.py"]:
+    for path in sorted((root / "solvers").glob("*.py")) + [root / "abi.py", root / "_binding.py",
+                                                            root / "_numba_compat.py"]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    digest.update(MODE.encode())  # the binding mode changes the generated entries
     return digest.hexdigest()[:16]
 
 
@@ -129,20 +112,27 @@ def entry(residuals_address, residuals_jacobian_address,
                   x, p, data, opts, info, hist, r_out, J_out)
 '''
 
-#: method -> (entry template, solver module, solver function)
-_ENTRIES = {
-    "gd": (_SCALAR_ENTRY, "symopt.solvers.gradient", "solve"),
-    "newton": (_SCALAR_ENTRY, "symopt.solvers.newton", "solve"),
-    "bfgs": (_SCALAR_ENTRY, "symopt.solvers.quasi_newton", "solve"),
-    "lbfgs": (_SCALAR_ENTRY, "symopt.solvers.lbfgs", "solve"),
-    "trust-ncg": (_SCALAR_ENTRY, "symopt.solvers.trust_region", "solve"),
-    "trust-exact": (_SCALAR_ENTRY, "symopt.solvers.trust_region", "solve_exact"),
-    "momentum": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_momentum"),
-    "nesterov": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_nesterov"),
-    "adam": (_SCALAR_ENTRY, "symopt.solvers.first_order", "solve_adam"),
-    "lm": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_lm"),
-    "gn": (_LEAST_SQUARES_ENTRY, "symopt.solvers.least_squares", "solve_gn"),
-}
+#: method kind -> its entry template
+_TEMPLATES = {"scalar": _SCALAR_ENTRY, "least_squares": _LEAST_SQUARES_ENTRY}
+
+
+def _entry_row(method: str) -> tuple[str | None, str, str, str]:
+    """``(entry template or None, solver module, solver function, sources hash)`` of
+    ``method``, from its registry row.  A solver module outside :mod:`symopt.solvers`
+    (a method registered by a user) adds its own source to the hash."""
+    from .solvers import registry
+
+    row = registry.lookup(method)
+    module = row.qualified_module
+    sources = _solver_sources_hash()
+    if not module.startswith("symopt.solvers."):
+        import importlib
+        import inspect
+
+        text = inspect.getsource(importlib.import_module(module))
+        sources += "-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _TEMPLATES.get(row.kind), module, row.function, sources
+
 
 _entries: dict[str, object] = {}
 
@@ -157,9 +147,9 @@ def entry_point(method: str):
     if entry is None:
         from . import cache
 
-        template, module, function = _ENTRIES[method]
+        template, module, function, sources = _entry_row(method)
         source = template.format(method=method, module=module, function=function,
-                                 sources=_solver_sources_hash())
+                                 sources=sources)
         entry = _entries[method] = cache.load_source(source, kind="e").entry
     return entry
 
@@ -178,13 +168,7 @@ def direct_entry_call(method: str):
     it made itself.  Falls back to the dispatcher if Numba does not expose the wrapper."""
     call = _direct_calls.get(method)
     if call is None:
-        entry = entry_point(method)
-        call = entry
-        overloads = getattr(entry, "overloads", {})
-        if len(entry.signatures) == 1:
-            compiled = overloads.get(entry.signatures[0])
-            call = getattr(compiled, "entry_point", None) or entry
-        _direct_calls[method] = call
+        call = _direct_calls[method] = direct_call(entry_point(method))
     return call
 
 
@@ -361,24 +345,26 @@ _batch_entries: dict[str, object] = {}
 
 def batch_entry_point(method: str):
     """The compiled, parallel batched entry point of ``method`` (signature
-    :data:`batch_sig`), generated from the method's row of ``_ENTRIES``: every method
+    :data:`batch_sig`), generated from the method's registry row: every method
     whose single entry uses the scalar or least-squares template runs batched too.
     Returns ``None`` for a method whose entry template has no batched counterpart."""
     entry = _batch_entries.get(method)
     if entry is None:
         from . import cache
 
-        template, module, function = _ENTRIES[method]
+        template, module, function, sources = _entry_row(method)
         batched = _BATCH_TEMPLATES.get(template)
         if batched is None:
             return None
         batch_template, functions = batched
         source = batch_template.format(method=method, module=module, function=function,
-                                       functions=functions, sources=_solver_sources_hash())
+                                       functions=functions, sources=sources)
         entry = _batch_entries[method] = cache.load_source(source, kind="b").entry
     return entry
 
 
 def is_least_squares_entry(method: str) -> bool:
     """Whether ``method``'s entry takes residual kernels (else scalar kernels)."""
-    return _ENTRIES[method][0] is _LEAST_SQUARES_ENTRY
+    from .solvers import registry
+
+    return registry.lookup(method).kind == "least_squares"

@@ -111,3 +111,45 @@ ResidualsJacobianFn = types.FunctionType(residuals_jacobian_sig)
 
 ls_solver_sig = f8(ResidualsFn, ResidualsJacobianFn, vec, vec, mat, vec, ivec, mat, vec, mat)
 ls_entry_sig = f8(types.intp, types.intp, vec, vec, mat, vec, ivec, mat, vec, mat)
+
+# --------------------------------------------------------------------------------------
+# Hessian-vector product of a scalar loss:
+#
+#   hvp(x, p, data, v, hv_out)        hv_out = H(x) v, float64[n]
+# --------------------------------------------------------------------------------------
+
+hvp_sig = types.void(vec, vec, mat, vec, vec)
+HvpFn = types.FunctionType(hvp_sig)
+
+
+# --------------------------------------------------------------------------------------
+# The kernel kinds, declared: name, inputs, outputs, signature.  symopt.kernels compiles
+# each kernel for its spec's signature; a new kind is one spec here plus its emitter in
+# symopt.codegen (and its name in the registry rows of the methods that call it).
+# --------------------------------------------------------------------------------------
+
+class KernelSpec(tuple):
+    """``(name, inputs, outputs, signature)`` of one kernel kind."""
+
+    __slots__ = ()
+
+    def __new__(cls, name: str, inputs: tuple, outputs: tuple, signature):
+        return super().__new__(cls, (name, inputs, outputs, signature))
+
+    name = property(lambda self: self[0])
+    inputs = property(lambda self: self[1])
+    outputs = property(lambda self: self[2])
+    signature = property(lambda self: self[3])
+
+
+KERNELS = (
+    KernelSpec("value", ("x", "p", "data"), ("f",), value_sig),
+    KernelSpec("grad", ("x", "p", "data"), ("g",), grad_sig),
+    KernelSpec("value_grad", ("x", "p", "data"), ("f", "g"), value_grad_sig),
+    KernelSpec("value_grad_hess", ("x", "p", "data"), ("f", "g", "H"), value_grad_hess_sig),
+    KernelSpec("hvp", ("x", "p", "data", "v"), ("hv",), hvp_sig),
+    KernelSpec("residuals", ("x", "p", "data"), ("r",), residuals_sig),
+    KernelSpec("residuals_jacobian", ("x", "p", "data"), ("r", "J"), residuals_jacobian_sig),
+)
+#: kernel name -> its spec
+KERNEL_SPECS = {spec.name: spec for spec in KERNELS}

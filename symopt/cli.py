@@ -96,24 +96,28 @@ def _problem_and_start(args):
     return problem, _parse_assignments(args.x0, "--x0"), params
 
 
-# Least-squares methods and their long names: they need residuals, which one formula is not.
-_LEAST_SQUARES_NAMES = ("levenberg-marquardt", "gauss-newton")
-
-
 def _check_scalar_method(method: str, option: str = "--method") -> None:
     """A formula on the command line is one scalar loss: refuse a least-squares method
     with a message that says what it needs, before anything is compiled."""
-    from .minimize import LEAST_SQUARES_METHODS
+    from .solvers import registry
 
-    name = method.strip().lower().replace("_", "-").replace(" ", "-")
-    if name in tuple(LEAST_SQUARES_METHODS) + _LEAST_SQUARES_NAMES:
+    name = registry.canonical(method.strip())
+    if name is not None and registry.lookup(name).kind == "least_squares":
         raise InputError(
             f"{option} {method}: {method} is a least-squares method: it minimises a sum of squared "
             "residuals r1**2 + r2**2 + ... and needs the residuals themselves, while the "
             "formula here is one scalar loss. Minimise the loss with a method for scalar "
-            "losses (newton, bfgs, lbfgs, trust-ncg, trust-exact, gd, ...), or, from Python, "
+            f"losses ({', '.join(registry.names('scalar'))}), or, from Python, "
             "give the residuals: symopt.minimize(symopt.LeastSquares([\"1 - x\", "
             "\"10*(y - x**2)\"]), x0, method=\"lm\")")
+
+
+def _method_help() -> str:
+    """The ``--method`` help, from the method registry."""
+    from .solvers import registry
+
+    scalar = [f"{name} (default)" if name == "newton" else name for name in registry.names("scalar")]
+    return f"{', '.join(scalar)}; {' or '.join(registry.names('least_squares'))} for least squares"
 
 
 def _check_plot_file(path: str) -> None:
@@ -267,9 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mini = sub.add_parser("minimize", help="minimise a formula and print the result")
     _add_solve_arguments(mini)
-    mini.add_argument("--method", default="newton",
-                      help="newton (default), bfgs, lbfgs, trust-ncg, gd, momentum, nesterov, adam; "
-                           "lm or gn for least squares")
+    mini.add_argument("--method", default="newton", help=_method_help())
     mini.set_defaults(func=_cmd_minimize)
 
     comp = sub.add_parser("compare", help="run every applicable method on a formula, side by side")

@@ -365,8 +365,14 @@ def scalar_kernels_source(
     *,
     reduce: str = "sum",
     regularization: Derivatives | None = None,
+    hessian: bool = True,
 ) -> str:
     """The source of the kernel module for a scalar loss (without the hash header).
+
+    ``hessian=False`` leaves out the ``value_grad_hess`` kernel, and with it the
+    symbolic Hessian, which is never derived: the module a first-order or quasi-Newton
+    solve needs (on a 100-feature logistic loss most of the time to a first gradient
+    went into a Hessian no such method calls).
 
     With ``data_symbols``, ``derivatives.value`` is the loss of one data row and the
     kernels sum it, its gradient and its Hessian over the rows of ``data`` (row ``i``
@@ -381,9 +387,9 @@ def scalar_kernels_source(
     if not data_symbols:
         if reduce != "sum" or regularization is not None:
             raise ValueError("reduce and regularization apply to losses summed over data rows")
-        return _straight_line_source(derivatives, parameters, formula)
+        return _straight_line_source(derivatives, parameters, formula, hessian)
     return _row_sum_source(derivatives, parameters, formula, data_symbols, reduce,
-                           regularization)
+                           regularization, hessian)
 
 
 def _hessian_fill(n: int, upper_keys: Sequence[tuple[int, int]]) -> tuple[list[str], list[str]]:
@@ -407,14 +413,12 @@ def _hessian_fill(n: int, upper_keys: Sequence[tuple[int, int]]) -> tuple[list[s
 
 
 def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol],
-                          formula: str) -> str:
+                          formula: str, hessian: bool = True) -> str:
     module = _Module(derivatives.variables, parameters, (), formula, "formula")
     printer = module.printer
     n = derivatives.n
     f = derivatives.value
     grad = list(derivatives.gradient_entries)
-    upper = derivatives.hessian_upper
-    upper_keys = sorted(upper)
 
     def emit(exprs: list[sympy.Expr], targets: list[str]) -> list[str]:
         body = _Body(printer, exprs)
@@ -428,6 +432,10 @@ def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.S
                "The loss; the gradient into _g.",
                emit([f] + grad, ["_f"] + [f"_g[{i}]" for i in range(n)]) + ["    return _f"],
                lazy=True)
+    if not hessian:
+        return module.source(["# Hessian: not generated (first-order kernels only)"])
+    upper = derivatives.hessian_upper
+    upper_keys = sorted(upper)
     zeros, mirror = _hessian_fill(n, upper_keys)
     body = emit([f] + grad + [upper[k] for k in upper_keys],
                 ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys])
@@ -441,7 +449,7 @@ def _straight_line_source(derivatives: Derivatives, parameters: Sequence[sympy.S
 
 def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol], formula: str,
                     data_symbols: Sequence[sympy.Symbol], reduce: str,
-                    regularization: Derivatives | None) -> str:
+                    regularization: Derivatives | None, hessian: bool = True) -> str:
     """Kernels summing a row term over the data rows: for each kernel, a serial *block*
     function ``_<kernel>_rows(x, p, data, start, stop, out)`` that sums the term (and its
     derivatives) over rows ``start:stop`` into ``out``, and the kernel itself, which runs
@@ -462,10 +470,7 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     printer = module.printer
     n = derivatives.n
     grad = list(derivatives.gradient_entries)
-    upper = derivatives.hessian_upper
     reg_grad = list(regularization.gradient_entries) if regularization is not None else [0] * n
-    reg_upper = regularization.hessian_upper if regularization is not None else {}
-    upper_keys = sorted(set(upper) | set(reg_upper))
     zero = sympy.S.Zero
 
     def kernel(name: str, args: str, sig: str, doc: str, row_exprs: list[sympy.Expr],
@@ -516,6 +521,14 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
     kernel("value_grad", "_x, _p, _data, _g", "value_grad_sig", "The loss; the gradient into _g.",
            [derivatives.value] + grad, [f_reg] + reg_grad,
            ["_f"] + [f"_g[{i}]" for i in range(n)], [], ["    return _f"])
+    reg_text = f"; regularization (added once): {regularization.value}" if regularization is not None else ""
+    rows_text = (f"# rows: summed in blocks of >= {BLOCK_ROWS} rows (at most {MAX_BLOCKS} blocks, "
+                 f"in parallel), reduce={reduce!r}{reg_text}")
+    if not hessian:
+        return module.source(["# Hessian: not generated (first-order kernels only)", rows_text])
+    upper = derivatives.hessian_upper
+    reg_upper = regularization.hessian_upper if regularization is not None else {}
+    upper_keys = sorted(set(upper) | set(reg_upper))
     zeros, mirror = _hessian_fill(n, upper_keys)
     kernel("value_grad_hess", "_x, _p, _data, _g, _H", "value_grad_hess_sig",
            "The loss; the gradient into _g, the symmetric Hessian into _H.",
@@ -523,12 +536,68 @@ def _row_sum_source(derivatives: Derivatives, parameters: Sequence[sympy.Symbol]
            [f_reg] + reg_grad + [reg_upper.get(key, zero) for key in upper_keys],
            ["_f"] + [f"_g[{i}]" for i in range(n)] + [f"_H[{i}, {j}]" for i, j in upper_keys],
            zeros, mirror + ["    return _f"])
-    reg_text = f"; regularization (added once): {regularization.value}" if regularization is not None else ""
     return module.source([
         f"# Hessian: {len(upper_keys)} of {n * (n + 1) // 2} upper-triangle entries structurally nonzero",
-        f"# rows: summed in blocks of >= {BLOCK_ROWS} rows (at most {MAX_BLOCKS} blocks, in parallel),"
-        f" reduce={reduce!r}{reg_text}",
+        rows_text,
     ])
+
+
+def hvp_kernel_source(
+    derivatives: Derivatives,
+    parameters: Sequence[sympy.Symbol],
+    formula: str,
+    data_symbols: Sequence[sympy.Symbol] = (),
+    *,
+    reduce: str = "sum",
+    regularization: Derivatives | None = None,
+) -> str:
+    """The source of the Hessian-vector-product kernel ``hvp(x, p, data, v, hv_out)``
+    (:data:`symopt.abi.hvp_sig`): ``hv_i = sum_j H_ij v_j`` from the upper-triangle
+    Hessian entries, without forming ``H``.  Over data rows the row terms are summed
+    serially (in row order: deterministic), scaled by ``reduce`` and the regularization's
+    product added once."""
+    n = derivatives.n
+    module = _Module(derivatives.variables, parameters, data_symbols, formula,
+                     "Hessian-vector product" + (" summed over data rows" if data_symbols else ""))
+    v = [sympy.Symbol(f"_hvp_v{j}", real=True) for j in range(n)]
+    for j, s in enumerate(v):
+        module.names.add(s, f"v{j}_")
+    module.loads = module.loads + _load_lines(v, "_v", module.names.local)
+    printer = module.printer
+
+    def products(upper: dict) -> list[sympy.Expr]:
+        rows: list[list[sympy.Expr]] = [[] for _ in range(n)]
+        for (i, j), h in upper.items():
+            rows[i].append(h * v[j])
+            if i != j:
+                rows[j].append(h * v[i])
+        return [sympy.Add(*terms) for terms in rows]
+
+    hv = products(derivatives.hessian_upper)
+    if not data_symbols:
+        body = _Body(printer, hv)
+        module.add("hvp", "_x, _p, _data, _v, _hv", "hvp_sig", "H(x) v, into _hv.",
+                   body.once + [f"    _hv[{i}] = {e}" for i, e in enumerate(body.reduced)],
+                   lazy=True)
+        return module.source()
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+    body = _Body(printer, hv, module.row_symbols)
+    lines = [f"    _s{i} = 0.0" for i in range(n)] + body.once
+    lines += ["    for _i in range(_data.shape[1]):", *module.row_loads, *body.per_row]
+    lines += [f"        _s{i} += {e}" for i, e in enumerate(body.reduced)]
+    scale = "_scale * " if reduce == "mean" else ""
+    if reduce == "mean":
+        lines.append("    _scale = 1.0 / _data.shape[1] if _data.shape[1] > 0 else 0.0")
+    reg = products(regularization.hessian_upper) if regularization is not None else [0] * n
+    reg_body = _Body(printer, [sympy.sympify(e) for e in reg])
+    lines += reg_body.once
+    for i, e in enumerate(reg_body.reduced):
+        tail = "" if reg[i] == 0 else f" + {e}"
+        lines.append(f"    _hv[{i}] = {scale}_s{i}{tail}")
+    module.add("hvp", "_x, _p, _data, _v, _hv", "hvp_sig", "H(x) v summed over the rows, into _hv.",
+               lines, lazy=True)
+    return module.source([f"# rows: summed serially, reduce={reduce!r}"])
 
 
 def residual_kernels_source(

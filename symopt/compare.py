@@ -15,8 +15,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from .errors import InputError
-from .minimize import LEAST_SQUARES_METHODS, SCALAR_METHODS, _canonical_method, minimize
+from .minimize import _canonical_method, minimize
 from .problem import LeastSquares, Problem
+from .solvers import registry
 
 __all__ = ["compare", "Comparison"]
 
@@ -78,8 +79,8 @@ def format_time(seconds: float) -> str:
 def applicable_methods(problem: Problem) -> tuple[str, ...]:
     """Every method that can solve ``problem``."""
     if isinstance(problem, LeastSquares):
-        return LEAST_SQUARES_METHODS + SCALAR_METHODS
-    return SCALAR_METHODS
+        return registry.names("least_squares") + registry.names("scalar")
+    return registry.names("scalar")
 
 
 def compare(

@@ -29,6 +29,7 @@ from .errors import InputError, MissingDependencyError, ShapeError
 from .many import BatchResult
 from .many import minimize_many as _minimize_many
 from .minimize import _ALIASES, _canonical_method
+from .options import SolveOptions
 from .problem import Problem
 
 __all__ = ["minimize_many", "DaskBatchResult", "worker_stats"]
@@ -178,6 +179,9 @@ def minimize_many(
     if not isinstance(problem, Problem):
         problem = Problem(problem)
     method = _ALIASES.get(method) or _canonical_method(method)
+    # the options are checked here, as minimize_many checks them, not first on a worker
+    SolveOptions.build(method, **{k: v for k, v in options.items()
+                                  if k not in ("threads", "chunk_size")})
     per_problem: dict[str, Any] = {}
     shared: dict[str, Any] = {"data": {}}
 

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from . import abi, cache
+from . import solvers as _solvers
 from ._binding import jit_address, no_hessian_address
-from .codegen import residual_kernels_source, scalar_kernels_source
+from .codegen import hvp_kernel_source, residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError, SymoptError
-from .solvers import HESSIAN_METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -32,8 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Kernels", "compile"]
 
 _EMPTY_DATA = np.empty((0, 0))
-_SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
-               "value_grad_hess": abi.value_grad_hess_sig}
+_SIGNATURES = {spec.name: spec.signature for spec in abi.KERNELS}
 _lock = threading.RLock()
 
 
@@ -96,6 +95,24 @@ class Kernels:
         return module
 
     @property
+    def first_order_module(self) -> ModuleType:
+        """The module of the value and gradient kernels: the full :attr:`module` when it
+        is loaded already, else one generated without the Hessian, whose symbolic
+        derivation is skipped (first-order and quasi-Newton methods never call it)."""
+        module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
+        if module is None:
+            with _lock:
+                module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
+                if module is None:
+                    p = self.problem
+                    module = self.__dict__["_first_order_module"] = _load(
+                        p, lambda: scalar_kernels_source(
+                            p.derivatives, p.parameters, p.formula, p.data_symbols,
+                            reduce=p.reduce, regularization=p.regularization_derivatives,
+                            hessian=False))
+        return module
+
+    @property
     def residual_module(self) -> ModuleType:
         """The module of the residual kernels (least-squares problems only)."""
         module = self.__dict__.get("_residual_module")
@@ -115,13 +132,31 @@ class Kernels:
                                                            p.data_symbols))
         return module
 
+    @property
+    def hvp_module(self) -> ModuleType:
+        """The module of the Hessian-vector-product kernel (generated on first use)."""
+        module = self.__dict__.get("_hvp_module")
+        if module is None:
+            with _lock:
+                module = self.__dict__.get("_hvp_module")
+                if module is None:
+                    p = self.problem
+                    module = self.__dict__["_hvp_module"] = _load(p, lambda: hvp_kernel_source(
+                        p.derivatives, p.parameters, p.formula, p.data_symbols,
+                        reduce=p.reduce, regularization=p.regularization_derivatives))
+        return module
+
     def _kernel(self, name: str):
         """The dispatcher of kernel ``name``, compiled for its :mod:`symopt.abi`
         signature.  The scalar kernels are generated without an eager signature and
         compile here, on first use, one by one (or load from Numba's disk cache): a
         gradient call, a first-order method or mini-batch training never compiles the
         Hessian kernel."""
-        dispatcher = getattr(self.module, name)
+        if name == "hvp":
+            module = self.hvp_module
+        else:
+            module = self.module if name == "value_grad_hess" else self.first_order_module
+        dispatcher = getattr(module, name)
         if not dispatcher.signatures:
             with _lock:
                 if not dispatcher.signatures:
@@ -140,6 +175,7 @@ class Kernels:
                                  doc="f = value_grad(x, p, data, g_out)")
     value_grad_hess_kernel = property(lambda self: self._kernel("value_grad_hess"),
                                       doc="f = value_grad_hess(x, p, data, g_out, H_out)")
+    hvp_kernel = property(lambda self: self._kernel("hvp"), doc="hvp(x, p, data, v, hv_out)")
     residuals_kernel = property(lambda self: self.residual_module.residuals,
                                 doc="residuals(x, p, data, r_out)")
     residuals_jacobian_kernel = property(lambda self: self.residual_module.residuals_jacobian,
@@ -186,6 +222,19 @@ class Kernels:
         f = self.value_grad_hess_kernel(xa, pa, da, g, H)
         return float(f), g, H
 
+    def hvp(self, x, v, params=None, data=None) -> np.ndarray:
+        """The Hessian-vector product ``H(x) v`` as a new array (one kernel call; the
+        Hessian is not formed)."""
+        xa, pa, da = self._args(x, params, data)
+        va = np.ascontiguousarray(v, dtype=np.float64)
+        if va.shape != (self.n,):
+            from .errors import ShapeError
+
+            raise ShapeError(f"v has shape {va.shape}; expected ({self.n},), one entry per variable")
+        out = np.empty(self.n)
+        self.hvp_kernel(xa, pa, da, va, out)
+        return out
+
     def _m(self, da: np.ndarray) -> int:
         return da.shape[1] if self.problem.data_names else len(self.problem.residual_exprs)
 
@@ -214,10 +263,12 @@ class Kernels:
         kernels: what the compiled entry points of :mod:`symopt._binding` take."""
         addresses = self.__dict__.get("_addresses")
         if addresses is None:
+            # the Hessian first: its module then serves the value kernels too
+            hess = jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig)
             addresses = self.__dict__["_addresses"] = (
                 jit_address(self.value_kernel, abi.value_sig),
                 jit_address(self.value_grad_kernel, abi.value_grad_sig),
-                jit_address(self.value_grad_hess_kernel, abi.value_grad_hess_sig),
+                hess,
             )
         return addresses
 
@@ -239,8 +290,8 @@ class Kernels:
     def method_addresses(self, method: str) -> tuple[int, int, int]:
         """The scalar-kernel addresses the entry point of ``method`` takes:
         :attr:`addresses` for a method that calls the Hessian kernel
-        (:data:`symopt.solvers.HESSIAN_METHODS`), else :attr:`first_order_addresses`."""
-        return self.addresses if method in HESSIAN_METHODS else self.first_order_addresses
+        (:data:`symopt.solvers.HESSIAN_METHODS`, from the registry), else :attr:`first_order_addresses`."""
+        return self.addresses if method in _solvers.HESSIAN_METHODS else self.first_order_addresses
 
     @property
     def residual_addresses(self) -> tuple[int, int]:

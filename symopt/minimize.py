@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -13,42 +12,46 @@ from ._binding import direct_entry_call, entry_point
 from .data import data_array
 from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
+from .options import SolveOptions, _array
 from .problem import Problem, check_finite_values
 from .result import OptimizeResult
+from .solvers import registry
 from .solvers import status as _status
 
 __all__ = ["minimize", "solver_options", "METHODS", "BOUNDED_METHODS"]
 
-#: method name -> (canonical name, what it needs)
-_ALIASES = {
-    "gd": "gd", "gradient_descent": "gd", "gradient-descent": "gd", "steepest_descent": "gd",
-    "newton": "newton",
-    "bfgs": "bfgs",
-    "lbfgs": "lbfgs", "l-bfgs": "lbfgs", "l_bfgs": "lbfgs",
-    "trust-ncg": "trust-ncg", "trust_ncg": "trust-ncg",
-    "trust-exact": "trust-exact", "trust_exact": "trust-exact",
-    "momentum": "momentum", "heavy-ball": "momentum", "heavy_ball": "momentum",
-    "nesterov": "nesterov",
-    "adam": "adam",
-    "lm": "lm", "levenberg-marquardt": "lm", "levenberg_marquardt": "lm",
-    "gn": "gn", "gauss-newton": "gn", "gauss_newton": "gn",
-}
+# The method tables below are derived from the method registry (symopt.solvers.registry)
+# and re-derived when a method is registered or removed.
 #: methods for scalar losses (any Problem)
-SCALAR_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "gd", "momentum",
-                  "nesterov", "adam")
-#: methods that take a learning rate ``step=`` (gd: a fixed step instead of backtracking)
-_STEP_METHODS = ("gd", "momentum", "nesterov", "adam")
-_FIRST_ORDER_METHODS = ("momentum", "nesterov", "adam")
-#: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array), and
-#: the result field it goes to
-_MATRIX_NAMES = {"newton": "hess", "trust-ncg": "hess", "trust-exact": "hess", "bfgs": "hess_inv"}
+SCALAR_METHODS: tuple[str, ...] = ()
 #: methods for least-squares problems (LeastSquares): they use residuals and the Jacobian
-LEAST_SQUARES_METHODS = ("lm", "gn")
-METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
+LEAST_SQUARES_METHODS: tuple[str, ...] = ()
+METHODS: tuple[str, ...] = ()
 #: methods that accept box bounds (``bounds=``): the solver reads them from the options
 #: array (``opts[abi.OPT_BOUNDS] = 1``, then lower and upper bounds after the N_OPTS
 #: scalar options) and keeps every iterate inside the box
-BOUNDED_METHODS = frozenset({"lm", "gn", "gd", "lbfgs", "momentum", "nesterov", "adam"})
+BOUNDED_METHODS: frozenset[str] = frozenset()
+#: method name or alias -> canonical name
+_ALIASES: dict[str, str] = {}
+#: methods whose H_out is an n x n matrix worth returning (others get a 0 x 0 array), and
+#: the result field it goes to
+_MATRIX_NAMES: dict[str, str] = {}
+
+
+def _derive() -> None:
+    global SCALAR_METHODS, LEAST_SQUARES_METHODS, METHODS, BOUNDED_METHODS
+    SCALAR_METHODS = registry.names("scalar")
+    LEAST_SQUARES_METHODS = registry.names("least_squares")
+    METHODS = SCALAR_METHODS + LEAST_SQUARES_METHODS
+    BOUNDED_METHODS = frozenset(m.name for m in registry.methods() if m.takes_bounds)
+    _ALIASES.clear()
+    _ALIASES.update(registry.alias_map("scalar", "least_squares"))
+    _MATRIX_NAMES.clear()
+    _MATRIX_NAMES.update({m.name: m.matrix for m in registry.methods() if m.matrix})
+
+
+_derive()
+registry.on_change(_derive)
 _NO_HIST = np.empty((0, 0))
 #: ``history=True`` records the iterates ``x`` only up to this many variables (plots of
 #: paths need them; beyond, f and the gradient norm per iteration are what is recorded)
@@ -59,112 +62,15 @@ _SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
 
 def _canonical_method(method: str) -> str:
-    try:
-        return _ALIASES[method.lower().replace(" ", "-")]
-    except (KeyError, AttributeError):
-        raise InputError(
-            f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
-        ) from None
+    return registry.lookup(method).name
 
 
-def _check_tolerance(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise InputError(f"{name} must be finite and >= 0, got {value!r}")
-    return value
-
-
-#: option -> (methods that take it, check) for the method-specific options
-def _positive(name, value):
-    value = _check_tolerance(name, value)
-    if value == 0.0:
-        raise InputError(f"{name} must be > 0")
-    return value
-
-
-def _fraction(name, value):
-    value = _check_tolerance(name, value)
-    if not 0.0 < value < 1.0:
-        raise InputError(f"{name} must be in (0, 1), got {value!r}")
-    return value
-
-
-def _memory(name, value):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= 1000:
-        raise InputError(f"{name} must be an integer from 1 to 1000, got {value!r}")
-    return float(value)
-
-
-def _schedule(name, value):
-    from .solvers.first_order import SCHEDULES
-
-    if value not in SCHEDULES:
-        raise InputError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, got {value!r}")
-    return float(SCHEDULES[value])
-
-
-_METHOD_OPTIONS = {
-    # name: (abi slot, methods, check)
-    "memory": (abi.OPT_MEMORY, ("lbfgs",), _memory),
-    "radius": (abi.OPT_RADIUS, ("trust-ncg", "trust-exact"), _positive),
-    "momentum": (abi.OPT_MOMENTUM, _FIRST_ORDER_METHODS, _fraction),
-    "beta2": (abi.OPT_BETA2, ("adam",), _fraction),
-    "eps": (abi.OPT_EPS, ("adam",), _positive),
-    "schedule": (abi.OPT_SCHEDULE, _FIRST_ORDER_METHODS, _schedule),
-    "decay": (abi.OPT_DECAY, _FIRST_ORDER_METHODS, _positive),
-}
-
-
-@lru_cache(maxsize=256)
-def _options(method: str, gtol, ftol, xtol, max_iter, step, factor=None,
-             extra: tuple = ()) -> tuple[np.ndarray, int]:
-    if method in LEAST_SQUARES_METHODS:
-        from .solvers.least_squares import LS_DEFAULTS as DEFAULTS
-    else:
-        from .solvers import DEFAULTS
-
-    defaults = DEFAULTS[method]
-    opts = np.zeros(abi.N_OPTS)
-    opts[abi.OPT_GTOL] = defaults["gtol"] if gtol is None else _check_tolerance("gtol", gtol)
-    opts[abi.OPT_FTOL] = defaults["ftol"] if ftol is None else _check_tolerance("ftol", ftol)
-    opts[abi.OPT_XTOL] = defaults["xtol"] if xtol is None else _check_tolerance("xtol", xtol)
-    if max_iter is None:
-        max_iter = defaults["max_iter"]
-    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
-        raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
-    opts[abi.OPT_MAX_ITER] = int(max_iter)
-    if step is not None:
-        if method not in _STEP_METHODS:
-            raise InputError(f"step= sets the step length (learning rate) of "
-                             f"{', '.join(_STEP_METHODS)}; method {method!r} takes no step")
-        step = _positive("step", step)
-    opts[abi.OPT_STEP] = step or defaults["step"]
-    if factor is not None:
-        if method != "lm":
-            raise InputError(f"factor= sets the initial trust radius of Levenberg-Marquardt "
-                             f"(method 'lm'); method {method!r} takes no factor")
-        factor = _check_tolerance("factor", factor)
-        if factor == 0.0:
-            raise InputError("factor must be > 0 (MINPACK's default is 100)")
-        opts[abi.OPT_STEP] = factor
-    opts[abi.OPT_C1] = defaults["c1"]
-    opts[abi.OPT_C2] = defaults["c2"]
-    opts[abi.OPT_MAX_LS] = defaults["max_ls"]
-    given = dict(extra)
-    for name, (slot, methods, check) in _METHOD_OPTIONS.items():
-        value = given.get(name)
-        if value is not None and method not in methods:
-            raise InputError(f"{name}= is an option of {', '.join(methods)}; "
-                             f"method {method!r} does not take it")
-        if value is not None:
-            opts[slot] = check(name, value)
-        elif name in defaults:  # trusted: 0 means "the solver's default"
-            default = defaults[name]
-            opts[slot] = _schedule(name, default) if name == "schedule" else float(default)
-    return opts, int(max_iter)
+def _options(method: str, gtol=None, ftol=None, xtol=None, max_iter=None, step=None,
+             factor=None, extra: tuple = ()) -> tuple[np.ndarray, int]:
+    """The options array and iteration limit (kept for callers of the old helper)."""
+    o = SolveOptions.build(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                           step=step, factor=factor, **dict(extra))
+    return o.array(), o.max_iter
 
 
 def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: float | None = None,
@@ -191,8 +97,9 @@ def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: f
     >>> float(solver_options("lbfgs", memory=5)[abi.OPT_MEMORY])
     5.0
     """
-    method = _canonical_method(method)
-    opts = _options(method, gtol, ftol, xtol, max_iter, step, factor, _extra(method_options))[0]
+    o = SolveOptions.build(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                           step=step, factor=factor, **method_options)
+    method, opts = o.method, o.array()
     if bounds is None:
         return opts.copy()
     if variable_names is None:
@@ -201,17 +108,6 @@ def solver_options(method: str = "newton", *, gtol: float | None = None, ftol: f
         variable_names = [f"x[{i}]" for i in range(len(bounds))]
     lower, upper = bounds_arrays(bounds, list(variable_names))
     return _with_bounds(method, opts, lower, upper)
-
-
-def _extra(method_options: Mapping[str, Any]) -> tuple:
-    unknown = set(method_options) - set(_METHOD_OPTIONS)
-    if unknown:
-        raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}; the method-specific "
-                         f"options are {', '.join(_METHOD_OPTIONS)}")
-    for name, value in method_options.items():
-        if value is not None and not isinstance(value, (str, int, float, np.integer, np.floating)):
-            raise InputError(f"{name} must be a number (schedule: a name), got {value!r}")
-    return tuple(sorted((k, v) for k, v in method_options.items() if v is not None))
 
 
 def _bound_value(value: Any, default: float, name: str) -> float:
@@ -432,16 +328,14 @@ def minimize(
         if plan is None:
             plan = _DefaultSolve.of(problem, canonical)
         return plan(x0, params)
-    method = canonical or _canonical_method(method)
-    if tol is not None and gtol is None:
-        gtol = tol
-    if (memory is None and radius is None and momentum is None and beta2 is None
-            and eps is None and schedule is None and decay is None):
-        extra = ()  # the common case, without building and sorting a dict
-    else:
-        extra = _extra(dict(memory=memory, radius=radius, momentum=momentum, beta2=beta2,
-                            eps=eps, schedule=schedule, decay=decay))
-    opts, max_iter = _options(method, gtol, ftol, xtol, max_iter, step, factor, extra)
+    o = SolveOptions.build(canonical or method, tol=tol, gtol=gtol, ftol=ftol, xtol=xtol,
+                           max_iter=max_iter, step=step, factor=factor, memory=memory,
+                           radius=radius, momentum=momentum, beta2=beta2, eps=eps,
+                           schedule=schedule, decay=decay)
+    method = o.method
+    opts, max_iter = _array(o)
+    if o.kind == "least_squares":
+        _check_kind(problem, method)
     x = problem._x_array(x0, check_finite=False)
     if bounds is not None:
         lower, upper = bounds_arrays(bounds, list(problem.variable_names))
@@ -478,7 +372,8 @@ class _DefaultSolve:
         plan = cls()
         plan.problem = problem
         plan.method = method
-        plan.opts = _options(method, None, None, None, None, None)[0]
+        _check_kind(problem, method)
+        plan.opts = SolveOptions(method).array()
         plan.addresses, plan.m = _kernel_binding(problem, method, _EMPTY_DATA)
         plan.call = direct_entry_call(method)
         problem.__dict__.setdefault("_plans", {})[method] = plan
@@ -490,6 +385,16 @@ class _DefaultSolve:
         p = problem._param_array(params, check_finite=False)
         return _solve(problem, self.method, self.call, self.addresses, self.m, x, p,
                       _EMPTY_DATA, self.opts, _NO_HIST)
+
+
+def _check_kind(problem: Problem, method: str) -> None:
+    """A least-squares method needs a problem with residuals: say how to write one."""
+    if registry.lookup(method).kind == "least_squares" and not hasattr(problem, "residual_exprs"):
+        raise InputError(
+            f"method {method!r} is a least-squares method: it needs the residuals r1, r2, ... "
+            f"of a loss r1**2 + r2**2 + ..., and this problem is one scalar loss.  Write the "
+            f"residuals: so.LeastSquares([\"1 - x\", \"10*(y - x**2)\"]), or choose a method "
+            f"for scalar losses ({', '.join(SCALAR_METHODS)})")
 
 
 def _kernel_binding(problem: Problem, method: str, d: np.ndarray) -> tuple[tuple, int]:

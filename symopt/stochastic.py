@@ -33,8 +33,10 @@ from ._progress import Progress
 from .data import data_array
 from .errors import InputError
 from .kernels import compile
+from .options import check_seed
 from .problem import Problem
 from .result import OptimizeResult
+from .solvers import registry
 from .solvers import status as _status
 
 __all__ = ["minimize_minibatch", "MINIBATCH_METHODS", "MINIBATCH_DEFAULTS"]
@@ -42,14 +44,8 @@ __all__ = ["minimize_minibatch", "MINIBATCH_METHODS", "MINIBATCH_DEFAULTS"]
 #: the mini-batch methods and their codes inside the compiled epoch
 MINIBATCH_METHODS = {"sgd": 0, "adam": 1}
 
-#: Defaults: the learning rates are the usual ones (PyTorch, Keras); SGD has no
-#: momentum unless asked (``momentum=0.9`` is the common choice); Adam's moments are
-#: those of Kingma & Ba (2015).
-MINIBATCH_DEFAULTS = {
-    "sgd": {"step": 0.01, "momentum": 0.0, "batch_size": 32, "epochs": 10},
-    "adam": {"step": 0.001, "momentum": 0.9, "beta2": 0.999, "eps": 1e-8,
-             "batch_size": 32, "epochs": 10},
-}
+#: Defaults, from the method registry (:mod:`symopt.solvers.registry`, which says why)
+MINIBATCH_DEFAULTS = {m.name: m.defaults for m in registry.methods("minibatch")}
 
 #: show a progress bar (with verbose=None) when the run is expected to take longer
 PROGRESS_AFTER_SECONDS = 2.0
@@ -238,7 +234,7 @@ def minimize_minibatch(  # noqa: C901 (checks and wiring of one training run; sp
     x = problem._x_array(x0)
     p = problem._param_array(params)
     d = data_array(problem, data)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     rows = d.shape[1]
     val = None
     if validation is not None:

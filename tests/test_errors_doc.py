@@ -214,7 +214,6 @@ def test_mistakes_raise_symopt_errors(call):
         call()
 
 
-@_phase2(7, "lm on a Problem raises AttributeError; seed='abc' raises NumPy's TypeError")
 @pytest.mark.parametrize("call", [
     lambda: so.minimize(so.Problem("x**2 + y**2"), [1.0, 1.0], method="lm"),
     lambda: so.minimize(so.DataLoss("(a*t - y)**2", wrt="a", data="t y"), [1.0], method="adam",

@@ -60,7 +60,6 @@ def test_run_away_decrease_is_reported_as_probably_unbounded():
 # --- item 7: clear errors where there are tracebacks ------------------------------------
 
 
-@_item(7, "lm on a Problem raises AttributeError")
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_least_squares_method_on_a_scalar_problem_says_what_it_needs(method):
     with pytest.raises(so.InputError, match="residuals") as info:
@@ -73,7 +72,6 @@ def test_a_start_beyond_a_double_is_an_input_error():
         so.minimize("x**2 + y**2", [10**400, 1])
 
 
-@_item(7, "seed='abc' raises NumPy's TypeError")
 def test_a_seed_that_is_not_an_integer_is_an_input_error():
     loss = so.DataLoss("(a*exp(-b*t) + c - y)**2", wrt="a b c", data="t y")
     with pytest.raises(so.InputError, match="seed"):

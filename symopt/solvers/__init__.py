@@ -46,85 +46,36 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-__all__ = ["METHODS", "BOUNDED_METHODS", "HESSIAN_METHODS", "DEFAULTS", "get_solver"]
+from . import registry
 
-METHODS = ("gd", "newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "momentum", "nesterov",
-           "adam")
-#: the methods that take box bounds
-BOUNDED_METHODS = ("gd", "lbfgs", "momentum", "nesterov", "adam")
+__all__ = ["METHODS", "BOUNDED_METHODS", "HESSIAN_METHODS", "DEFAULTS", "get_solver", "registry"]
+
+# Derived from the method registry (:mod:`.registry`), the one place a method's facts live,
+# and re-derived whenever a method is registered or removed.
+#: the scalar methods (least squares: :data:`symopt.solvers.least_squares.METHODS`)
+METHODS: tuple[str, ...] = ()
+#: the scalar methods that take box bounds
+BOUNDED_METHODS: tuple[str, ...] = ()
 #: the methods that call the Hessian kernel; the others never do, and
 #: :attr:`symopt.Kernels.first_order_addresses` binds a stand-in in its place
-HESSIAN_METHODS = ("newton", "trust-ncg", "trust-exact")
+HESSIAN_METHODS: tuple[str, ...] = ()
+#: Default options of each scalar method: ``DEFAULTS[method][option]``, option names as
+#: in the ``OPT_*`` indices of :mod:`symopt.abi` (the values and why: :mod:`.registry`)
+DEFAULTS: dict[str, dict] = {}
 
-#: method -> (module, compiled solver's name in it)
-_MODULES = {
-    "gd": ("gradient", "solve"),
-    "newton": ("newton", "solve"),
-    "bfgs": ("quasi_newton", "solve"),
-    "lbfgs": ("lbfgs", "solve"),
-    "trust-ncg": ("trust_region", "solve"),
-    "trust-exact": ("trust_region", "solve_exact"),
-    "momentum": ("first_order", "solve_momentum"),
-    "nesterov": ("first_order", "solve_nesterov"),
-    "adam": ("first_order", "solve_adam"),
-}
 
-# Why these values (all measured on the MGH problems in tests/test_solvers.py):
-# - gtol 1e-10 (absolute, on ||g||_inf): Newton and BFGS converge superlinearly, so
-#   it costs them about one iteration more than 1e-8 and gives x to ~1e-10/curvature
-#   instead of ~1e-8/curvature.  When roundoff keeps ||g|| above it (large f, badly
-#   scaled x), the ftol/xtol tests and the line searches' roundoff rule stop the solve
-#   with a success status instead.
-# - ftol 1e-15 (relative decrease of f in one iteration): about 4.5 ulps, so it fires
-#   only once f has stopped changing beyond rounding; a larger value stops BFGS early
-#   on problems whose minimum value is large (Freudenstein-Roth's local minimum 48.98).
-# - xtol 1e-15 (step relative to ||x||_inf): x has stopped moving in floating point.
-# - max_iter: Newton needs ~110 and BFGS ~150 iterations on Powell's badly scaled
-#   problem, the hardest of the set; gradient descent converges linearly and needs many.
-# - c1 1e-4, c2 0.9: Nocedal & Wright's standard constants for Newton-type methods.
-# - max_ls 60: enough to shrink a step by more than 1e-18 (or grow it by 1e36).
-_COMMON = {
-    "gtol": 1e-10,
-    "ftol": 1e-15,
-    "xtol": 1e-15,
-    "step": 0.0,  # gradient descent: a fixed step length if > 0, else backtracking
-    "c1": 1e-4,
-    "c2": 0.9,
-    "max_ls": 60,
-}
+def _derive() -> None:
+    global METHODS, BOUNDED_METHODS, HESSIAN_METHODS
+    rows = registry.methods("scalar")
+    METHODS = tuple(m.name for m in rows)
+    BOUNDED_METHODS = tuple(m.name for m in rows if m.takes_bounds)
+    HESSIAN_METHODS = tuple(m.name for m in rows if m.calls_hessian)
+    DEFAULTS.clear()
+    DEFAULTS.update({m.name: m.defaults for m in rows})
 
-#: Default options of each method: ``DEFAULTS[method][option]``, option names as in
-#: the ``OPT_*`` indices of :mod:`symopt.abi`.
-DEFAULTS = {
-    "gd": {**_COMMON, "max_iter": 10_000},
-    "newton": {**_COMMON, "max_iter": 200},
-    "bfgs": {**_COMMON, "max_iter": 1000},
-    # L-BFGS: as BFGS; memory 10 as scipy's L-BFGS-B (N&W: 3-20 work well).  It needs
-    # a few more iterations than BFGS (~1.3x on the MGH problems), hence the limit.
-    "lbfgs": {**_COMMON, "max_iter": 2000, "memory": 10},
-    # trust-ncg: as Newton; radius 1 as scipy's trust-ncg (the radius adapts in a few
-    # steps; a badly scaled start may want a different one)
-    "trust-ncg": {**_COMMON, "max_iter": 500, "radius": 1.0},
-    "trust-exact": {**_COMMON, "max_iter": 500, "radius": 1.0},
-}
 
-# The fixed-step methods.  Their step is a learning rate, not searched, so defaults
-# must be safe rather than fast: momentum/Nesterov with step 1e-2 and mu 0.9 move with
-# an effective step of step / (1 - mu) = 0.1 along slowly changing gradients, and the
-# heavy ball is stable for curvature L while step * L < 2 (1 + mu), i.e. L < 380
-# (Rosenbrock's valley, L ~ 1000 at the start, needs a smaller step); Adam's 1e-3, 0.9,
-# 0.999, 1e-8 are Kingma & Ba's.  gtol 1e-6: a constant-step method does not home in to 1e-10 in any
-# reasonable number of iterations (Adam's steps stay ~step in size until its second
-# moment forgets the early gradients); ask for it with a decaying schedule.  ftol and
-# xtol are 0 (only exact stagnation stops): a momentum method slows to turn round, and their tests would stop
-# it there; when set they must hold for PATIENCE (10) iterations in a row.
-_FIRST_ORDER = {**_COMMON, "gtol": 1e-6, "ftol": 0.0, "xtol": 0.0, "max_iter": 10_000,
-                "schedule": "constant", "decay": 0.0}
-DEFAULTS.update({
-    "momentum": {**_FIRST_ORDER, "step": 1e-2, "momentum": 0.9},
-    "nesterov": {**_FIRST_ORDER, "step": 1e-2, "momentum": 0.9},
-    "adam": {**_FIRST_ORDER, "step": 1e-3, "momentum": 0.9, "beta2": 0.999, "eps": 1e-8},
-})
+_derive()
+registry.on_change(_derive)
 
 
 def get_solver(method: str) -> Callable:
@@ -138,10 +89,9 @@ def get_solver(method: str) -> Callable:
     InputError
         For a method name not in :data:`METHODS`.
     """
-    where = _MODULES.get(method)
-    if where is None:
+    row = registry.lookup(method) if method in METHODS else None
+    if row is None or row.name != method:
         from ..errors import InputError
 
         raise InputError(f"unknown solver method {method!r}; choose one of {', '.join(METHODS)}")
-    module, function = where
-    return getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    return getattr(importlib.import_module(row.qualified_module), row.function)

@@ -100,6 +100,7 @@ from numba import njit
 
 from .. import abi
 from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
+from . import registry
 from ._common import bounds_valid, finish, read_bounds, read_options, record_history
 from ._jit import OPTIONS, compiled_on_first_access, helper, inlined, iteration
 from .linalg import all_finite, copy_matrix, copy_vector, diff_norm_inf, step_to
@@ -140,32 +141,11 @@ from .status import (
 
 __all__ = ["LS_DEFAULTS", "METHODS", "solve_lm", "solve_gn", "get_ls_solver", "ls_solver"]
 
-_LS_COMMON = {
-    # cosine between r and the columns of J; 0 = rely on ftol/xtol (MINPACK's gtol = 0)
-    "gtol": 0.0,
-    # relative reduction of ||r||^2 (actual and predicted): ~4.5 ulps.  sqrt(eps) stops
-    # badly scaled fits (Meyer, Thurber, MGH09...) digits short of the solution
-    "ftol": 1e-15,
-    # trust radius (LM) / next Gauss-Newton step (GN) relative to ||D x||
-    "xtol": 1e-15,
-    # LM: initial trust radius factor (0 = 100, MINPACK's default); unused by GN
-    "step": 0.0,
-    # GN line search: Armijo constant, trials per search (c2 unused)
-    "c1": 1e-4,
-    "c2": 0.9,
-    "max_ls": 60,
-}
+#: Default options of the least-squares methods: ``LS_DEFAULTS[method][option]``, from
+#: the method registry (:mod:`.registry`, which says why these values)
+LS_DEFAULTS = {m.name: m.defaults for m in registry.methods("least_squares")}
 
-#: Default options of the least-squares methods: ``LS_DEFAULTS[method][option]``.
-#: LM's max_iter counts trial steps (MINPACK's maxfev, whose lmder1 default is
-#: 100 (n + 1)); hard problems take hundreds (MGH10 Meyer 131, NIST MGH09 from start 1
-#: 505 with n = 4), so the limit is a fixed, generous 2000.
-LS_DEFAULTS = {
-    "lm": {**_LS_COMMON, "max_iter": 2000},
-    "gn": {**_LS_COMMON, "max_iter": 500},
-}
-
-METHODS = ("lm", "gn")
+METHODS = registry.names("least_squares")
 
 #: MINPACK's initial step bound factor.
 DEFAULT_FACTOR = 100.0

@@ -1,0 +1,139 @@
+"""Every use of Numba internals in symopt, in one place, each with a public-API fallback.
+
+symopt binds kernels to compiled solvers by machine-code address and calls its entry
+points without Numba's dispatcher.  Both use Numba internals that can change in any
+release:
+
+* :func:`kernel_address` reads the address of a dispatcher's compiled function
+  (``get_compile_result(sig).library.get_pointer_to_function(fndesc.llvm_func_name)``,
+  what ``numba.experimental.function_type`` itself does);
+* :func:`function_from_address` builds a first-class function value from an address
+  inside compiled code, filling the ``jit_addr`` field of Numba's function-type struct;
+* :func:`direct_call` calls a compiled overload's CPython wrapper
+  (``dispatcher.overloads[sig].entry_point``), skipping argument typing.
+
+:func:`internals_missing` checks that all of them are still there;
+``tests/test_numba_compat.py`` fails with a clear message when a Numba release removes
+one.  The fallback (``SYMOPT_NUMBA_PUBLIC_ONLY=1`` in the environment, or automatic when
+the check fails) uses public API only: each kernel is compiled a second time as a
+``numba.cfunc`` (C calling convention) and its public ``address`` is stored in the
+``c_addr`` field instead (Numba calls through ``c_addr`` when ``jit_addr`` is null), and
+entry points are called through their dispatchers.  It is slower (a C-ABI call per
+kernel evaluation, a second compilation per kernel, dispatch per solve) but correct.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numba
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["PUBLIC_ONLY", "MODE", "internals_missing", "function_from_address",
+           "kernel_address", "direct_call"]
+
+
+def internals_missing() -> str | None:
+    """``None`` when every Numba internal symopt uses is present, else what is missing."""
+    try:
+        import numba.experimental.function_type  # noqa: F401 - registers the data model
+        from numba.core import datamodel
+        from numba.core.dispatcher import Dispatcher
+        from numba.core.registry import cpu_target
+
+        if not hasattr(Dispatcher, "get_compile_result"):
+            return "numba's Dispatcher has no get_compile_result()"
+        fn_type = types.FunctionType(types.float64(types.float64))
+        model = datamodel.default_manager.lookup(fn_type)
+        fields = set(getattr(model, "_fields", ()))
+        missing = {"jit_addr", "c_addr", "py_addr"} - fields
+        if missing:
+            return f"numba's function-type struct has no field(s) {', '.join(sorted(missing))}"
+        if cpu_target.target_context is None:  # pragma: no cover
+            return "numba has no CPU target context"
+        from numba.core.compiler import CompileResult
+
+        for name in ("library", "fndesc", "entry_point"):
+            if name not in getattr(CompileResult, "_fields", ()):
+                return f"numba's CompileResult has no field {name!r}"
+    except Exception as exc:  # an import or attribute that moved
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _public_only() -> bool:
+    if os.environ.get("SYMOPT_NUMBA_PUBLIC_ONLY", "") not in ("", "0"):
+        return True
+    reason = internals_missing()
+    if reason is not None:
+        warnings.warn(f"symopt: Numba {numba.__version__} changed an internal symopt uses "
+                      f"({reason}); using the slower public-API binding", RuntimeWarning,
+                      stacklevel=3)
+        return True
+    return False
+
+
+#: True: bind kernels through ``numba.cfunc`` addresses and call entries through their
+#: dispatchers (public API only)
+PUBLIC_ONLY = _public_only()
+#: the binding mode, part of the cache key of every generated entry point
+MODE = "cfunc" if PUBLIC_ONLY else "jit"
+
+
+def function_from_address(fn_type: types.FunctionType):
+    """An intrinsic ``f(address: intp) -> fn_type`` building a first-class function
+    value that calls the function at ``address`` (Numba calling convention, or C
+    calling convention in the public-only mode)."""
+    field = "c_addr" if PUBLIC_ONLY else "jit_addr"
+    others = [name for name in ("jit_addr", "c_addr", "py_addr") if name != field]
+
+    @intrinsic
+    def from_address(typingctx, address):
+        if not isinstance(address, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            voidptr = context.get_value_type(types.voidptr)
+            function = cgutils.create_struct_proxy(fn_type)(context, builder)
+            setattr(function, field, builder.inttoptr(args[0], voidptr))
+            for name in others:
+                setattr(function, name, cgutils.get_null_value(voidptr))
+            return function._getvalue()
+
+        return fn_type(address), codegen
+
+    return from_address
+
+
+#: cfuncs made by the public-only mode, kept alive while their addresses are in use
+_cfuncs: dict[tuple[int, str], object] = {}
+_CFUNC_OPTIONS = ("parallel", "error_model", "fastmath", "boundscheck", "nogil")
+
+
+def kernel_address(dispatcher, signature) -> int:
+    """Address of ``dispatcher``'s compiled function for ``signature``, for
+    :func:`function_from_address`."""
+    if not PUBLIC_ONLY:
+        result = dispatcher.get_compile_result(signature)
+        return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+    key = (id(dispatcher), str(signature))
+    compiled = _cfuncs.get(key)
+    if compiled is None:
+        options = {k: v for k, v in getattr(dispatcher, "targetoptions", {}).items()
+                   if k in _CFUNC_OPTIONS}
+        compiled = _cfuncs[key] = (numba.cfunc(signature, **options)(dispatcher.py_func),
+                                   dispatcher)
+    return compiled[0].address
+
+
+def direct_call(dispatcher):
+    """``dispatcher``'s only compiled overload as its CPython wrapper (no argument
+    typing), or the dispatcher itself in the public-only mode or when there is not
+    exactly one overload."""
+    if PUBLIC_ONLY or len(dispatcher.signatures) != 1:
+        return dispatcher
+    compiled = getattr(dispatcher, "overloads", {}).get(dispatcher.signatures[0])
+    return getattr(compiled, "entry_point", None) or dispatcher

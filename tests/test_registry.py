@@ -1,0 +1,155 @@
+"""The method registry (symopt.solvers.registry): one row per method, every table derived.
+
+The proof of the one-place claim: a toy fixed-step gradient method, written here, is
+registered through the registry alone and solves a problem through ``minimize``,
+``minimize_many`` and ``compare``; then it is removed again.
+"""
+
+import math
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import symopt as so
+from symopt import abi
+from symopt.minimize import BOUNDED_METHODS
+from symopt.options import SolveOptions
+from symopt.solvers import registry
+from symopt.solvers.status import MAX_ITER, NAN_ENCOUNTERED, SUCCESS_GTOL
+
+
+@numba.njit(abi.solver_sig, nogil=True, error_model="numpy")
+def toy_solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+    """Fixed-step gradient descent: x <- x - step g until ||g||_inf <= gtol."""
+    step = opts[abi.OPT_STEP]
+    gtol = opts[abi.OPT_GTOL]
+    max_iter = int(opts[abi.OPT_MAX_ITER])
+    info[:] = 0
+    f = value_grad(x, p, data, g_out)
+    info[abi.INFO_NFEV] = 1
+    info[abi.INFO_NJEV] = 1
+    status = MAX_ITER
+    k = 0
+    while k < max_iter:
+        if not math.isfinite(f):
+            status = NAN_ENCOUNTERED
+            break
+        if np.max(np.abs(g_out)) <= gtol:
+            status = SUCCESS_GTOL
+            break
+        x -= step * g_out
+        f = value_grad(x, p, data, g_out)
+        info[abi.INFO_NFEV] += 1
+        info[abi.INFO_NJEV] += 1
+        k += 1
+    info[abi.INFO_NIT] = k
+    info[abi.INFO_STATUS] = status
+    return f
+
+
+TOY = registry.Method(
+    "toy-gd", __name__, "toy_solve", "scalar", ("value", "value_grad"),
+    registry.common_options(gtol=1e-8, max_iter=5000, step=0.1, step_keyword=True),
+    aliases=("toy_gd", "toy"), takes_step=True, doc="fixed-step gradient descent (a test)")
+
+QUADRATIC = "(x - 1)**2 + 2*(y + 0.5)**2"
+
+
+@pytest.fixture
+def toy():
+    registry.register(TOY)
+    yield TOY
+    registry.unregister(TOY.name)
+
+
+def test_a_registered_method_solves_through_minimize(toy):
+    res = so.minimize(QUADRATIC, [3.0, 2.0], method="toy")
+    assert res.success and res.method == "toy-gd"
+    np.testing.assert_allclose(res.x, [1.0, -0.5], atol=1e-8)
+    res = so.minimize(QUADRATIC, [3.0, 2.0], method="TOY_GD", step=0.05, gtol=1e-10)
+    assert res.success and np.abs(res.jac).max() <= 1e-10
+
+
+def test_a_registered_method_solves_through_minimize_many(toy):
+    starts = np.array([[3.0, 2.0], [-1.0, 0.0], [0.0, 5.0]])
+    res = so.minimize_many(QUADRATIC, starts, method="toy-gd")
+    assert res.success.all()
+    np.testing.assert_allclose(res.x, [[1.0, -0.5]] * 3, atol=1e-8)
+
+
+def test_a_registered_method_solves_through_compare(toy):
+    runs = so.compare(QUADRATIC, [3.0, 2.0], ["toy-gd", "newton"], repeat=1)
+    assert runs["toy-gd"].success
+    np.testing.assert_allclose(runs["toy-gd"].x, runs["newton"].x, atol=1e-8)
+
+
+def test_registering_updates_the_derived_tables(toy):
+    assert "toy-gd" in so.METHODS
+    assert "toy-gd" in so.solvers.METHODS and "toy-gd" in so.solvers.DEFAULTS
+    from symopt.compare import applicable_methods
+
+    assert "toy-gd" in applicable_methods(so.Problem(QUADRATIC))
+    registry.unregister("toy-gd")
+    m = sys.modules["symopt.minimize"]
+
+    assert "toy-gd" not in m.METHODS and "toy-gd" not in so.solvers.METHODS
+    with pytest.raises(so.InputError, match="unknown method 'toy'"):
+        so.minimize(QUADRATIC, [3.0, 2.0], method="toy")
+
+
+def test_every_table_agrees_with_the_registry():
+    from symopt import solvers
+    from symopt.solvers import least_squares
+    from symopt.stochastic import MINIBATCH_DEFAULTS
+
+    m = sys.modules["symopt.minimize"]
+    rows = registry.methods()
+    assert m.METHODS == tuple(r.name for r in rows)
+    assert set(solvers.METHODS) == {r.name for r in rows if r.kind == "scalar"}
+    assert set(least_squares.METHODS) == {r.name for r in rows if r.kind == "least_squares"}
+    assert BOUNDED_METHODS == {r.name for r in rows if r.takes_bounds}
+    assert set(solvers.BOUNDED_METHODS) == {r.name for r in rows
+                                            if r.takes_bounds and r.kind == "scalar"}
+    assert set(solvers.HESSIAN_METHODS) == {r.name for r in rows if "hessian" in r.kernels}
+    assert set(MINIBATCH_DEFAULTS) == set(registry.names("minibatch")) == {"sgd", "adam"}
+    for r in rows:
+        for alias in (r.name,) + r.aliases:
+            assert registry.lookup(alias) is r
+
+
+def test_an_option_a_method_does_not_take_names_the_methods_that_do():
+    with pytest.raises(so.InputError, match="memory= is an option of lbfgs; method 'bfgs'"):
+        SolveOptions.build("bfgs", memory=5)
+    with pytest.raises(so.InputError, match="radius= is an option of trust-ncg, trust-exact"):
+        so.minimize(QUADRATIC, [1.0, 1.0], method="newton", radius=2.0)
+
+
+def test_solve_options_are_hashable_and_equal_by_value():
+    a = SolveOptions.build("lbfgs", memory=5, tol=1e-8)
+    b = SolveOptions.build("l-bfgs", gtol=1e-8, memory=5)
+    assert a == b and hash(a) == hash(b) and a.array() is b.array()
+    assert float(a.array()[abi.OPT_GTOL]) == 1e-8
+
+
+def test_an_alias_of_another_method_cannot_be_registered():
+    bad = registry.Method("other", __name__, "toy_solve", "scalar", ("value_grad",),
+                          registry.common_options(max_iter=10), aliases=("bfgs",))
+    with pytest.raises(so.InputError, match="already names method 'bfgs'"):
+        registry.register(bad)
+    assert registry.lookup("bfgs").name == "bfgs"
+
+
+def test_a_row_with_an_unknown_kind_or_kernel_is_refused():
+    with pytest.raises(so.InputError, match="kind must be one of"):
+        registry.Method("x", __name__, "f", "quantum", (), ())
+    with pytest.raises(so.InputError, match="unknown kernel kind"):
+        registry.Method("x", __name__, "f", "scalar", ("third_derivative",), ())
+
+
+@pytest.mark.parametrize("method", ["lm", "gn", "levenberg-marquardt"])
+def test_a_least_squares_method_on_a_scalar_loss_says_how_to_write_residuals(method):
+    with pytest.raises(so.InputError, match="residuals") as info:
+        so.minimize(so.Problem("x**2 + y**2"), [1.0, 1.0], method=method)
+    assert "so.LeastSquares" in str(info.value)
