@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
+from . import _routes
 from ._binding import (
     BATCH_COUNTS,
     BATCH_NFEV,
@@ -359,12 +360,23 @@ class _Batch:
 # --- the entry ------------------------------------------------------------------------------
 
 
+def _solved_elsewhere(problem, x0, method, params, data, constraints, options):
+    """The batch result when another package solves this call (constrained problems), else
+    ``None``."""
+    solver = _routes.many_solver_for(problem, constraints)
+    if solver is None:
+        return None
+    given = {name: value for name, value in options.items() if value is not None}
+    return solver(problem, x0, method, params, data, constraints, given)
+
+
 def minimize_many(
     problem: Problem | str,
     x0: Any,
-    method: str = "newton",
+    method: str | None = None,
     params: Any = None,
     *,
+    constraints: Sequence[Any] | None = None,
     data: Mapping[str, Any] | None = None,
     offsets: Sequence[int] | np.ndarray | None = None,
     tol: float | None = None,
@@ -395,6 +407,9 @@ def minimize_many(
         :class:`~symopt.LeastSquares`, ``"newton"`` (default), ``"bfgs"``, ``"gd"``.
     params : array (p,) or (k, p), or mapping, optional
         Parameter values, shared or one row per problem.
+    constraints : sequence of str or sympy relations, optional
+        As for :func:`symopt.minimize`: the instances are solved by
+        :func:`symopt.constrained.minimize_many` (interior point by default).
     data : mapping of column name -> array, optional
         A column given 1-D ``(m,)`` is shared by every problem; 2-D ``(k, m)`` gives
         one row per problem.  With ``offsets``, every column is flat and problem ``i``'s
@@ -442,8 +457,14 @@ def minimize_many(
     >>> bool(res.success.all()), res.x.shape, res.status.shape
     (True, (3, 3), (3,))
     """
+    routed = _solved_elsewhere(problem, x0, method, params, data, constraints, dict(
+        options, tol=tol, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, step=step,
+        threads=threads))
+    if routed is not None:
+        return routed
     if not isinstance(problem, Problem):
         problem = Problem(problem)
+    method = method or "newton"
     method = _ALIASES.get(method) or _canonical_method(method)
     least_squares = is_least_squares_entry(method)
     if least_squares and not hasattr(problem, "residual_exprs"):

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import abi
+from . import _routes, abi
 from ._binding import direct_entry_call, entry_point
 from .data import data_array
 from .errors import InputError
@@ -178,12 +178,21 @@ def _with_bounds(method: str, opts: np.ndarray, lower: np.ndarray, upper: np.nda
     return out
 
 
+#: the keywords :func:`minimize` hands on, when given, to the package that solves a
+#: constrained problem, an array formula or data in chunks (it checks them itself)
+_ROUTED_OPTIONS = frozenset({
+    "tol", "gtol", "ftol", "xtol", "max_iter", "step", "factor", "bounds", "history",
+    "memory", "radius", "momentum", "beta2", "eps", "schedule", "decay", "batch_size",
+    "epochs", "seed", "validation", "patience", "verbose"})
+
+
 def minimize(
     problem: Problem | str,
     x0: Mapping[str, float] | Sequence[float] | np.ndarray | float,
-    method: str = "newton",
+    method: str | None = None,
     params: Mapping[str, float] | Sequence[float] | None = None,
     *,
+    constraints: Sequence[Any] | None = None,
     tol: float | None = None,
     gtol: float | None = None,
     ftol: float | None = None,
@@ -213,10 +222,14 @@ def minimize(
     Parameters
     ----------
     problem : Problem or str
-        The problem (formula text is turned into a :class:`Problem`).
+        The problem (formula text is turned into a :class:`Problem`).  Three kinds of
+        problem go to packages of their own, with their own methods and options: a
+        problem with ``constraints`` (:func:`symopt.constrained.minimize`), an array
+        formula (:func:`symopt.tensor.minimize`) and a loss over data in chunks
+        (:func:`symopt.chunked.minimize`; see ``data``).
     x0 : mapping, sequence or float
         The start: ``{"x": -1.2, "y": 1.0}`` or values in variable order.
-    method : str
+    method : str, optional
         ``"newton"`` (default: exact Hessians are what symopt gives you): Newton with
         Hessian modification and backtracking; ``"bfgs"``: BFGS with a strong-Wolfe line
         search; ``"lbfgs"``: limited-memory BFGS, O(mn) memory, for thousands of
@@ -228,6 +241,10 @@ def minimize(
         a :class:`LeastSquares`.  See docs/solvers.md for each method's defaults.
     params : mapping or sequence, optional
         Values of the problem's parameters.
+    constraints : sequence of str or sympy relations, optional
+        ``["x + y == 1", "x**2 + y**2 <= 2", "1 <= x*y <= 4"]``: solved by the interior
+        point method of :mod:`symopt.constrained` (method ``"ipm"`` by default, or
+        ``"auglag"``, ``"kkt"``), which documents its options and statuses.
     tol : float, optional
         Same as ``gtol`` (scipy's name).
     gtol, ftol, xtol : float, optional
@@ -256,7 +273,10 @@ def minimize(
         model fitted with :class:`~symopt.LeastSquares.from_model`): ``{"x": ..., "y":
         ...}`` (optionally ``"sigma"`` for a model), a pandas DataFrame, a NumPy
         structured array, or (DataLoss) a 2-D array of shape (rows, columns) with the
-        columns in the problem's ``data_names`` order.
+        columns in the problem's ``data_names`` order.  Data in chunks (a NumPy memory
+        map, a path to an ``.npy`` file, a list of chunk files, a function yielding
+        chunks, Parquet, Dask collections) are read chunk by chunk by
+        :func:`symopt.chunked.minimize`.
     memory : int, optional
         L-BFGS: the number of stored correction pairs (default 10).
     radius : float, optional
@@ -291,6 +311,14 @@ def minimize(
     >>> res.success, [round(float(v), 8) for v in res.x]
     (True, [1.0, 1.0])
     """
+    if constraints is not None or data is not None or not isinstance(problem, Problem):
+        solver = _routes.solver_for(problem, data, constraints)
+        if solver is not None:
+            given = {name: value for name, value in locals().items()
+                     if name in _ROUTED_OPTIONS and value is not None and value is not False}
+            return solver(problem, x0, method, params, data, constraints, given)
+    if method is None:
+        method = "newton"
     if not isinstance(problem, Problem):
         problem = Problem(problem)
     canonical = _ALIASES.get(method) if type(method) is str else None

@@ -103,6 +103,10 @@ class Problem:
     params : names, optional
         Symbols whose values are given at solve time (``params=`` of
         :func:`symopt.minimize`); changing them never recompiles.
+    constraints : sequence of str or sympy relations, optional
+        ``["x + y == 1", "x**2 + y**2 <= 2"]``: the problem is then a
+        :class:`symopt.constrained.ConstrainedProblem` (with ``constraint_jacobian`` and
+        ``lagrangian``), which :func:`symopt.minimize` solves by its interior point method.
 
     Examples
     --------
@@ -124,7 +128,22 @@ class Problem:
     #: a term of the variables and parameters added once to a loss over data rows
     regularization_expr: sympy.Expr | None = None
 
-    def __init__(self, loss: str | sympy.Expr, wrt: Names = None, params: Names = None):
+    def __new__(cls, *args: Any, constraints: Any = None, **kwargs: Any):
+        if constraints is None:
+            return super().__new__(cls)
+        if cls is not Problem:
+            raise ProblemError(f"{cls.__name__} takes no constraints: give them to a "
+                               "Problem of a formula of the variables")
+        from .constrained.problem import ConstrainedProblem
+
+        def arguments(loss, wrt=None, params=None):
+            return loss, wrt, params
+
+        loss, wrt, params = arguments(*args, **kwargs)
+        return ConstrainedProblem(loss, constraints, wrt=wrt, params=params)
+
+    def __init__(self, loss: str | sympy.Expr, wrt: Names = None, params: Names = None, *,
+                 constraints: None = None):
         wrt_names = _names(wrt, "variable")
         param_names = _names(params, "parameter")
         local = _declared_symbols(wrt_names, param_names, [])

@@ -11,10 +11,11 @@ from symopt.errors import InputError
 
 def test_constraints_given_to_minimize_solve_the_constrained_problem():
     res = so.minimize("(x - 1)**2 + (y - 2)**2", {"x": 0.0, "y": 0.0},
-                      constraints=["x + y == 1", "x >= 0"])
-    # by hand: minimise (x-1)^2 + (1-x-2)^2 = (x-1)^2 + (x+1)^2 on x >= 0 -> x = 0, y = 1
+                      constraints=["x + y == 1", "x >= 0.5"])
+    # by hand: on the line, f = (x-1)^2 + (x+1)^2 = 2x^2 + 2, increasing for x >= 0.5:
+    # x = 0.5, y = 0.5, and the bound's multiplier is df/dx = 4x = 2 (active, nondegenerate)
     assert res.success
-    np.testing.assert_allclose(res.x, [0.0, 1.0], atol=1e-7)
+    np.testing.assert_allclose(res.x, [0.5, 0.5], atol=1e-7)
     assert len(res.multipliers) == 2 and res.constr_violation <= 1e-8
 
 
@@ -65,3 +66,12 @@ def test_constraints_with_data_rows_are_refused_clearly():
     loss = so.DataLoss("(y - a*t)**2", data="t y", wrt="a")
     with pytest.raises(InputError, match="data"):
         so.minimize(loss, [0.0], data={"t": np.ones(3), "y": np.ones(3)}, constraints=["a >= 0"])
+
+
+def test_minimize_many_with_constraints_solves_each_instance():
+    # min (x - a)^2 + y^2 s.t. x + y == 1: by hand x = (1 + a)/2, y = (1 - a)/2
+    problem = so.Problem("(x - a)**2 + y**2", params="a")
+    res = so.minimize_many(problem, [0.0, 0.0], params=np.array([[0.0], [1.0], [3.0]]),
+                           constraints=["x + y == 1"], threads=1)
+    a = np.array([0.0, 1.0, 3.0])
+    np.testing.assert_allclose(res.x, np.column_stack([(1 + a) / 2, (1 - a) / 2]), atol=1e-8)
