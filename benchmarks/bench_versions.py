@@ -24,11 +24,9 @@ import numpy as np
 import symopt as so
 
 def per_call(f, number):
+    # the least of 7 repeats: what the code costs when the machine lets it run (timeit's advice)
     f()
-    best = []
-    for _ in range(5):
-        best.append(timeit.timeit(f, number=number) / number)
-    return float(np.median(best))
+    return min(timeit.repeat(f, number=number, repeat=7)) / number
 
 rosen = so.Problem("(1 - x)**2 + 100*(y - x**2)**2")
 rosen_ls = so.LeastSquares(["1 - x", "10*(y - x**2)"])
@@ -88,7 +86,7 @@ def main() -> None:
         for i, tree in enumerate(trees):
             results[i].append(run(tree, caches[i]))
             loads.append(os.getloadavg()[0])
-    print(f"median per call over {args.rounds} interleaved rounds; load (1 min) "
+    print(f"per call: median over {args.rounds} interleaved rounds of the least of 7 repeats; load (1 min) "
           f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
     print(f"{'case':32s} {'old':>12s} {'new':>12s} {'new/old':>8s}")
     for name in results[0][0]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -356,13 +357,13 @@ def minimize(
         if plan is None:
             plan = _DefaultSolve.of(problem, canonical)
         return plan(x0, params)
-    o = SolveOptions.build(canonical or method, tol=tol, gtol=gtol, ftol=ftol, xtol=xtol,
-                           max_iter=max_iter, step=step, factor=factor, memory=memory,
-                           radius=radius, momentum=momentum, beta2=beta2, eps=eps,
-                           schedule=schedule, decay=decay)
-    method = o.method
-    opts, max_iter = _array(o)
-    if o.kind == "least_squares":
+    args = (canonical or method, tol, gtol, ftol, xtol, max_iter, step, factor, memory, radius,
+            momentum, beta2, eps, schedule, decay)
+    try:
+        method, kind, opts, max_iter = _resolved(*args)
+    except TypeError:  # an unhashable value: checked (and refused) uncached
+        method, kind, opts, max_iter = _resolve(*args)
+    if kind == "least_squares":
         _check_kind(problem, method)
     x = problem._x_array(x0, check_finite=False)
     if bounds is not None:
@@ -413,6 +414,22 @@ class _DefaultSolve:
         p = problem._param_array(params, check_finite=False)
         return _solve(problem, self.method, self.call, self.addresses, self.m, x, p,
                       _EMPTY_DATA, self.opts, _NO_HIST)
+
+
+def _resolve(method, tol, gtol, ftol, xtol, max_iter, step, factor, memory, radius, momentum,
+             beta2, eps, schedule, decay) -> tuple[str, str, np.ndarray, int]:
+    """``(method, kind, options array, max_iter)`` of minimize's keywords."""
+    o = SolveOptions.build(method, tol=tol, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                           step=step, factor=factor, memory=memory, radius=radius,
+                           momentum=momentum, beta2=beta2, eps=eps, schedule=schedule,
+                           decay=decay)
+    return (o.method, o.kind) + _array(o)
+
+
+#: _resolve remembered by its positional arguments (typed: max_iter=True is refused, 1 is
+#: not), so that a repeated solve with options costs one hash
+_resolved = lru_cache(maxsize=256, typed=True)(_resolve)
+registry.on_change(_resolved.cache_clear)
 
 
 def _check_kind(problem: Problem, method: str) -> None:

@@ -153,3 +153,14 @@ def test_a_least_squares_method_on_a_scalar_loss_says_how_to_write_residuals(met
     with pytest.raises(so.InputError, match="residuals") as info:
         so.minimize(so.Problem("x**2 + y**2"), [1.0, 1.0], method=method)
     assert "so.LeastSquares" in str(info.value)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(gtol=[1e-8]), "gtol must be a number"),      # unhashable: checked uncached
+    (dict(max_iter=True), "max_iter must be a non-negative integer"),  # True == 1, refused
+    (dict(schedule=["cosine"]), "schedule must be a number"),
+])
+def test_bad_option_values_are_input_errors(options, message):
+    so.minimize(QUADRATIC, [1.0, 1.0], method="momentum", max_iter=1)  # 1 is fine
+    with pytest.raises(so.InputError, match=message):
+        so.minimize(QUADRATIC, [1.0, 1.0], method="momentum", **options)
