@@ -94,6 +94,7 @@ def test_bounds_set_in_the_options_array_are_applied(method):
     assert cost == pytest.approx(0.5 * 0.25, rel=1e-12)  # r = (1 - x, 10 (y - x^2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_x0_outside_the_box_is_clipped_and_every_iterate_stays_inside(method):
     res = so.minimize(ROSENBROCK, {"x": -1.2, "y": 1.0}, method=method, history=True,

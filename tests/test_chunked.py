@@ -311,6 +311,7 @@ def test_the_chunked_gradient_matches_finite_differences_of_the_chunked_loss(mea
     np.testing.assert_allclose(g, fd, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_the_sum_is_deterministic_and_fixed_by_the_layout(mean_loss):
     x = np.array([0.1, 0.2, 0.3])
     a = Evaluator(sc.model_for(mean_loss), sc.ArrayChunks(DATA, chunk_rows=600)).evaluate("value_grad", x)
@@ -391,6 +392,7 @@ def test_a_factory_solve_with_reduce_sum(sum_loss):
     np.testing.assert_allclose(res.x, memory.x, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_a_factory_that_changes_between_passes_ends_the_solve(mean_loss):
     passes = []
 

@@ -79,6 +79,7 @@ def test_sgd_from_a_factory_of_chunks(loss):
     assert res.fun < _oracle_loss(loss, np.zeros(3))
 
 
+@pytest.mark.slow
 def test_nan_in_a_chunk_file_ends_training_naming_it(loss, tmp_path):
     X = np.column_stack([DATA["x0"], DATA["x1"], DATA["y"]])
     X[2100, 0] = np.nan

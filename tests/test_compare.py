@@ -27,6 +27,7 @@ def test_default_methods_are_the_applicable_ones():
     assert all(r.success for r in runs.values())
 
 
+@pytest.mark.slow
 def test_table_lists_every_method_with_its_counts():
     runs = so.compare(ROSEN, [-1.2, 1.0], ["newton", "bfgs"], repeat=1)
     table = runs.table()

@@ -135,6 +135,7 @@ def test_problem_displays_its_derivatives():
     assert "\\nabla^2_x L" in latex and "J_c" in latex and "\\ge 0" in latex
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", [71, 43, 106, 80])
 def test_derivative_kernels_match_finite_differences(number):
     problem = hs.get(number)
@@ -171,6 +172,7 @@ def test_derivative_kernels_match_finite_differences(number):
 # --- minimize: solutions and multipliers derived by hand -------------------------------
 
 
+@pytest.mark.slow
 def test_equality_constrained_quadratic_takes_the_direct_kkt_path_in_one_step():
     # min x^2 + y^2 + z^2, x + y + z = 3, x - y = 1: 2x + l1 + l2 = 0, 2y + l1 - l2 = 0,
     # 2z + l1 = 0 -> x = 3/2, y = 1/2, z = 1, l1 = -2, l2 = -1
@@ -180,6 +182,7 @@ def test_equality_constrained_quadratic_takes_the_direct_kkt_path_in_one_step():
     assert res.multipliers == pytest.approx([-2.0, -1.0], abs=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ipm", "auglag"])
 def test_multiplier_signs_follow_the_documented_convention(method):
     # min (x - 2)^2 + y^2 s.t. x + y <= 1 (upper side active): the projection of (2, 0),
@@ -220,6 +223,7 @@ def test_hs71_multipliers_equal_the_published_ones():
         assert res.fun == pytest.approx(17.0140173, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_parameters_change_without_recompiling():
     p = ConstrainedProblem("(x - a)**2 + (y - 1)**2", ["x + y <= 1"], params="a")
     solutions = [minimize(p, [0, 0], params={"a": a}).x for a in (1.0, 2.0)]
@@ -295,6 +299,7 @@ def test_solver_options_array_has_the_abi_layout():
 # --- many problems at once ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_minimize_many_matches_single_solves_and_marks_bad_rows():
     p = ConstrainedProblem("(x - a)**2 + (y - 1)**2", ["x + y <= 1", "x >= 0"], params="a")
     a = np.array([-1.0, 0.5, 1.0, 2.0, np.nan])
@@ -321,6 +326,7 @@ def test_minimize_many_takes_one_start_per_problem():
 # --- embedding in user code -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_solver_is_callable_from_user_njit_code():
     from symopt.constrained._binding import _no_value, _no_value_grad, stand_in_address
     from symopt.constrained.interior_point import solve

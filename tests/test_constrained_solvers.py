@@ -92,6 +92,7 @@ def test_interior_point_method_solves_the_collection(name):
     check_interior_point(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SAMPLE)
 def test_interior_point_method_solves_a_sample(name):
     check_interior_point(name)

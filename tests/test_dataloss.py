@@ -82,6 +82,7 @@ def test_results_are_deterministic_and_independent_of_thread_count(logistic):
         assert np.array_equal(a, b) and np.array_equal(a, c)  # bit for bit
 
 
+@pytest.mark.slow
 def test_hessian_matches_finite_differences_of_the_gradient(logistic):
     X, y = _logistic_data(3 * BLOCK_ROWS)
     data = {"x1": X[:, 0], "x2": X[:, 1], "y": y}

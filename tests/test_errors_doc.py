@@ -225,6 +225,7 @@ def test_mistakes_still_raising_other_exceptions(call):
         call()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("formula, x0, method", [
     ("sqrt(x) + (x - 2)**2", [-1.0], "newton"),       # NaN at the start
     ("log(x) + 1/x", [1e-12], "bfgs"),                 # huge gradients near a pole
@@ -270,6 +271,7 @@ def test_bad_text_is_refused_within_a_second(text):
     assert time.process_time() - start < 1.0
 
 
+@pytest.mark.slow
 def test_many_threads_get_the_single_thread_results():
     problem = so.Problem("(1 - x)**2 + 100*(y - x**2)**2 + x**4/3")
     starts = [[-1.2 + 0.1 * i, 1.0] for i in range(16)]

@@ -53,6 +53,7 @@ def test_statistics_match_curve_fit(noisy, absolute_sigma):
     assert f.chisqr == pytest.approx(r @ r)
 
 
+@pytest.mark.slow
 def test_report_lists_parameters_and_statistics(noisy):
     t, y, _ = noisy
     f = so.fit("a*exp(-b*t) + c", p0={"a": 1, "b": 1, "c": 0}, t=t, y=y)

@@ -191,6 +191,7 @@ def test_random_residuals_go_through_least_squares_or_are_refused_cleanly(worker
     _check(worker.ask(request), request)
 
 
+@pytest.mark.slow
 def test_the_worker_reports_a_raw_exception_as_a_failure(worker):
     # the harness itself: an example the worker cannot run is reported, not swallowed
     answer = worker.ask({"kind": "scalar", "texts": ["x**2 + y**2"], "x0": [1.0, 1.0],

@@ -46,6 +46,7 @@ def test_fit_overflow_is_not_a_success():
     assert not res.success or math.isfinite(res.chisqr), res
 
 
+@pytest.mark.slow
 def test_trust_ncg_on_a_huge_scale_succeeds_only_at_the_minimum():
     res = so.minimize("1e300*x**2", [1.0], method="trust-ncg")
     assert not res.success or (abs(res.x[0]) < 1e-6 and math.isfinite(res.jac[0])), res
@@ -123,6 +124,7 @@ def test_a_derived_power_of_a_sum_computes_the_same_values():
     assert res.value([x, y]) == pytest.approx(exact, rel=1e-14)
 
 
+@pytest.mark.slow
 def test_a_negative_power_of_a_sum_at_its_pole_is_inf_not_an_exception():
     # found by fuzzing atan2(x, y) at (0, 0): Numba's float ** negative int raises
     # ZeroDivisionError at 0 whatever the error model, so the printer divides instead

@@ -67,6 +67,7 @@ def test_the_collection_holds_at_least_60_problems_of_every_kind():
         equality_only, inequality_only, mixed, bounds_only, linear, nonlinear)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_published_solution_is_feasible(name):
     p = hs.get(name)
@@ -83,6 +84,7 @@ def test_published_solution_is_feasible(name):
         assert hi is None or x <= hi + slack
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_objective_at_published_solution_equals_published_value(name):
     p = hs.get(name)
@@ -138,6 +140,7 @@ def test_problems_are_found_by_name_or_number():
         hs.get(58)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_standard_start_is_a_point_where_the_problem_is_defined(name):
     """f and the constraints are finite at the start (clipped into the bounds, as the

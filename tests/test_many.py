@@ -60,6 +60,7 @@ def test_noise_free_fits_recover_the_true_parameters(model, method):
     assert (res.nit > 0).all() and (res.njev > 0).all()
 
 
+@pytest.mark.slow
 def test_noisy_fits_match_scipy_least_squares(model, noisy):
     res = so.minimize_many(model, x0=X0, data={"t": T, "y": noisy}, method="lm")
     for i, y in enumerate(noisy):
@@ -169,6 +170,7 @@ def test_nan_in_one_problem_leaves_the_others_untouched(model, noisy):
     np.testing.assert_array_equal(res.status[good], clean.status[good])
 
 
+@pytest.mark.slow
 def test_a_problem_whose_solve_fails_reports_its_own_status(quadratic):
     # b = -1: a x^2 - exp(-x) is unbounded below; the others converge as usual
     res = so.minimize_many(quadratic, x0=[0.0], params=[[1.0, 2.0], [1.0, -1.0], [2.0, 1.0]],

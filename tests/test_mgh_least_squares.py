@@ -41,6 +41,7 @@ def test_levenberg_marquardt_reaches_the_literature_minimum(name):
     assert reached_literature_minimum(tp, 2 * res.fun), f"{name}: F = {2 * res.fun}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(testproblems.names()) - GN_FAILS))
 def test_gauss_newton_reaches_the_literature_minimum(name):
     tp, ls = problem(name)

@@ -39,6 +39,7 @@ def test_bfgs_returns_an_inverse_hessian_approximation(rosen):
                                rtol=0.2, atol=0.05)
 
 
+@pytest.mark.slow
 def test_gradient_descent_with_backtracking_minimises_a_quadratic():
     res = so.minimize("(x - 1)**2 + 2*(y + 3)**2 + x*y/2", [0.0, 0.0], method="gd")
     assert res.success

@@ -81,6 +81,7 @@ def test_boxbod_start_1_with_a_smaller_initial_step_bound():
     assert _significant_digits(res.x, problem.certified) >= 6
 
 
+@pytest.mark.slow
 def test_the_data_reproduce_the_certified_residual_sum_of_squares():
     # a typo in the copied data would show here: NIST's RSS at NIST's parameters
     for problem in PROBLEMS.values():

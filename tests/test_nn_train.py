@@ -88,6 +88,7 @@ def test_bad_label_shapes_are_shape_errors():
 # --- real data -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_digits_mlp_reaches_95_percent_held_out():
     datasets = pytest.importorskip("sklearn.datasets")
     X, y = datasets.load_digits(return_X_y=True)

@@ -40,6 +40,7 @@ def test_parameters_are_not_variables():
     assert q.variable_names == ("x",)
 
 
+@pytest.mark.slow
 def test_one_compilation_serves_every_parameter_value():
     q = so.Problem("a*(x - b)**2", wrt="x", params="a b")
     k = so.compile(q)

@@ -149,6 +149,7 @@ def test_lbfgs_memory_option_changes_the_iterates(mgh):
 DOUBLE_WELL = "(x**2 - 1)**2 + y**2"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["trust-ncg", "trust-exact"])
 def test_trust_region_leaves_a_saddle_region_where_the_newton_step_heads_for_the_saddle(method):
     # at (1e-3, 1) the Hessian is diag(12x^2 - 4, 2): indefinite.  The Newton step
@@ -198,6 +199,7 @@ FIXED_STEP_SOLVES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, name", [(m, p) for m, ps in FIXED_STEP_SOLVES.items() for p in ps])
 def test_fixed_step_methods_reach_the_minimum_of_well_conditioned_problems(mgh, method, name):
     tp, problem = mgh(name)

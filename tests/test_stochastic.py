@@ -39,6 +39,7 @@ def test_same_seed_same_result_and_another_seed_differs(problem):
     assert runs[0].nit == 3 * 12 and runs[0].epochs == 3 and len(runs[0].history["loss"]) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, momentum", [("sgd", 0.0), ("sgd", 0.9), ("adam", None)])
 def test_updates_match_a_numpy_reimplementation(problem, method, momentum):
     loss, data = problem
@@ -95,6 +96,7 @@ def test_training_reaches_the_newton_minimum(problem, method, step):
     np.testing.assert_allclose(res.jac, so.compile(loss).grad(res.x, data=data))
 
 
+@pytest.mark.slow
 def test_validation_split_and_early_stopping_return_the_best_point(problem):
     loss, data = problem
     res = so.minimize(loss, [3.0, -3.0], data=data, method="sgd", batch_size=32, epochs=200,

@@ -73,6 +73,7 @@ def test_a_cost_that_overflows_is_not_a_success(method):
     assert "overflow" in res.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["lm", "gn"])
 def test_a_large_but_finite_cost_still_converges(method):
     # the guard must not touch a genuine solve: ||r|| = 1e150, cost 5e299, is finite
@@ -96,6 +97,7 @@ def test_trust_ncg_on_a_huge_scale_reports_the_overflow():
     assert res.status == status.OVERFLOW or (res.success and abs(res.x[0]) < 1e-6), res
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sgd", "adam"])
 def test_minibatch_success_needs_a_finite_loss_over_all_rows(method):
     t = np.linspace(0.0, 1.0, 64)

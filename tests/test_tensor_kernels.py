@@ -116,6 +116,7 @@ def test_kernels_agree_with_the_reference_evaluator(name):
     _check_against_reference(make_problem(), make_data(), make_x(), dims, hessian)
 
 
+@pytest.mark.slow
 def test_logistic_kernels_agree_with_the_reference(logistic):
     problem, _ = logistic
     _check_against_reference(problem, {"X": rng.standard_normal((300, 6)), "y": rng.random(300)},
@@ -137,6 +138,7 @@ def test_gradient_matches_finite_differences_of_the_compiled_value(logistic):
 # --- the scalar path: same values, gradients and Hessians to 1e-12 ---------------------------------
 
 
+@pytest.mark.slow
 def test_logistic_equals_the_scalar_data_loss_path(logistic):
     problem, k = logistic
     d, m = 3, 20
@@ -158,6 +160,7 @@ def test_logistic_equals_the_scalar_data_loss_path(logistic):
     np.testing.assert_allclose(H, H_s, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_extended_rosenbrock_equals_the_scalar_path():
     problem = extended_rosenbrock()
     k = st.compile(problem)
@@ -271,6 +274,7 @@ BANDED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BANDED)
 def test_band_hessian_equals_the_dense_hessian(name):
     make, bandwidth = BANDED[name]

@@ -21,6 +21,7 @@ NIST = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NIST)
 def test_nist_problems_reach_the_certified_values(name):
     nist = PROBLEMS[name]
@@ -32,6 +33,7 @@ def test_nist_problems_reach_the_certified_values(name):
     assert res.fun == pytest.approx(nist.certified_rss, rel=1e-8)
 
 
+@pytest.mark.slow
 def test_least_squares_matches_the_normal_equations():
     X, y = rng.standard_normal((200, 6)), rng.standard_normal(200)
     problem = st.Problem("sum((X @ w - y)**2)/2 + 0.5*sum(w**2)", data={"X": "m d", "y": "m"},
@@ -60,6 +62,7 @@ def logistic_problem():
     return st.Problem(st.mean(st.softplus(z) - y * z))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["newton", "trust-ncg", "newton-cg", "lbfgs"])
 def test_logistic_regression_solves_to_scipys_optimum(method, logistic_problem, logistic_data):
     from scipy.optimize import minimize as scipy_minimize
@@ -84,6 +87,7 @@ def test_logistic_regression_solves_to_scipys_optimum(method, logistic_problem, 
         assert res.nit <= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["trust-ncg", "newton-cg"])
 def test_extended_rosenbrock_from_the_standard_start(method):
     problem = st.Problem("sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)", wrt={"x": "n"},
@@ -113,12 +117,14 @@ def test_bad_method_and_options_are_input_errors(logistic_problem, logistic_data
         st.minimize(logistic_problem, {"w": np.full(8, np.nan), "b": 0.0}, data={"X": X, "y": y})
 
 
+@pytest.mark.slow
 def test_a_loss_that_overflows_ends_with_a_status_not_an_exception():
     problem = st.Problem("sum(exp(x**3))", wrt={"x": "n"})
     res = st.minimize(problem, {"x": np.full(3, 5.0)}, "trust-ncg", max_iter=50)
     assert isinstance(res.status, int) and res.message
 
 
+@pytest.mark.slow
 def test_bounds_keep_array_variables_in_their_box():
     """Nonnegative least squares: L-BFGS-B on an array formula agrees with scipy's nnls."""
     from scipy.optimize import nnls
@@ -134,6 +140,7 @@ def test_bounds_keep_array_variables_in_their_box():
                     bounds={"w": (0, None)})
 
 
+@pytest.mark.slow
 def test_banded_newton_is_the_default_for_large_separable_problems():
     problem = st.Problem("sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)", wrt={"x": "n"},
                          even="n")

@@ -84,6 +84,7 @@ def test_hard_case_step_reaches_the_boundary_and_minimises_the_model(H, g, radiu
     assert model(H, g, step) < model(H, g, inside) - 0.1 * abs(best)
 
 
+@pytest.mark.slow
 def test_singular_but_not_indefinite_hessian_keeps_the_interior_step():
     # lam_1 = 0: the model is flat along the null vector, the minimum-norm minimiser is
     # inside the ball, and going to the boundary gains nothing
