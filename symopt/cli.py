@@ -78,10 +78,42 @@ def _print_derivatives(problem, latex: bool, out) -> None:
 
 
 def _cmd_derive(args) -> int:
+    wrt = args.wrt or []
+    if args.data or any("=" in item for item in wrt):
+        return _derive_array_formula(args.formula, args.data, wrt, args.latex)
     from .problem import Problem
 
-    problem = Problem(args.formula, wrt=_names(args.wrt), params=_names(args.params))
-    _print_derivatives(problem, args.latex, sys.stdout)
+    problem = Problem(args.formula, wrt=_names(",".join(wrt) if wrt else None),
+                      params=_names(args.params), constraints=args.constraint)
+    if args.constraint:  # a ConstrainedProblem shows its constraint Jacobian and Lagrangian Hessian
+        print(problem._repr_latex_() if args.latex else problem)
+    else:
+        _print_derivatives(problem, args.latex, sys.stdout)
+    return 0
+
+
+def _shapes(items: list[str], option: str) -> dict[str, str]:
+    """``["X=m d", "b="]`` -> ``{"X": "m d", "b": ""}`` (an empty shape: a scalar)."""
+    shapes: dict[str, str] = {}
+    for item in items:
+        name, sep, dims = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{option} {item!r}: write name=sizes, e.g. {option} 'X=m d' "
+                             f"(sizes separated by spaces; nothing after '=' for a scalar)")
+        shapes[name.strip()] = dims.strip()
+    return shapes
+
+
+def _derive_array_formula(formula: str, data: list[str], wrt: list[str], latex: bool) -> int:
+    """An array formula (``--data``/``--wrt`` with shapes): its gradient as equations."""
+    from .tensor import Problem as ArrayProblem
+
+    if not all("=" in item for item in wrt):
+        raise InputError("--wrt with an array formula gives each variable's shape: "
+                         "--wrt 'w=d' --wrt 'b='")
+    problem = ArrayProblem(formula, data=_shapes(data, "--data"), wrt=_shapes(wrt, "--wrt"))
+    print(f"L = {problem.formula}\n")
+    print(problem.gradient.latex() if latex else problem.gradient)
     return 0
 
 
@@ -264,8 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     derive = sub.add_parser("derive", help="print the gradient and Hessian of a formula")
     derive.add_argument("formula", help='e.g. "(1 - x)**2 + 100*(y - x**2)**2"')
-    derive.add_argument("--wrt", help="variables, comma separated (default: all symbols but params)")
+    derive.add_argument("--wrt", action="append",
+                        help="variables, comma separated (default: all symbols but params); "
+                             "for an array formula each variable's shape: --wrt 'w=d' --wrt 'b='")
     derive.add_argument("--params", help="parameter names, comma separated")
+    derive.add_argument("--constraint", action="append",
+                        help="a constraint, e.g. 'x + y == 1' or 'x**2 + y**2 <= 2' (repeat for "
+                             "more): also prints the constraint Jacobian and the Hessian of the Lagrangian")
+    derive.add_argument("--data", action="append", default=[],
+                        help="an array formula's data and its shape, e.g. --data 'X=m d' --data 'y=m'")
     derive.add_argument("--latex", action="store_true", help="print LaTeX")
     derive.set_defaults(func=_cmd_derive)
 

@@ -30,6 +30,30 @@ def test_derive_latex_with_wrt_and_params():
     assert "\\nabla f" in out.stdout and "e^{- x}" in out.stdout
 
 
+def test_derive_with_constraints_shows_the_jacobian_and_the_lagrangian_hessian():
+    from symopt.cli import main
+
+    out = run("derive", "(x - 1)**2 + (y - 2)**2", "--constraint", "x + y == 1",
+              "--constraint", "x**2 + y**2 <= 2")
+    assert out.returncode == 0, out.stderr
+    # by hand: J = [[1, 1], [2x, 2y]], Hessian of L = f + l1 (x + y) + l2 (x^2 + y^2) = (2 + 2 l2) I
+    text = out.stdout
+    assert "x**2 + y**2 <= 2" in text and "constraint Jacobian" in text
+    assert "2⋅x  2⋅y" in text and "2⋅λ₂ + 2" in text
+    assert main(["derive", "x**2", "--constraint", "x >="]) == 2
+
+
+def test_derive_an_array_formula_with_shapes_prints_its_equations():
+    out = run("derive", "mean(softplus(X @ w + b) - y*(X @ w + b))", "--data", "X=m d",
+              "--data", "y=m", "--wrt", "w=d", "--wrt", "b=")
+    assert out.returncode == 0, out.stderr
+    # by hand: dL/dw = X^T (sigmoid(Xw + b) - y)/m, dL/db = sum((sigmoid(Xw + b) - y)/m)
+    assert "δ1    = (-y + sigmoid(X @ w + b))/m" in out.stdout
+    assert "∂L/∂w = Xᵀ @ δ1" in out.stdout and "∂L/∂b = sum(δ1)" in out.stdout
+    bad = run("derive", "X @ w", "--wrt", "w=d", "--wrt", "y")
+    assert bad.returncode == 2 and "--wrt 'w=d'" in bad.stderr
+
+
 @pytest.mark.slow
 def test_minimize_prints_the_result_and_exits_zero():
     out = run("minimize", ROSEN, "--x0", "x=-1.2,y=1", "--method", "newton")
