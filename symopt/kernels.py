@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -79,72 +79,56 @@ class Kernels:
         self.problem = problem
         self.n = len(problem.variables)
 
-    # --- the two kernel modules, each loaded on first use --------------------------------
+    # --- the kernel modules, each loaded on first use --------------------------------
+    def _loaded_once(self, key: str, make_source: Callable[[], str]) -> ModuleType:
+        """The kernel module kept under ``key``: generated from ``make_source()`` and
+        compiled by the first caller, under the lock, and only then published to others."""
+        module = self.__dict__.get(key)
+        if module is None:
+            with _lock:
+                module = self.__dict__.get(key)
+                if module is None:
+                    module = self.__dict__[key] = _load(self.problem, make_source)
+        return module
+
     @property
     def module(self) -> ModuleType:
         """The module of the scalar kernels (generated and compiled on first access)."""
-        module = self.__dict__.get("_module")
-        if module is None:
-            with _lock:
-                module = self.__dict__.get("_module")
-                if module is None:
-                    p = self.problem
-                    module = self.__dict__["_module"] = _load(p, lambda: scalar_kernels_source(
-                        p.derivatives, p.parameters, p.formula, p.data_symbols,
-                        reduce=p.reduce, regularization=p.regularization_derivatives))
-        return module
+        p = self.problem
+        return self._loaded_once("_module", lambda: scalar_kernels_source(
+            p.derivatives, p.parameters, p.formula, p.data_symbols,
+            reduce=p.reduce, regularization=p.regularization_derivatives))
 
     @property
     def first_order_module(self) -> ModuleType:
         """The module of the value and gradient kernels: the full :attr:`module` when it
         is loaded already, else one generated without the Hessian, whose symbolic
         derivation is skipped (first-order and quasi-Newton methods never call it)."""
-        module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
-        if module is None:
-            with _lock:
-                module = self.__dict__.get("_module") or self.__dict__.get("_first_order_module")
-                if module is None:
-                    p = self.problem
-                    module = self.__dict__["_first_order_module"] = _load(
-                        p, lambda: scalar_kernels_source(
-                            p.derivatives, p.parameters, p.formula, p.data_symbols,
-                            reduce=p.reduce, regularization=p.regularization_derivatives,
-                            hessian=False))
-        return module
+        full = self.__dict__.get("_module")
+        if full is not None:
+            return full
+        p = self.problem
+        return self._loaded_once("_first_order_module", lambda: scalar_kernels_source(
+            p.derivatives, p.parameters, p.formula, p.data_symbols,
+            reduce=p.reduce, regularization=p.regularization_derivatives, hessian=False))
 
     @property
     def residual_module(self) -> ModuleType:
         """The module of the residual kernels (least-squares problems only)."""
-        module = self.__dict__.get("_residual_module")
-        if module is None:
-            p = self.problem
-            if not hasattr(p, "residual_exprs"):
-                raise ProblemError(
-                    "this problem has no residuals: least-squares methods need a "
-                    "symopt.LeastSquares problem"
-                )
-            with _lock:
-                module = self.__dict__.get("_residual_module")
-                if module is None:
-                    module = self.__dict__["_residual_module"] = _load(
-                        p, lambda: residual_kernels_source(p.residual_exprs, p.variables,
-                                                           p.parameters, p.formula,
-                                                           p.data_symbols))
-        return module
+        p = self.problem
+        if not hasattr(p, "residual_exprs"):
+            raise ProblemError("this problem has no residuals: least-squares methods need a "
+                               "symopt.LeastSquares problem")
+        return self._loaded_once("_residual_module", lambda: residual_kernels_source(
+            p.residual_exprs, p.variables, p.parameters, p.formula, p.data_symbols))
 
     @property
     def hvp_module(self) -> ModuleType:
         """The module of the Hessian-vector-product kernel (generated on first use)."""
-        module = self.__dict__.get("_hvp_module")
-        if module is None:
-            with _lock:
-                module = self.__dict__.get("_hvp_module")
-                if module is None:
-                    p = self.problem
-                    module = self.__dict__["_hvp_module"] = _load(p, lambda: hvp_kernel_source(
-                        p.derivatives, p.parameters, p.formula, p.data_symbols,
-                        reduce=p.reduce, regularization=p.regularization_derivatives))
-        return module
+        p = self.problem
+        return self._loaded_once("_hvp_module", lambda: hvp_kernel_source(
+            p.derivatives, p.parameters, p.formula, p.data_symbols,
+            reduce=p.reduce, regularization=p.regularization_derivatives))
 
     def _kernel(self, name: str):
         """The dispatcher of kernel ``name``, compiled for its :mod:`symopt.abi`
