@@ -17,13 +17,17 @@ __version__ = "0.1.0"
 from . import datasets, plot
 from .compare import Comparison, compare
 from .errors import (
+    CacheError,
+    CacheWarning,
     CompileError,
     FormulaError,
+    FormulaWarning,
     InputError,
     MissingDependencyError,
     ProblemError,
     ShapeError,
     SymoptError,
+    SymoptWarning,
 )
 from .fit import FitResult, FitWarning, fit
 from .functions import sigmoid, softplus
@@ -67,6 +71,10 @@ __all__ = [
     "ShapeError",
     "CompileError",
     "MissingDependencyError",
+    "CacheError",
+    "SymoptWarning",
+    "FormulaWarning",
+    "CacheWarning",
 ]
 
 

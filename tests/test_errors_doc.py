@@ -112,12 +112,15 @@ def test_each_exception_is_a_symopt_error_and_also_what_the_table_says(name, bas
     assert issubclass(cls, also)
 
 
-def test_they_live_in_symopt_errors_and_all_but_cache_error_at_the_top_level():
+def test_they_live_in_symopt_errors_and_at_the_top_level():
     for row in _table("The exceptions"):
         name = row[0]
-        assert hasattr(errors, name)
-        if name != "CacheError":
-            assert getattr(so, name) is getattr(errors, name), name
+        assert getattr(so, name) is getattr(errors, name), name
+
+
+def test_the_warnings_are_at_the_top_level_too():
+    for name in ["SymoptWarning", *(row[0] for row in _table("Warnings"))]:
+        assert getattr(so, name) is getattr(errors, name), name
 
 
 def test_formula_error_points_at_the_column():
