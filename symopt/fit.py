@@ -514,8 +514,8 @@ def _statistics(problem: LeastSquares, res: OptimizeResult, params, data,
 # whenever the statistics need a warning (rank deficient J, no degrees of freedom) or an
 # input is not finite, the general path runs and says so.
 #
-# Everything Python does per fit is on this path, so it is kept short (measured: about
-# 1 us of Python per Python-level operation saved is 5-10% of a fit): the model's plan
+# Everything Python does per fit is on this path, so it is kept short (each Python-level
+# operation saved is a measurable share of a fit: docs/performance.md): the model's plan
 # (problem, kernel addresses, options, names) is one dict lookup, a dict p0 in the
 # model's variable order becomes x in one np.array call, the data columns are copied
 # into one (columns, rows) array without further Python work, and 1/sigma, the

@@ -258,8 +258,7 @@ def minimize_minibatch(  # noqa: C901 (checks and wiring of one training run; sp
     kernels = compile(problem)
     value_grad_address = jit_address(kernels.value_grad_kernel, abi.value_grad_sig)
     # a row-major copy of the training rows: a shuffled batch is gathered from it row by
-    # row (measured on 2e5 rows of 11 columns, batch 256: an epoch took 61 ms gathering
-    # from the column layout, of which 23 ms was the kernel)
+    # row (gathering from the column layout cost more than the kernel: docs/performance.md)
     rows_data = np.ascontiguousarray(d.T)
     n = x.shape[0]
     columns = d.shape[0]

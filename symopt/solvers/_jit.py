@@ -37,9 +37,7 @@ helper = njit(_nrt=False, no_cpython_wrapper=True, **OPTIONS)
 #: functions compiled on their own (their optimised loops are too big by then).  Into a
 #: function with reference counting they would bring it along (an increment and a
 #: decrement per array they receive), so the solvers call them from an
-#: :data:`iteration`.  Measured on the 2-D Rosenbrock Newton solve: 6.1 µs with separate
-#: helpers, 3.9 µs inlined into an iteration (with separate helpers called from that
-#: iteration, 7.4 µs).
+#: :data:`iteration`, which is faster than separate helpers (docs/performance.md).
 inlined = njit(_nrt=False, no_cpython_wrapper=True, inline="always", **OPTIONS)
 
 #: Decorator of a solver's iteration: its loop, with every helper inlined, compiled as

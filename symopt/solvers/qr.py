@@ -37,7 +37,7 @@ SQ_LOW = 1e-290
 SQ_HIGH = 1e290
 #: Loop indices of this type (``range(_U(lo), _U(hi))``) are known to be non-negative,
 #: so Numba does not wrap them around (a negative index counting from the end): the
-#: inner loops then vectorise (``A[j, i] /= s`` over 20 entries: 44 ns instead of 72).
+#: inner loops then vectorise (measured in docs/performance.md).
 #: Mix them with other integers only as indices (uint64 + int64 is a float in Numba).
 _U = np.uint64
 #: lmpar: relative accuracy of ||D x|| = delta, and iteration limit (MINPACK's values).
@@ -115,7 +115,6 @@ def load_transposed(J, A):
     mm = A.shape[1]
     for j in range(n):
         # contiguous stores, strided loads: about twice as fast as the other order
-        # (for m = 20, n = 3: 17 ns instead of 37)
         for i in range(m):
             A[j, i] = J[i, j]
         for i in range(m, mm):

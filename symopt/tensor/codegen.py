@@ -64,8 +64,7 @@ __all__ = ["ModuleSource", "Output", "BLOCK_ROWS", "MAX_BLOCKS", "PARTIAL_BUDGET
 #: block) ...
 BLOCK_ROWS = 4096
 #: ... and at least this many element operations per block (rows times the inner loops'
-#: lengths): measured on extended Rosenbrock (n = 1e6, a handful of flops per row) with
-#: 2 threads, 64 blocks of 4096 rows took 2.5 ms and blocks of 65,536 rows or more 0.5 ms.
+#: lengths): smaller blocks cost more in scheduling than they compute (docs/performance.md).
 WORK_PER_BLOCK = 1 << 18
 #: The most blocks a loop is split into, whatever the number of threads.
 MAX_BLOCKS = 64

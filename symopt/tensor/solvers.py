@@ -270,8 +270,8 @@ def trust_ncg(value, value_grad, hvp, x, p, data, opts, info, hist, g_out, H_out
 # ``banded-newton``: for losses whose Hessian is banded (symopt.tensor.sparsity), Newton's
 # method with the exact Hessian, factored in band storage in O(n b^2) by Gill and Murray's
 # modified Cholesky (one pass; a global shift H + tau I, as symopt.solvers.newton searches
-# for densely, needs a full factorisation per trial shift: measured on extended Rosenbrock,
-# n = 1e6, 100 ms an iteration against 10 ms) and Armijo backtracking from the unit step.  H_out is the band storage, (n, b + 1): entry [r, r - c] is H[r, c];
+# for densely, needs a full factorisation per trial shift: 10x slower per iteration, see
+# docs/performance.md) and Armijo backtracking from the unit step.  H_out is the band storage, (n, b + 1): entry [r, r - c] is H[r, c];
 # the third kernel is ``hess_band(x, p, data, band_flat)``.
 
 from ..solvers.status import HESSIAN_NOT_PD  # noqa: E402
