@@ -47,7 +47,9 @@ def is_chunked_data(data: Any) -> bool:
         return False
     if _instance_of(data, "symopt.chunked.sources", "ChunkSource") or isinstance(data, np.memmap):
         return True
-    if isinstance(data, (str, os.PathLike)) or callable(data):
+    if isinstance(data, (str, os.PathLike)):
+        return _is_data_path(data)
+    if callable(data):
         return True
     if isinstance(data, (list, tuple)) and data and all(isinstance(p, (str, os.PathLike)) for p in data):
         return True
@@ -57,6 +59,12 @@ def is_chunked_data(data: Any) -> bool:
         return any(isinstance(v, np.memmap) or type(v).__module__.startswith("dask")
                    for v in data.values())
     return False
+
+
+def _is_data_path(path: str | os.PathLike) -> bool:
+    """A path that names data in chunks: an ``.npy`` or ``.parquet`` file, or a folder
+    (other text is not data, and gets ``symopt.minimize``'s own message)."""
+    return os.path.splitext(os.fspath(path))[1] in (".npy", ".parquet") or os.path.isdir(path)
 
 
 def _constrained(problem, x0, method, params, data, constraints, options):

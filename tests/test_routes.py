@@ -56,7 +56,7 @@ def test_a_memory_map_is_read_in_chunks_to_the_in_memory_result(tmp_path):
 
 @pytest.mark.parametrize("data, chunked", [
     ({"t": np.zeros(3)}, False), (np.zeros((3, 2)), False), (None, False),
-    ("table.npy", True), (["a.npy", "b.npy"], True), (lambda: iter(()), True),
+    ("table.npy", True), ("x1,x2,y", False), (["a.npy", "b.npy"], True), (lambda: iter(()), True),
 ])
 def test_which_data_are_read_in_chunks(data, chunked):
     assert _routes.is_chunked_data(data) is chunked
