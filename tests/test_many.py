@@ -70,6 +70,7 @@ def test_noisy_fits_match_scipy_least_squares(model, noisy):
         assert res.fun[i] == pytest.approx(ref.cost, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_per_problem_starts_and_shared_data(model):
     # one dataset, a different start per problem: all reach the same minimiser
     starts = np.array([[1.0, 1.0, 0.0], [3.0, 2.0, 1.0], [0.5, 0.5, -1.0]])

@@ -68,6 +68,7 @@ def test_constraints_with_data_rows_are_refused_clearly():
         so.minimize(loss, [0.0], data={"t": np.ones(3), "y": np.ones(3)}, constraints=["a >= 0"])
 
 
+@pytest.mark.slow
 def test_minimize_many_with_constraints_solves_each_instance():
     # min (x - a)^2 + y^2 s.t. x + y == 1: by hand x = (1 + a)/2, y = (1 - a)/2
     problem = so.Problem("(x - a)**2 + y**2", params="a")
