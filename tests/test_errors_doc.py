@@ -2,8 +2,8 @@
 two tables is checked here, and the first tests below check that the page and this file
 name the same promises, so that neither can change without the other.
 
-Promises that the code does not keep yet are strict xfails naming the issue item that will
-make them true (phase 2 of issue 15).
+A promise the code did not keep yet would be a strict xfail naming the issue item that
+makes it true (``_phase2``); since phase 2 of issue 15 there are none.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Issue 15 items left for its second phase (after the solver and minimize rewrite of
-issue 11): each case of the issue as a test, marked ``xfail(strict=True)`` with the item
-in its reason, so that the fix flips it to a pass (and strictness makes the suite say so:
-remove the mark then).
+"""Issue 15 items done in its second phase: each case of the issue as a test (they were
+strict xfails until fixed; ``_phase2`` marks a case that regresses to a known gap again).
 
 Item 6, success that is not: a result is a success only if its value and gradient are
 finite and the method's convergence test genuinely holds; overflow is a status of its
