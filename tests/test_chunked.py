@@ -121,11 +121,13 @@ def test_a_prefetching_pass_left_early_stops_its_reader(tmp_path):
     assert not any(t.name == "symopt-prefetch" for t in threading.enumerate())
 
 
-def test_a_path_to_an_npy_file_is_memory_mapped_and_prefetched_in_small_chunks(tmp_path):
+def test_a_path_to_an_npy_file_is_memory_mapped_and_read_through_the_mapping(tmp_path):
     np.save(tmp_path / "X.npy", _matrix(DATA))
     source = sc.as_source(str(tmp_path / "X.npy"))
     assert isinstance(source, sc.ArrayChunks) and not source.resident
-    assert source.read == "prefetch" and source.chunk_rows == (ROWS,)  # 120 kB: one chunk
+    assert source.read == "madvise" and source.chunk_rows == (ROWS,)  # 120 kB: one chunk
+    prefetched = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), read="prefetch")
+    assert prefetched.read == "prefetch" and prefetched.chunk_rows == (ROWS,)
     assert sc.as_source(tmp_path / "X.npy", chunk_rows=1000).n_chunks == 5
 
 

@@ -372,8 +372,9 @@ class ArrayChunks(ChunkSource):
     splits : sequence of int, optional
         The chunk boundaries themselves, ``[0, ..., rows]`` (uneven chunks, empty ones).
     read : {"prefetch", "madvise", "pread", "map"}
-        How a memory map is read (:data:`MEMORY_MAP_READS`); default "prefetch", in
-        chunks of about 4 MB unless ``chunk_rows``/``n_chunks``/``splits`` say otherwise.
+        How a memory map is read (:data:`MEMORY_MAP_READS`); default "madvise" (where
+        the system has ``madvise``, else "pread"), in chunks of about 64 MB ("prefetch":
+        about 4 MB) unless ``chunk_rows``/``n_chunks``/``splits`` say otherwise.
     keep : float
         With ``read="madvise"``: the fraction of the mapped data whose pages stay
         resident between passes (default 1/8).  Passes go alternately forwards and
@@ -399,8 +400,8 @@ class ArrayChunks(ChunkSource):
                     any(b > c for b, c in itertools.pairwise(splits)):
                 raise InputError(f"splits must rise from 0 to the {rows} rows, got {splits}")
             self.splits = splits
-        if read is None:
-            read = "prefetch" if hasattr(os, "preadv") else "madvise"
+        if read is None:  # the fastest on an idle machine (docs/large-data.md, Performance)
+            read = "madvise" if _MADV_DONTNEED is not None else "pread"
         if read not in MEMORY_MAP_READS:
             raise InputError(f"read must be one of {', '.join(map(repr, MEMORY_MAP_READS))}, got {read!r}")
         if read == "madvise" and _MADV_DONTNEED is None:
