@@ -32,6 +32,7 @@ kind                   ``out``
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -65,7 +66,7 @@ def first_non_finite(array: np.ndarray) -> int | None:
     return int(rows[0]) if rows.size else None
 
 
-class ChunkModel:
+class ChunkModel(abc.ABC):
     """The interface between a problem's kernels and chunked data (see the module).
 
     Attributes
@@ -83,31 +84,31 @@ class ChunkModel:
     reduce: str
     kinds: frozenset
 
+    @abc.abstractmethod
     def check_fields(self, fields: Mapping[str, Field]) -> None:
         """Raise a :class:`ChunkError` naming the column when a source with these fields
         cannot feed the kernels (a missing column, a non-numeric dtype, a wrong width)."""
-        raise NotImplementedError  # pragma: no cover - every model defines it
 
+    @abc.abstractmethod
     def prepare(self, chunk: Chunk, keep: bool) -> Any:
         """What the kernels read for ``chunk``.  With ``keep`` the result may be kept
         past the next call (a cache of resident chunks); else it may live in a scratch
         buffer reused for the next chunk."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def evaluate(self, kind: str, x: np.ndarray, prepared: Any, out: np.ndarray,
                  v: np.ndarray | None = None) -> None:
         """The chunk's loss (and derivatives, by ``kind``) at ``x`` into ``out``."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def evaluate_empty(self, kind: str, x: np.ndarray, out: np.ndarray,
                        v: np.ndarray | None = None) -> None:
         """The loss of no rows (the part added once, ``R``), for ``reduce="sum"``."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def view(self, prepared: Any, index: int) -> Chunk:
         """The chunk behind ``prepared`` (views of it, by column), to look for bad values
         where only the prepared chunk is kept (on a Dask worker)."""
-        raise NotImplementedError  # pragma: no cover
 
     def bad_value(self, chunk: Chunk) -> tuple[str, int] | None:
         """``(column, row)`` of the first value of ``chunk`` that is not finite, or None."""
@@ -117,15 +118,15 @@ class ChunkModel:
                 return name, row
         return None
 
+    @abc.abstractmethod
     def start(self, sample: Chunk, x0: Any) -> np.ndarray:
         """The flat start vector from ``x0``; sizes that depend on the data are learnt
         from ``sample`` (a few rows of the data), on which the model may also check
         itself.  Called once, before any other evaluation."""
-        raise NotImplementedError  # pragma: no cover
 
+    @abc.abstractmethod
     def shippable(self) -> Any:
         """What travels to Dask workers to rebuild this model there (picklable)."""
-        raise NotImplementedError  # pragma: no cover
 
 
 def _scratch(local: threading.local, name: str, shape: tuple[int, ...]) -> np.ndarray:

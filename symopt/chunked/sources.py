@@ -26,6 +26,7 @@ The sources:
 
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 import mmap
@@ -198,7 +199,7 @@ def merge_fields(known: dict[str, Field], arrays: Mapping[str, np.ndarray], wher
                              f"{k.dtype}", index, name)
 
 
-class ChunkSource:
+class ChunkSource(abc.ABC):
     """Chunks of data rows, read in a fixed order.
 
     Attributes
@@ -240,8 +241,9 @@ class ChunkSource:
     def release(self) -> None:
         """Give back memory kept between passes (a memory map's resident pages)."""
 
+    @abc.abstractmethod
     def chunk(self, i: int) -> Chunk:
-        raise NotImplementedError  # pragma: no cover - every source defines it
+        """Chunk ``i`` (every source defines it)."""
 
     def sample(self, rows: int = 8) -> Chunk:
         """Up to ``rows`` rows of the first chunk that has any, as a chunk of copies (to
