@@ -16,7 +16,7 @@ import os
 
 from numba import njit
 
-from ..solvers._jit import OPTIONS
+from ..solvers._jit import OPTIONS, discard_stale_cache
 from . import abi
 
 
@@ -46,26 +46,11 @@ def sources_hash() -> str:
 
 
 def _discard_stale_cache() -> None:
-    here = os.path.dirname(os.path.abspath(__file__))
     try:
         key = sources_hash()
-        cache_folder = os.path.join(here, "__pycache__")
-        stamp_path = os.path.join(cache_folder, "constrained-source.sha256")
-        try:
-            with open(stamp_path) as stamp:
-                if stamp.read() == key:
-                    return
-        except OSError:
-            pass
-        for index in glob.glob(os.path.join(cache_folder, "*.nbi")):
-            os.remove(index)
-        os.makedirs(cache_folder, exist_ok=True)
-        temporary = f"{stamp_path}.{os.getpid()}.tmp"
-        with open(temporary, "w") as stamp:
-            stamp.write(key)
-        os.replace(temporary, stamp_path)
-    except OSError:  # a read-only install: its files cannot have been edited in place either
-        pass
-
+    except OSError:  # a read-only or partial install: nothing was edited in place
+        return
+    discard_stale_cache(os.path.dirname(os.path.abspath(__file__)), key,
+                        "constrained-source.sha256")
 
 _discard_stale_cache()

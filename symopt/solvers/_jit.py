@@ -102,18 +102,13 @@ def _discard_damaged(namespace: dict) -> None:
         pass
 
 
-def _discard_stale_cache() -> None:
-    """Remove Numba's index files in ``__pycache__`` if the solver sources changed."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    sources = sorted(glob.glob(os.path.join(here, "*.py"))) + [os.path.abspath(abi.__file__)]
-    digest = hashlib.sha256()
+def discard_stale_cache(folder: str, key: str, stamp_name: str) -> None:
+    """Remove Numba's index files in the package ``folder``'s ``__pycache__`` when the
+    sources it was compiled from changed (their hash ``key`` differs from the one stamped
+    in ``stamp_name`` there), so that solvers edited in place are recompiled."""
     try:
-        for path in sources:
-            with open(path, "rb") as source:
-                digest.update(source.read())
-        cache_folder = os.path.join(here, "__pycache__")
-        stamp_path = os.path.join(cache_folder, "solvers-source.sha256")
-        key = digest.hexdigest()
+        cache_folder = os.path.join(folder, "__pycache__")
+        stamp_path = os.path.join(cache_folder, stamp_name)
         try:
             with open(stamp_path) as stamp:
                 if stamp.read() == key:
@@ -131,5 +126,18 @@ def _discard_stale_cache() -> None:
         # a read-only install: its files cannot have been edited in place either
         pass
 
+
+def _discard_stale_cache() -> None:
+    """Remove Numba's index files in ``__pycache__`` if the solver sources changed."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = sorted(glob.glob(os.path.join(here, "*.py"))) + [os.path.abspath(abi.__file__)]
+    digest = hashlib.sha256()
+    try:
+        for path in sources:
+            with open(path, "rb") as source:
+                digest.update(source.read())
+    except OSError:
+        return
+    discard_stale_cache(here, digest.hexdigest(), "solvers-source.sha256")
 
 _discard_stale_cache()
