@@ -1,7 +1,10 @@
 """Test session set-up: one temporary kernel cache for the whole run.
 
 Every test (and every subprocess a test starts, which inherits the environment)
-shares this folder, so a problem's kernels compile once per run.
+shares this folder, so a problem's kernels compile once per run.  The run is spread
+over the machine's cores by pytest-xdist (``-n auto``, one file per worker at a time):
+its workers inherit the folder through ``SYMOPT_TEST_CACHE`` from the controller,
+which imports this module first.
 """
 
 import os
@@ -9,7 +12,8 @@ import tempfile
 
 import pytest
 
-_CACHE = tempfile.mkdtemp(prefix="symopt-test-cache-")
+_CACHE = os.environ.get("SYMOPT_TEST_CACHE") or tempfile.mkdtemp(prefix="symopt-test-cache-")
+os.environ["SYMOPT_TEST_CACHE"] = _CACHE
 os.environ["SYMOPT_CACHE_DIR"] = _CACHE
 
 
