@@ -91,6 +91,38 @@ def test_gradient_equals_hand_backprop_and_finite_differences(name):
     assert (fp - fm) / (2 * h) == pytest.approx(directional, rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.parametrize("name", NETWORKS)
+def test_fused_step_equals_the_plan_of_the_derived_equations(name):
+    """An ``mlp`` step runs the fused evaluator (symopt.nn._fused); the NumPy plan of the
+    printed equations is its independent check, and buffers reused across batch sizes
+    leave no trace."""
+    sizes, act, loss, labels, l2 = NETWORKS[name]
+    net = nn.mlp(sizes, activation=act, loss=loss, labels=labels, l2=l2)
+    assert net._fused is not None
+    w = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in net.init(2).items()}
+    for B in (13, 5, 13):
+        X, y = _data(sizes, loss, labels, B=B)
+        f, g = net.value_and_grad(w, X, y)
+        out = net._value_grad_plan(net._env(w, *net.check_data(X, y)), net._sizes(B))
+        assert f == pytest.approx(float(out[0]), rel=1e-13)
+        for v, ref in zip(net.variables, out[1:]):
+            assert np.max(np.abs(g[v.name] - ref)) <= 1e-12 * np.max(np.abs(ref)) + 1e-16, v.name
+
+
+def test_each_call_returns_new_gradient_arrays_and_checks_weight_shapes():
+    net = nn.mlp([4, 3, 2])
+    w = net.init(0)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 2, 6)
+    _, g1 = net.value_and_grad(w, X, y)
+    kept = {k: a.copy() for k, a in g1.items()}
+    net.value_and_grad(w, 2 * X, y)
+    assert all(np.array_equal(g1[k], kept[k]) for k in kept)
+    with pytest.raises(ShapeError, match=r"'W2'.*\(2, 3\).*\(3, 2\)"):
+        net.value_and_grad({**w, "W2": np.ones((2, 3))}, X, y)
+    f_int, _ = net.value_and_grad({k: a.astype(np.float32) for k, a in w.items()}, X, y)
+    assert np.isfinite(f_int)
+
+
 def test_the_formula_stays_visible():
     net = nn.mlp([4, 3, 2], activation="tanh")
     assert str(net.loss) == ("sum(logsumexp(tanh(X @ W1 + b1) @ W2 + b2, axis=1) - "
