@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit, types
 
-__all__ = ["FusedMLP", "ACT_CODES", "LOSS_CODES", "gather_rows", "gather_labels"]
+__all__ = ["FusedMLP", "ACT_CODES", "LOSS_CODES", "gather_rows", "gather_labels", "labels_within"]
 
 #: activation name -> code of the compiled passes
 ACT_CODES = {"identity": 0, "linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
@@ -122,28 +122,28 @@ def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
                 top = max(top, z)
             if not math.isfinite(top):                 # a row of -inf (or inf, nan)
                 top = 0.0
-            s = 0.0
-            for j in range(cols):
-                s += math.exp(Z[i, j] - top)
-            lse = math.log(s) + top
             if kind == 0:
-                label = y[i]
-                total += lse - Z[i, label]
-                for j in range(cols):
-                    d = math.exp(Z[i, j] - lse) * inv
-                    if j == label:
-                        d -= inv
-                    Z[i, j] = d
-                    gb[j] += d
+                picked = Z[i, y[i]]
             else:
                 picked = 0.0
                 for j in range(cols):
                     picked += Y[i, j] * Z[i, j]
-                total += lse - picked
-                for j in range(cols):
-                    d = (math.exp(Z[i, j] - lse) - Y[i, j]) * inv
-                    Z[i, j] = d
-                    gb[j] += d
+            s = 0.0
+            for j in range(cols):
+                e = math.exp(Z[i, j] - top)            # one exp per logit: P = e/s
+                Z[i, j] = e
+                s += e
+            total += math.log(s) + top - picked
+            scale = inv / s
+            for j in range(cols):
+                d = Z[i, j] * scale
+                if kind == 0:
+                    if j == y[i]:
+                        d -= inv
+                else:
+                    d -= Y[i, j] * inv
+                Z[i, j] = d
+                gb[j] += d
         return total * inv
     inv = 1.0 / (rows * cols)
     for i in range(rows):
@@ -164,9 +164,9 @@ def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
     return total * inv
 
 
-@njit(_f8(_m, _m, _f8), cache=True, nogil=True)
+@njit(_f8(types.float64[:, :], types.float64[:, :], _f8), cache=True, nogil=True)
 def _l2(W, G, lam):  # pragma: no cover - compiled
-    """``G += lam*W``; returns ``lam/2 * sum(W**2)``."""
+    """``G += lam*W`` (any memory layouts); returns ``lam/2 * sum(W**2)``."""
     rows, cols = W.shape
     s = 0.0
     for i in range(rows):
@@ -193,13 +193,27 @@ def gather_labels(y, idx, out):  # pragma: no cover - compiled
         out[i] = y[idx[i]]
 
 
+@njit(types.boolean(_iv, _i8), cache=True, nogil=True)
+def labels_within(y, classes):  # pragma: no cover - compiled
+    """Whether every label lies in ``0..classes-1`` (``classes < 0``: no upper bound)."""
+    for i in range(y.size):
+        if y[i] < 0 or (classes >= 0 and y[i] >= classes):
+            return False
+    return True
+
+
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_M = np.zeros((0, 0))
 
 
 class FusedMLP:
     """One value-and-gradient step of an MLP (layers ``act(H @ W + b)``, a linear last
-    layer into the loss), written into caller-owned gradient arrays."""
+    layer into the loss), written into caller-owned gradient arrays.
+
+    The weight-matrix gradients are computed transposed, ``∂L/∂Wᵀ = δᵀ @ H_prev`` into a
+    C-ordered ``(out, in)`` array, and handed back as its transpose (an F-ordered
+    ``(in, out)`` array): OpenBLAS runs the first layer's 128 x 784 x 128 product about
+    8 % faster in that orientation than as ``Xᵀ @ δ`` (docs/performance.md)."""
 
     def __init__(self, activation: str, kind: str, labels: str, l2: float):
         self.act = ACT_CODES[activation]
@@ -219,8 +233,9 @@ class FusedMLP:
 
     def __call__(self, Ws: Sequence[np.ndarray], bs: Sequence[np.ndarray], X: np.ndarray,
                  y: np.ndarray, gWs: Sequence[np.ndarray], gbs: Sequence[np.ndarray]) -> float:
-        """The loss; the gradient goes into ``gWs``, ``gbs`` (C-contiguous float arrays
-        of the weights' shapes).  ``y``: integer labels ``(B,)`` or targets ``(B, K)``."""
+        """The loss; the gradient goes into ``gWs`` (F-contiguous arrays of the weight
+        matrices' shapes, see above) and ``gbs`` (C-contiguous).  ``Ws`` may be C- or
+        F-contiguous.  ``y``: integer labels ``(B,)`` or targets ``(B, K)``."""
         layers = len(Ws)
         batch = X.shape[0]
         widths = tuple(W.shape[1] for W in Ws)
@@ -247,7 +262,7 @@ class FusedMLP:
             loss = _output_loss(D, bs[-1], _EMPTY_I, y, self.loss, gbs[-1])
         for k in range(layers - 1, -1, -1):
             below = X if k == 0 else Hs[k - 1]
-            np.dot(below.T, Ds[k], out=gWs[k])
+            np.dot(Ds[k].T, below, out=gWs[k].T)
             if k:
                 np.dot(Ds[k], Ws[k].T, out=Ds[k - 1])
                 _mask_colsum(Ds[k - 1], Hs[k - 1], gbs[k - 1], act)

@@ -242,8 +242,10 @@ class Network:
             raise ShapeError(f"target {self.target.name!r} has shape {y.shape} but inputs of shape "
                              f"{X.shape} need {want_y}")
         if dtype is np.int64 and y.size:
+            from ._fused import labels_within  # compiled: imported on first use
+
             classes = self.sizes.get("K")
-            if y.min() < 0 or (classes is not None and y.max() >= classes):
+            if not labels_within(y.reshape(-1), -1 if classes is None else classes):
                 raise ShapeError(f"class labels must lie in 0..{classes - 1}, got "
                                  f"{y.min()}..{y.max()}")
         return X, y
@@ -264,8 +266,8 @@ class Network:
         if self._fused is not None:
             order = self._layer_order
             ws = self._check_weights(weights)
-            grads = [np.empty(w.shape) for w in ws]
             half = len(order) // 2
+            grads = [np.empty(w.shape[::-1]).T for w in ws[:half]] + [np.empty(w.shape) for w in ws[half:]]
             f = self._fused(ws[:half], ws[half:], X, y, grads[:half], grads[half:])
             return float(f), dict(zip(order, grads))
         out = self._value_grad_plan(self._env(weights, X, y), self._sizes(X.shape[0]))
@@ -274,8 +276,9 @@ class Network:
     def _value_and_grad_into(self, weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray,
                              grads: Sequence[np.ndarray]) -> float:
         """The loss, its gradient written into ``grads``: both in the order of
-        ``_layer_order`` (``W1..WL, b1..bL`` for a fused network, else ``variables``);
-        weights and data already checked."""
+        ``_layer_order`` (``W1..WL, b1..bL`` for a fused network, whose weight-matrix
+        gradients are F-contiguous, see ``_transposed``; else ``variables``); weights
+        and data already checked."""
         if self._fused is not None:
             half = len(weights) // 2
             return self._fused(weights[:half], weights[half:], X, y, grads[:half], grads[half:])
@@ -305,8 +308,16 @@ class Network:
         layers = len(names) // 2
         return [f"W{k}" for k in range(1, layers + 1)] + [f"b{k}" for k in range(1, layers + 1)]
 
+    @cached_property
+    def _transposed(self) -> list[bool]:
+        """Per name of ``_layer_order``: whether the fast path keeps that weight (and its
+        gradient) transposed in memory, F-contiguous (a fused network's matrices)."""
+        fused = getattr(self, "_mlp_spec", None) is not None
+        return [fused and name.startswith("W") for name in self._layer_order]
+
     def _check_weights(self, weights: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        """The weights as C-contiguous float arrays in ``_layer_order``; a ``ShapeError``
+        """The weights as C- (or, for a fused network, F-) contiguous float arrays in
+        ``_layer_order``; a ``ShapeError``
         names a weight of the wrong shape, a ``ProblemError`` a missing one."""
         shapes = self._weight_shapes()
         out = []
@@ -314,7 +325,8 @@ class Network:
             if name not in weights:
                 raise ProblemError(f"weights: missing {name!r}")
             w = weights[name]
-            if not (isinstance(w, np.ndarray) and w.dtype == np.float64 and w.flags.c_contiguous):
+            if not (isinstance(w, np.ndarray) and w.dtype == np.float64 and
+                    (w.flags.c_contiguous or (w.flags.f_contiguous and self._fused is not None))):
                 w = np.ascontiguousarray(w, dtype=float)
             if w.shape != shapes[name]:
                 raise ShapeError(f"weight {name!r} has shape {w.shape} but the network needs "

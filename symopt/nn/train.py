@@ -142,15 +142,17 @@ def _split(X, y, validation_split, validation_data, seed):
 
 class _Flat:
     """The weights as one flat vector with named views into it (the optimizers update the
-    vector in one pass; the network reads the views)."""
+    vector in one pass; the network reads the views).  A weight marked ``transposed`` is
+    stored as its transpose and viewed F-contiguous (what the fused step writes fastest)."""
 
-    def __init__(self, names, shapes):
+    def __init__(self, names, shapes, transposed):
         self.names = list(names)
         sizes = [int(np.prod(shape)) for shape in shapes]
         self.vector = np.empty(sum(sizes))
         self.views, start = [], 0
-        for shape, size in zip(shapes, sizes):
-            self.views.append(self.vector[start:start + size].reshape(shape))
+        for shape, size, flip in zip(shapes, sizes, transposed):
+            block = self.vector[start:start + size]
+            self.views.append(block.reshape(shape[::-1]).T if flip else block.reshape(shape))
             start += size
 
     def named(self) -> dict[str, np.ndarray]:
@@ -209,8 +211,8 @@ def _epoch(net, opt, w, spare, grad, batches, order, batch_size, lr, t):
 def _buffers(net, weights) -> tuple[_Flat, _Flat, _Flat]:
     """The weights copied into a flat vector, a spare one and one for the gradient."""
     start = net._check_weights(weights)
-    names, shapes = net._layer_order, [a.shape for a in start]
-    w, spare, grad = _Flat(names, shapes), _Flat(names, shapes), _Flat(names, shapes)
+    layout = (net._layer_order, [a.shape for a in start], net._transposed)
+    w, spare, grad = _Flat(*layout), _Flat(*layout), _Flat(*layout)
     for view, a in zip(w.views, start):
         view[...] = a
     return w, spare, grad
