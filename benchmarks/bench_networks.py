@@ -133,16 +133,22 @@ def section_step(repeat: int) -> list[tuple]:
     X, y = rng.standard_normal((128, 784)), rng.integers(0, 10, 128)
     args = (w["W1"], w["b1"], w["W2"], w["b2"])
     out1, out2 = np.empty((128, SIZES[1])), np.empty((SIZES[0], SIZES[1]))
+    out3 = np.empty((SIZES[1], SIZES[0]))
     delta1 = rng.standard_normal((128, SIZES[1]))
 
     def floor():
         np.dot(X, w["W1"], out=out1)
         np.dot(X.T, delta1, out=out2)
 
+    def floor_t():
+        np.dot(X, w["W1"], out=out1)
+        np.dot(delta1.T, X, out=out3)
+
     rows = {
         "symopt": lambda: net.value_and_grad(w, X, y),
         "numpy": lambda: numpy_value_and_grad(*args, X, y),
         "floor": floor,
+        "floor_t": floor_t,
     }
     if jax is not None:
         vg = jax.jit(jax.value_and_grad(jax_loss))
@@ -151,7 +157,8 @@ def section_step(repeat: int) -> list[tuple]:
         rows["jax"] = lambda: jax.block_until_ready(vg(jparams, jX, jy))
     t = interleaved(rows, repeat)
     labels = {"numpy": "  hand-written NumPy backprop", "jax": "  JAX jit(value_and_grad)",
-              "floor": "  floor: X @ W1 and Xᵀ @ δ1 alone (numpy.dot, out=)"}
+              "floor": "  floor: X @ W1 and Xᵀ @ δ1 alone (numpy.dot, out=)",
+              "floor_t": "  the same, second product as δ1ᵀ @ X (symopt's orientation)"}
     return _rows("step 784-128-10, batch 128: symopt", t, labels, floor=t["floor"])
 
 
@@ -164,7 +171,7 @@ def _rows(title: str, t: dict, labels: dict, floor: float | None = None) -> list
         name = title if key == "symopt" else labels[key]
         ratio = None if key == "symopt" else (t["symopt"] / t[key], lo["symopt"] / lo[key])
         above = None
-        if floor is not None and key != "floor":
+        if floor is not None and not key.startswith("floor"):
             excess = t[key] - floor
             above = (excess, None if key == "symopt" or excess <= 0 else (t["symopt"] - floor) / excess)
         out.append((name, t[key], ratio, lo[key], BUSY[key], above))

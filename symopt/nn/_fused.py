@@ -36,13 +36,14 @@ ACT_CODES = {"identity": 0, "linear": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "so
 LOSS_CODES = {("classes", "int"): 0, ("classes", "onehot"): 1, ("binary", None): 2,
               ("regression", None): 3}
 
+# error_model="numpy" everywhere: no ZeroDivisionError branch in the loops, so they vectorise
 _f8, _i8 = types.float64, types.int64
 _m = types.float64[:, ::1]
 _v = types.float64[::1]
 _iv = types.int64[::1]
 
 
-@njit(types.void(_m, _v, _i8), cache=True, nogil=True)
+@njit(types.void(_m, _v, _i8), cache=True, nogil=True, error_model="numpy")
 def _bias_activation(Z, b, act):  # pragma: no cover - compiled
     """``Z = act(Z + b)`` in place (every activation but tanh, which NumPy does faster)."""
     rows, cols = Z.shape
@@ -62,7 +63,7 @@ def _bias_activation(Z, b, act):  # pragma: no cover - compiled
             Z[i, j] = z
 
 
-@njit(types.void(_m, _m, _v, _i8), cache=True, nogil=True)
+@njit(types.void(_m, _m, _v, _i8), cache=True, nogil=True, error_model="numpy")
 def _mask_colsum(D, H, gb, act):  # pragma: no cover - compiled
     """``D *= act'`` written through the layer's output ``H`` (tanh: ``1 - H²``, sigmoid:
     ``H(1 - H)``, relu: ``H > 0``, softplus: ``sigmoid(z) = -expm1(-H)``), and ``gb`` =
@@ -102,7 +103,7 @@ def _mask_colsum(D, H, gb, act):  # pragma: no cover - compiled
                 gb[j] += D[i, j]
 
 
-@njit(_f8(_m, _v, _iv, _m, _i8, _v), cache=True, nogil=True)
+@njit(_f8(_m, _v, _iv, _m, _i8, _v), cache=True, nogil=True, error_model="numpy")
 def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
     """The loss of the logits ``Z + b`` (``Z`` = the last layer's product) against integer
     labels ``y`` or targets ``Y``; ``Z`` is overwritten with ``δ = ∂L/∂Z`` and ``gb`` with
@@ -164,7 +165,7 @@ def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
     return total * inv
 
 
-@njit(_f8(types.float64[:, :], types.float64[:, :], _f8), cache=True, nogil=True)
+@njit(_f8(types.float64[:, :], types.float64[:, :], _f8), cache=True, nogil=True, error_model="numpy")
 def _l2(W, G, lam):  # pragma: no cover - compiled
     """``G += lam*W`` (any memory layouts); returns ``lam/2 * sum(W**2)``."""
     rows, cols = W.shape
@@ -177,7 +178,7 @@ def _l2(W, G, lam):  # pragma: no cover - compiled
     return 0.5 * lam * s
 
 
-@njit(types.void(_m, _iv, _m), cache=True, nogil=True)
+@njit(types.void(_m, _iv, _m), cache=True, nogil=True, error_model="numpy")
 def gather_rows(X, idx, out):  # pragma: no cover - compiled
     """``out[:len(idx)] = X[idx]`` without a temporary."""
     cols = X.shape[1]
@@ -187,13 +188,13 @@ def gather_rows(X, idx, out):  # pragma: no cover - compiled
             out[i, j] = X[r, j]
 
 
-@njit(types.void(_iv, _iv, _iv), cache=True, nogil=True)
+@njit(types.void(_iv, _iv, _iv), cache=True, nogil=True, error_model="numpy")
 def gather_labels(y, idx, out):  # pragma: no cover - compiled
     for i in range(idx.size):
         out[i] = y[idx[i]]
 
 
-@njit(types.boolean(_iv, _i8), cache=True, nogil=True)
+@njit(types.boolean(_iv, _i8), cache=True, nogil=True, error_model="numpy")
 def labels_within(y, classes):  # pragma: no cover - compiled
     """Whether every label lies in ``0..classes-1`` (``classes < 0``: no upper bound)."""
     for i in range(y.size):
