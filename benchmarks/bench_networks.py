@@ -280,6 +280,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", default="1")
+    parser.add_argument("--cpus", default=None, help="cores to pin to (default: the first --threads)")
     parser.add_argument("--sections", default="1,2,3")
     opts = parser.parse_args()
     sections = {int(s) for s in opts.sections.split(",")}
