@@ -78,9 +78,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [784, 128, 10]
 
 
-#: per row of the last interleaved() call: the fastest repeat (printed next to medians: on
-#: a loaded machine the minimum is the steadier figure) and CPU time over wall time
+#: per row of the last interleaved() call: the fastest repeat, the median CPU time of a
+#: repeat (process time: what a loaded machine disturbs least, as long as a row runs on
+#: the cores it was given) and CPU time over wall time
 MINIMA: dict = {}
+CPU: dict = {}
 BUSY: dict = {}
 
 
@@ -88,16 +90,17 @@ def interleaved(rows: dict, repeat: int) -> dict:
     for fn in rows.values():
         fn()                                   # warm: JIT compilation, plans
     times = {name: [] for name in rows}
-    cpu = {name: 0.0 for name in rows}
+    cpu = {name: [] for name in rows}
     for _ in range(repeat):
         for name, fn in rows.items():
             c = time.process_time()
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
-            cpu[name] += time.process_time() - c
+            cpu[name].append(time.process_time() - c)
     MINIMA.update({name: min(v) for name, v in times.items()})
-    BUSY.update({name: cpu[name] / sum(times[name]) for name in rows})
+    CPU.update({name: statistics.median(v) for name, v in cpu.items()})
+    BUSY.update({name: sum(cpu[name]) / sum(times[name]) for name in rows})
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -163,18 +166,21 @@ def section_step(repeat: int) -> list[tuple]:
 
 
 def _rows(title: str, t: dict, labels: dict, floor: float | None = None) -> list[tuple]:
-    """Table rows: name, median, symopt/this by medians, minimum, by minima, cpu/wall,
-    and with a floor, the time above it and symopt's excess over this row's."""
-    lo = MINIMA
+    """Table rows: name, (median, minimum, median CPU time), symopt/this by each of the
+    three, cpu/wall, and with a floor, the CPU time above it and symopt's excess over
+    this row's."""
+    lo, cpu = MINIMA, CPU
     out = []
     for key in ["symopt"] + [k for k in labels if k in t]:
         name = title if key == "symopt" else labels[key]
-        ratio = None if key == "symopt" else (t["symopt"] / t[key], lo["symopt"] / lo[key])
+        ratio = None if key == "symopt" else (t["symopt"] / t[key], lo["symopt"] / lo[key],
+                                              cpu["symopt"] / cpu[key])
         above = None
         if floor is not None and not key.startswith("floor"):
-            excess = t[key] - floor
-            above = (excess, None if key == "symopt" or excess <= 0 else (t["symopt"] - floor) / excess)
-        out.append((name, t[key], ratio, lo[key], BUSY[key], above))
+            excess = cpu[key] - cpu["floor"]
+            above = (excess, None if key == "symopt" or excess <= 0 else
+                     (cpu["symopt"] - cpu["floor"]) / excess)
+        out.append((name, (t[key], lo[key], cpu[key]), ratio, BUSY[key], above))
     return out
 
 
@@ -262,7 +268,7 @@ def section_setup(repeat: int) -> list[tuple]:
         imp = statistics.median(r[0] for r in runs)
         setup = statistics.median(r[1] for r in runs)
         out.append((f"set-up {'-'.join(map(str, sizes))} (derive + first step; import {imp:.2f} s)",
-                    setup, None, min(r[1] for r in runs), None, None))
+                    (setup, min(r[1] for r in runs), None), None, None, None))
     net = nn.mlp(SIZES)
     rng = np.random.default_rng(0)
     w = net.init(0)
@@ -271,8 +277,8 @@ def section_setup(repeat: int) -> list[tuple]:
     t = time.perf_counter()
     net.value_and_grad(net.init(0), rng.standard_normal((64, 100)), rng.integers(0, 5, 64))
     elapsed = time.perf_counter() - t
-    out.append(("  same network object, sizes 100-50-5 (no compilation)", elapsed, None, elapsed, None,
-                None))
+    out.append(("  same network object, sizes 100-50-5 (no compilation)", (elapsed, elapsed, None), None,
+                None, None))
     return out
 
 
@@ -294,12 +300,13 @@ def main() -> None:
     if 3 in sections:
         rows += section_setup(opts.repeat)
     width = max(len(r[0]) for r in rows)
-    print(f"{'':{width}}  {'median':>13}  {'min':>13}  cpu/wall  symopt/this (median, min)"
-          "   above the floor (symopt's excess / this row's)")
-    for name, seconds, ratio, low, busy, above in rows:
-        shown = "  ".join(f"{v * 1e3:10.3f} ms" if v < 1 else f"{v:10.3f} s " for v in (seconds, low))
+    print(f"{'':{width}}  {'median':>13}  {'min':>13}  {'CPU median':>13}  cpu/wall"
+          "  symopt/this (median, min, CPU)   CPU above the floor (symopt's excess / this row's)")
+    for name, figures, ratio, busy, above in rows:
+        shown = "  ".join(("%10.3f ms" % (v * 1e3) if v < 1 else "%10.3f s " % v) if v is not None
+                          else " " * 13 for v in figures)
         line = f"{name.ljust(width)}  {shown}  " + (f"{busy:8.2f}" if busy is not None else " " * 8)
-        line += f"  {ratio[0]:5.2f}x, {ratio[1]:5.2f}x" if ratio else " " * 16
+        line += "  " + ", ".join(f"{r:5.2f}x" for r in ratio) if ratio else " " * 24
         if above is not None:
             line += f"   {above[0] * 1e3:8.3f} ms" + (f" ({above[1]:.2f}x)" if above[1] is not None else "")
         print(line)

@@ -58,7 +58,6 @@ NETWORKS = {
     "sigmoid mse": ([3, 4, 2], "sigmoid", "mse", "int", 0.0),
     "softplus softmax, l2": ([4, 3, 3, 4], "softplus", "softmax", "int", 0.1),
     "logistic regression (no hidden layer)": ([6, 1], "tanh", "bce", "int", 0.0),
-    # wider than 16: these layers go backward through BLAS, the narrow ones through one pass
     "tanh softmax, wide layers, l2": ([5, 20, 18, 17], "tanh", "softmax", "int", 0.01),
     "relu mse, wide output": ([3, 4, 19], "relu", "mse", "int", 0.0),
 }

@@ -103,54 +103,6 @@ def _mask_colsum(D, H, gb, act):  # pragma: no cover - compiled
                 gb[j] += D[i, j]
 
 
-@njit(types.void(_m, _m, _m, _m, _m, _v, _i8), cache=True, nogil=True, error_model="numpy")
-def _narrow_backward(D, H, WT, gWT, D1, gb1, act):  # pragma: no cover - compiled
-    """The backward step through a narrow layer (``Z = H @ W + b`` with few outputs, the
-    logits): ``gWT = δᵀ @ H`` (``∂L/∂Wᵀ``) and ``δ_prev = (δ @ Wᵀ) ⊙ act'(H)`` with its
-    column sums ``gb1``, row by row in one pass over ``H``; every inner loop runs along a
-    row, so each vectorises.  BLAS is slow on such skinny products (K = 10: 2.5x)."""
-    rows, cols = H.shape
-    width = D.shape[1]
-    for k in range(width):
-        for j in range(cols):
-            gWT[k, j] = 0.0
-    for j in range(cols):
-        gb1[j] = 0.0
-    for i in range(rows):
-        for j in range(cols):
-            D1[i, j] = 0.0
-        for k in range(width):
-            dk = D[i, k]
-            for j in range(cols):
-                D1[i, j] += dk * WT[k, j]
-                gWT[k, j] += dk * H[i, j]
-        if act == 1:
-            for j in range(cols):
-                h = H[i, j]
-                d = D1[i, j] * (1.0 - h * h)
-                D1[i, j] = d
-                gb1[j] += d
-        elif act == 2:
-            for j in range(cols):
-                h = H[i, j]
-                d = D1[i, j] * (h * (1.0 - h))
-                D1[i, j] = d
-                gb1[j] += d
-        elif act == 3:
-            for j in range(cols):
-                d = D1[i, j] if H[i, j] > 0.0 else 0.0
-                D1[i, j] = d
-                gb1[j] += d
-        elif act == 4:
-            for j in range(cols):
-                d = D1[i, j] * -math.expm1(-H[i, j])
-                D1[i, j] = d
-                gb1[j] += d
-        else:
-            for j in range(cols):
-                gb1[j] += D1[i, j]
-
-
 @njit(_f8(_m, _v, _iv, _m, _i8, _v), cache=True, nogil=True, error_model="numpy")
 def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
     """The loss of the logits ``Z + b`` (``Z`` = the last layer's product) against integer
@@ -251,8 +203,6 @@ def labels_within(y, classes):  # pragma: no cover - compiled
     return True
 
 
-#: layers at most this wide go backward through _narrow_backward instead of two GEMMs
-_NARROW = 16
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_M = np.zeros((0, 0))
 
@@ -313,12 +263,6 @@ class FusedMLP:
             loss = _output_loss(D, bs[-1], _EMPTY_I, y, self.loss, gbs[-1])
         for k in range(layers - 1, -1, -1):
             below = X if k == 0 else Hs[k - 1]
-            if k and widths[k] <= _NARROW:
-                WT = Ws[k].T
-                if not WT.flags.c_contiguous:
-                    WT = np.ascontiguousarray(WT)
-                _narrow_backward(Ds[k], below, WT, gWs[k].T, Ds[k - 1], gbs[k - 1], act)
-                continue
             np.dot(Ds[k].T, below, out=gWs[k].T)
             if k:
                 np.dot(Ds[k], Ws[k].T, out=Ds[k - 1])
