@@ -216,14 +216,18 @@ class Network:
         return cached[0]
 
     def _data_shapes(self, batch: int) -> tuple[tuple, tuple]:
-        self._sizes(batch)
-        return self._size_cache[(batch, tuple(sorted(self.sizes.items())))][1]
+        key = (batch, tuple(sorted(self.sizes.items())))
+        cached = self._size_cache.get(key)
+        if cached is None:
+            self._sizes(batch)
+            cached = self._size_cache[key]
+        return cached[1]
 
     def check_data(self, X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """``X`` and ``y`` as arrays of the shapes the formula needs; a ``ShapeError`` names
         both shapes when they do not fit."""
         X = np.ascontiguousarray(X, dtype=float)
-        want = self._data_shapes(X.shape[0] if X.ndim else 0)[0]
+        want, want_y = self._data_shapes(X.shape[0] if X.ndim else 0)
         if X.shape != want:
             raise ShapeError(f"inputs {self.inputs.name!r} have shape {X.shape} but the network "
                              f"needs {want} (batch, {', '.join(map(str, want[1:]))})")
@@ -237,7 +241,6 @@ class Network:
         y = np.ascontiguousarray(y, dtype=dtype)
         if y.ndim == 1 and self.target.ndim == 2 and dtype is float:
             y = y[:, None]
-        want_y = self._data_shapes(X.shape[0])[1]
         if y.shape != want_y:
             raise ShapeError(f"target {self.target.name!r} has shape {y.shape} but inputs of shape "
                              f"{X.shape} need {want_y}")
