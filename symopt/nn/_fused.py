@@ -214,7 +214,10 @@ class FusedMLP:
     The weight-matrix gradients are computed transposed, ``∂L/∂Wᵀ = δᵀ @ H_prev`` into a
     C-ordered ``(out, in)`` array, and handed back as its transpose (an F-ordered
     ``(in, out)`` array): OpenBLAS runs the first layer's 128 x 784 x 128 product about
-    8 % faster in that orientation than as ``Xᵀ @ δ`` (docs/performance.md)."""
+    8 % faster in that orientation than as ``Xᵀ @ δ`` (docs/performance.md).
+
+    The intermediate buffers belong to the evaluator: one network object serves one
+    thread at a time (build a network per thread to train several at once)."""
 
     def __init__(self, activation: str, kind: str, labels: str, l2: float):
         self.act = ACT_CODES[activation]
