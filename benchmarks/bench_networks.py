@@ -12,7 +12,8 @@ Sections:
 3. set-up: ``nn.mlp`` + the first value and gradient (derive, share, plan) in a fresh
    process; then other layer sizes (nothing compiled: the plan is NumPy).
 
-Rows are timed interleaved (each repeat times every row once); medians are reported and
+Rows are timed interleaved (each repeat times every row once, in an order that rotates
+from one repeat to the next); medians are reported and
 ratios are symopt / other (< 1: symopt faster).  Every row runs on the same number of
 cores, ``--threads`` (default 1): the process pins itself to that many cores
 (``os.sched_setaffinity``, before NumPy and JAX load) and sets the BLAS thread counts to
@@ -91,8 +92,12 @@ def interleaved(rows: dict, repeat: int) -> dict:
         fn()                                   # warm: JIT compilation, plans
     times = {name: [] for name in rows}
     cpu = {name: [] for name in rows}
-    for _ in range(repeat):
-        for name, fn in rows.items():
+    names = list(rows)
+    for r in range(repeat):
+        # the order rotates, so each row follows every other equally often (a row run
+        # right after another that read the same arrays would find them in cache)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = rows[name]
             c = time.process_time()
             t = time.perf_counter()
             fn()
