@@ -213,13 +213,18 @@ def _buffers(net, weights) -> tuple[_Flat, _Flat, _Flat]:
     start = net._check_weights(weights)
     layout = (net._layer_order, [a.shape for a in start], net._transposed)
     w, spare, grad = _Flat(*layout), _Flat(*layout), _Flat(*layout)
+    for flat in (w, spare):
+        flat.shown = [v.name for v in net.variables]
     for view, a in zip(w.views, start):
         view[...] = a
     return w, spare, grad
 
 
 def _copy(w: _Flat) -> dict[str, np.ndarray]:
-    return {k: a.copy() for k, a in w.named().items()}
+    """Independent C-ordered copies, named in the order of ``w.shown`` (the network's
+    variables: W1, b1, W2, b2)."""
+    named = w.named()
+    return {k: named[k].copy() for k in w.shown}
 
 
 def _validate(net, w, Xv, yv, history) -> tuple[float, str]:
