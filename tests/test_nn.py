@@ -261,3 +261,26 @@ def test_a_network_from_your_own_formula():
     np.testing.assert_allclose(g["W"], g_ref["W1"], rtol=1e-11)
     assert "∂L/∂W = 0.1*W + Xᵀ @ δ1" in str(net.gradient)
     assert net.predict(w, Xv).sum(axis=1) == pytest.approx(np.ones(10))
+
+
+def test_your_own_network_trains_through_the_plan_like_its_mlp_twin():
+    """A formula written by hand (no fused evaluator) trains through the NumPy plan of
+    its equations; the same network built by ``mlp`` trains through the fused step: the
+    same seed gives the same weights."""
+    import symopt.tensor as st
+
+    B, d, h1, K = st.dims("B d h1 K")
+    X, y = st.data("X", (B, d)), st.data("y", B, dtype=int)
+    W1, b1 = st.variable("W1", (d, h1)), st.variable("b1", h1)
+    W2, b2 = st.variable("W2", (h1, K)), st.variable("b2", K)
+    Z2 = st.tanh(X @ W1 + b1) @ W2 + b2
+    own = nn.Network(nn.softmax_cross_entropy(Z2, y), output=st.softmax(Z2, axis=1), inputs=X,
+                     target=y, sizes={"d": 4, "h1": 5, "K": 3}, kind="classes")
+    twin = nn.mlp([4, 5, 3])
+    assert own._fused is None and twin._fused is not None
+    Xt, yt = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    w = twin.init(4)
+    a = own.fit(Xt, yt, method="nesterov", lr=0.1, epochs=3, batch_size=7, seed=2, weights=w)
+    b = twin.fit(Xt, yt, method="nesterov", lr=0.1, epochs=3, batch_size=7, seed=2, weights=w)
+    for k in w:
+        np.testing.assert_allclose(a.weights[k], b.weights[k], rtol=1e-11, atol=1e-14)
