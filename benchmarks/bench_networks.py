@@ -12,13 +12,24 @@ Sections:
 3. set-up: ``nn.mlp`` + the first value and gradient (derive, share, plan) in a fresh
    process; then other layer sizes (nothing compiled: the plan is NumPy).
 
-Rows are timed interleaved (each repeat times every row once); medians are reported and
-ratios are symopt / other (< 1: symopt faster).  All rows run with the same BLAS thread
-count (``--threads``, default 1; set before NumPy and JAX load): a multi-threaded BLAS
-on a loaded 2-core machine can be 50x slower than one thread, which would measure the
-machine, not the code.  JAX rows are skipped when JAX (or optax) is missing.
+Rows are timed interleaved (each repeat times every row once, in an order that rotates
+from one repeat to the next); medians are reported and
+ratios are symopt / other (< 1: symopt faster).  Every row runs on the same number of
+cores, ``--threads`` (default 1): the process pins itself to that many cores
+(``os.sched_setaffinity``, before NumPy and JAX load) and sets the BLAS thread counts to
+match.  Pinning is what binds JAX: XLA's CPU client sizes its thread pools from the
+cores the process may run on, and ``XLA_FLAGS`` (``--xla_cpu_multi_thread_eigen=false``)
+alone left JAX using a second core.  The ``cpu/wall`` column (process CPU time over wall
+time of each row) shows how many cores a row kept busy.  A multi-threaded BLAS on a
+loaded 2-core machine can be 50x slower than one thread, which would measure the
+machine, not the code.
 
-Run:  python benchmarks/bench_networks.py [--repeat 15] [--threads 1] [--sections 1,2,3]
+The step section also times the floor every row shares: the two large matrix products
+alone (``X @ W1`` and ``Xᵀ @ δ1``, 128 x 784 x 128 each, ``numpy.dot`` into preallocated
+arrays), and prints each row's time above that floor.  JAX rows are skipped when JAX (or
+optax) is missing.
+
+Run:  python benchmarks/bench_networks.py [--repeat 15] [--threads 1] [--cpus 0,1] [--sections 1,2,3]
 """
 
 from __future__ import annotations
@@ -31,20 +42,22 @@ import sys
 import time
 
 
-def _threads_from_argv() -> str:
+def _option(name: str, default: str) -> str:
     for k, a in enumerate(sys.argv):
-        if a == "--threads" and k + 1 < len(sys.argv):
+        if a == name and k + 1 < len(sys.argv):
             return sys.argv[k + 1]
-        if a.startswith("--threads="):
+        if a.startswith(name + "="):
             return a.split("=", 1)[1]
-    return "1"
+    return default
 
 
-THREADS = _threads_from_argv()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+THREADS = _option("--threads", "1")
+CPUS = [int(c) for c in _option("--cpus", ",".join(map(str, range(int(THREADS))))).split(",")]
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, CPUS)
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = THREADS
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads="
-                      + THREADS)
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=" + ("false" if THREADS == "1" else "true"))
 
 import numpy as np  # noqa: E402
 
@@ -66,21 +79,33 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = [784, 128, 10]
 
 
-#: the fastest repeat of each row of the last interleaved() call (printed next to medians:
-#: on a loaded machine the minimum is the steadier figure)
+#: per row of the last interleaved() call: the fastest repeat, the median CPU time of a
+#: repeat (process time: what a loaded machine disturbs least, as long as a row runs on
+#: the cores it was given) and CPU time over wall time
 MINIMA: dict = {}
+CPU: dict = {}
+BUSY: dict = {}
 
 
 def interleaved(rows: dict, repeat: int) -> dict:
     for fn in rows.values():
         fn()                                   # warm: JIT compilation, plans
     times = {name: [] for name in rows}
-    for _ in range(repeat):
-        for name, fn in rows.items():
+    cpu = {name: [] for name in rows}
+    names = list(rows)
+    for r in range(repeat):
+        # the order rotates, so each row follows every other equally often (a row run
+        # right after another that read the same arrays would find them in cache)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = rows[name]
+            c = time.process_time()
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
     MINIMA.update({name: min(v) for name, v in times.items()})
+    CPU.update({name: statistics.median(v) for name, v in cpu.items()})
+    BUSY.update({name: sum(cpu[name]) / sum(times[name]) for name in rows})
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -115,9 +140,23 @@ def section_step(repeat: int) -> list[tuple]:
     w = net.init(0)
     X, y = rng.standard_normal((128, 784)), rng.integers(0, 10, 128)
     args = (w["W1"], w["b1"], w["W2"], w["b2"])
+    out1, out2 = np.empty((128, SIZES[1])), np.empty((SIZES[0], SIZES[1]))
+    out3 = np.empty((SIZES[1], SIZES[0]))
+    delta1 = rng.standard_normal((128, SIZES[1]))
+
+    def floor():
+        np.dot(X, w["W1"], out=out1)
+        np.dot(X.T, delta1, out=out2)
+
+    def floor_t():
+        np.dot(X, w["W1"], out=out1)
+        np.dot(delta1.T, X, out=out3)
+
     rows = {
         "symopt": lambda: net.value_and_grad(w, X, y),
         "numpy": lambda: numpy_value_and_grad(*args, X, y),
+        "floor": floor,
+        "floor_t": floor_t,
     }
     if jax is not None:
         vg = jax.jit(jax.value_and_grad(jax_loss))
@@ -125,13 +164,28 @@ def section_step(repeat: int) -> list[tuple]:
         jX, jy = jnp.asarray(X), jnp.asarray(y)
         rows["jax"] = lambda: jax.block_until_ready(vg(jparams, jX, jy))
     t = interleaved(rows, repeat)
-    lo = dict(MINIMA)
-    out = [("step 784-128-10, batch 128: symopt", t["symopt"], None, lo["symopt"], None)]
-    out.append(("  hand-written NumPy backprop", t["numpy"], t["symopt"] / t["numpy"], lo["numpy"],
-                lo["symopt"] / lo["numpy"]))
-    if "jax" in t:
-        out.append(("  JAX jit(value_and_grad)", t["jax"], t["symopt"] / t["jax"], lo["jax"],
-                    lo["symopt"] / lo["jax"]))
+    labels = {"numpy": "  hand-written NumPy backprop", "jax": "  JAX jit(value_and_grad)",
+              "floor": "  floor: X @ W1 and Xᵀ @ δ1 alone (numpy.dot, out=)",
+              "floor_t": "  the same, second product as δ1ᵀ @ X (symopt's orientation)"}
+    return _rows("step 784-128-10, batch 128: symopt", t, labels, floor=t["floor"])
+
+
+def _rows(title: str, t: dict, labels: dict, floor: float | None = None) -> list[tuple]:
+    """Table rows: name, (median, minimum, median CPU time), symopt/this by each of the
+    three, cpu/wall, and with a floor, the CPU time above it and symopt's excess over
+    this row's."""
+    lo, cpu = MINIMA, CPU
+    out = []
+    for key in ["symopt"] + [k for k in labels if k in t]:
+        name = title if key == "symopt" else labels[key]
+        ratio = None if key == "symopt" else (t["symopt"] / t[key], lo["symopt"] / lo[key],
+                                              cpu["symopt"] / cpu[key])
+        above = None
+        if floor is not None and not key.startswith("floor"):
+            excess = cpu[key] - cpu["floor"]
+            above = (excess, None if key == "symopt" or excess <= 0 else
+                     (cpu["symopt"] - cpu["floor"]) / excess)
+        out.append((name, (t[key], lo[key], cpu[key]), ratio, BUSY[key], above))
     return out
 
 
@@ -188,14 +242,8 @@ def section_adam(repeat: int) -> list[tuple]:
              X[:n % 128], y[:n % 128])             # the short last batch compiles too
         rows["jax"] = jax_epoch
     t = interleaved(rows, repeat)
-    lo = dict(MINIMA)
-    out = [("Adam epoch 60,000 x 784, batch 128: symopt", t["symopt"], None, lo["symopt"], None)]
-    out.append(("  hand-written NumPy loop", t["numpy"], t["symopt"] / t["numpy"], lo["numpy"],
-                lo["symopt"] / lo["numpy"]))
-    if "jax" in t:
-        out.append(("  JAX jit step + optax.adam", t["jax"], t["symopt"] / t["jax"], lo["jax"],
-                    lo["symopt"] / lo["jax"]))
-    return out
+    labels = {"numpy": "  hand-written NumPy loop", "jax": "  JAX jit step + optax.adam"}
+    return _rows("Adam epoch 60,000 x 784, batch 128: symopt", t, labels)
 
 
 SETUP = """
@@ -225,7 +273,7 @@ def section_setup(repeat: int) -> list[tuple]:
         imp = statistics.median(r[0] for r in runs)
         setup = statistics.median(r[1] for r in runs)
         out.append((f"set-up {'-'.join(map(str, sizes))} (derive + first step; import {imp:.2f} s)",
-                    setup, None, min(r[1] for r in runs), None))
+                    (setup, min(r[1] for r in runs), None), None, None, None))
     net = nn.mlp(SIZES)
     rng = np.random.default_rng(0)
     w = net.init(0)
@@ -234,7 +282,8 @@ def section_setup(repeat: int) -> list[tuple]:
     t = time.perf_counter()
     net.value_and_grad(net.init(0), rng.standard_normal((64, 100)), rng.integers(0, 5, 64))
     elapsed = time.perf_counter() - t
-    out.append(("  same network object, sizes 100-50-5 (no compilation)", elapsed, None, elapsed, None))
+    out.append(("  same network object, sizes 100-50-5 (no compilation)", (elapsed, elapsed, None), None,
+                None, None))
     return out
 
 
@@ -242,10 +291,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--threads", default="1")
+    parser.add_argument("--cpus", default=None, help="cores to pin to (default: the first --threads)")
     parser.add_argument("--sections", default="1,2,3")
     opts = parser.parse_args()
     sections = {int(s) for s in opts.sections.split(",")}
-    print(f"load average {os.getloadavg()[0]:.2f}; BLAS threads {THREADS}; "
+    print(f"load average {os.getloadavg()[0]:.2f}; threads {THREADS} on cpus {CPUS}; "
           f"JAX {'%s' % jax.__version__ if jax else 'absent'}; optax {'present' if optax else 'absent'}")
     rows = []
     if 1 in sections:
@@ -255,10 +305,16 @@ def main() -> None:
     if 3 in sections:
         rows += section_setup(opts.repeat)
     width = max(len(r[0]) for r in rows)
-    print(f"{'':{width}}  {'median':>13}  {'min':>13}   symopt/this (median, min)")
-    for name, seconds, ratio, low, low_ratio in rows:
-        shown = "  ".join(f"{v * 1e3:10.3f} ms" if v < 1 else f"{v:10.3f} s " for v in (seconds, low))
-        print(f"{name.ljust(width)}  {shown}" + (f"   {ratio:.2f}x, {low_ratio:.2f}x" if ratio else ""))
+    print(f"{'':{width}}  {'median':>13}  {'min':>13}  {'CPU median':>13}  cpu/wall"
+          "  symopt/this (median, min, CPU)   CPU above the floor (symopt's excess / this row's)")
+    for name, figures, ratio, busy, above in rows:
+        shown = "  ".join(("%10.3f ms" % (v * 1e3) if v < 1 else "%10.3f s " % v) if v is not None
+                          else " " * 13 for v in figures)
+        line = f"{name.ljust(width)}  {shown}  " + (f"{busy:8.2f}" if busy is not None else " " * 8)
+        line += "  " + ", ".join(f"{r:5.2f}x" for r in ratio) if ratio else " " * 24
+        if above is not None:
+            line += f"   {above[0] * 1e3:8.3f} ms" + (f" ({above[1]:.2f}x)" if above[1] is not None else "")
+        print(line)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

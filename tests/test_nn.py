@@ -58,6 +58,8 @@ NETWORKS = {
     "sigmoid mse": ([3, 4, 2], "sigmoid", "mse", "int", 0.0),
     "softplus softmax, l2": ([4, 3, 3, 4], "softplus", "softmax", "int", 0.1),
     "logistic regression (no hidden layer)": ([6, 1], "tanh", "bce", "int", 0.0),
+    "tanh softmax, wide layers, l2": ([5, 20, 18, 17], "tanh", "softmax", "int", 0.01),
+    "relu mse, wide output": ([3, 4, 19], "relu", "mse", "int", 0.0),
 }
 
 
@@ -89,6 +91,38 @@ def test_gradient_equals_hand_backprop_and_finite_differences(name):
     fm = net.value_and_grad({k: w[k] - h * v[k] for k in w}, X, y)[0]
     directional = sum(np.sum(g[k] * v[k]) for k in w)
     assert (fp - fm) / (2 * h) == pytest.approx(directional, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_fused_step_equals_the_plan_of_the_derived_equations(name):
+    """An ``mlp`` step runs the fused evaluator (symopt.nn._fused); the NumPy plan of the
+    printed equations is its independent check, and buffers reused across batch sizes
+    leave no trace."""
+    sizes, act, loss, labels, l2 = NETWORKS[name]
+    net = nn.mlp(sizes, activation=act, loss=loss, labels=labels, l2=l2)
+    assert net._fused is not None
+    w = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in net.init(2).items()}
+    for B in (13, 5, 13):
+        X, y = _data(sizes, loss, labels, B=B)
+        f, g = net.value_and_grad(w, X, y)
+        out = net._value_grad_plan(net._env(w, *net.check_data(X, y)), net._sizes(B))
+        assert f == pytest.approx(float(out[0]), rel=1e-13)
+        for v, ref in zip(net.variables, out[1:]):
+            assert np.max(np.abs(g[v.name] - ref)) <= 1e-12 * np.max(np.abs(ref)) + 1e-16, v.name
+
+
+def test_each_call_returns_new_gradient_arrays_and_checks_weight_shapes():
+    net = nn.mlp([4, 3, 2])
+    w = net.init(0)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 2, 6)
+    _, g1 = net.value_and_grad(w, X, y)
+    kept = {k: a.copy() for k, a in g1.items()}
+    net.value_and_grad(w, 2 * X, y)
+    assert all(np.array_equal(g1[k], kept[k]) for k in kept)
+    with pytest.raises(ShapeError, match=r"'W2'.*\(2, 3\).*\(3, 2\)"):
+        net.value_and_grad({**w, "W2": np.ones((2, 3))}, X, y)
+    f_int, _ = net.value_and_grad({k: a.astype(np.float32) for k, a in w.items()}, X, y)
+    assert np.isfinite(f_int)
 
 
 def test_the_formula_stays_visible():
@@ -227,3 +261,26 @@ def test_a_network_from_your_own_formula():
     np.testing.assert_allclose(g["W"], g_ref["W1"], rtol=1e-11)
     assert "∂L/∂W = 0.1*W + Xᵀ @ δ1" in str(net.gradient)
     assert net.predict(w, Xv).sum(axis=1) == pytest.approx(np.ones(10))
+
+
+def test_your_own_network_trains_through_the_plan_like_its_mlp_twin():
+    """A formula written by hand (no fused evaluator) trains through the NumPy plan of
+    its equations; the same network built by ``mlp`` trains through the fused step: the
+    same seed gives the same weights."""
+    import symopt.tensor as st
+
+    B, d, h1, K = st.dims("B d h1 K")
+    X, y = st.data("X", (B, d)), st.data("y", B, dtype=int)
+    W1, b1 = st.variable("W1", (d, h1)), st.variable("b1", h1)
+    W2, b2 = st.variable("W2", (h1, K)), st.variable("b2", K)
+    Z2 = st.tanh(X @ W1 + b1) @ W2 + b2
+    own = nn.Network(nn.softmax_cross_entropy(Z2, y), output=st.softmax(Z2, axis=1), inputs=X,
+                     target=y, sizes={"d": 4, "h1": 5, "K": 3}, kind="classes")
+    twin = nn.mlp([4, 5, 3])
+    assert own._fused is None and twin._fused is not None
+    Xt, yt = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    w = twin.init(4)
+    a = own.fit(Xt, yt, method="nesterov", lr=0.1, epochs=3, batch_size=7, seed=2, weights=w)
+    b = twin.fit(Xt, yt, method="nesterov", lr=0.1, epochs=3, batch_size=7, seed=2, weights=w)
+    for k in w:
+        np.testing.assert_allclose(a.weights[k], b.weights[k], rtol=1e-11, atol=1e-14)

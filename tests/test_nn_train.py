@@ -183,3 +183,31 @@ def test_progress_bar_shows_validation_figures(capsys, monkeypatch):
     nn.mlp([4, 3]).fit(X, y, epochs=2, validation_split=0.25, progress=True)
     err = capsys.readouterr().err
     assert "epoch 2/2" in err and "val_loss=" in err and "val_acc=" in err
+
+
+def test_shuffled_mini_batches_follow_a_hand_written_loop():
+    """Two epochs of Adam over shuffled batches (the last one short) against a loop that
+    draws the same permutations and steps with ``net.value_and_grad``: the gathered
+    batches, the flat weight buffers and the fused step's reused buffers leave no trace."""
+    X, y = _blobs(n=37)
+    net = nn.mlp([4, 5, 3], l2=0.01)
+    w = net.init(3)
+    res = net.fit(X, y, method="adam", lr=0.02, epochs=2, batch_size=8, seed=11, weights=w)
+    ref = {k: a.copy() for k, a in w.items()}
+    m = {k: 0.0 for k in w}
+    v = {k: 0.0 for k in w}
+    rng_ref = np.random.default_rng(11)
+    t = 0
+    for _ in range(2):
+        order = rng_ref.permutation(len(X))
+        for start in range(0, len(X), 8):
+            idx = order[start:start + 8]
+            _, g = net.value_and_grad(ref, X[idx], y[idx])
+            t += 1
+            for k in ref:
+                m[k] = 0.9 * m[k] + 0.1 * g[k]
+                v[k] = 0.999 * v[k] + 0.001 * g[k] ** 2
+                ref[k] = ref[k] - 0.02 * (m[k] / (1 - 0.9 ** t)) / (np.sqrt(v[k] / (1 - 0.999 ** t)) + 1e-8)
+    assert res.nit == t == 10
+    for k in ref:
+        np.testing.assert_allclose(res.weights[k], ref[k], rtol=1e-12, atol=1e-14)

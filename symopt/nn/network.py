@@ -216,14 +216,18 @@ class Network:
         return cached[0]
 
     def _data_shapes(self, batch: int) -> tuple[tuple, tuple]:
-        self._sizes(batch)
-        return self._size_cache[(batch, tuple(sorted(self.sizes.items())))][1]
+        key = (batch, tuple(sorted(self.sizes.items())))
+        cached = self._size_cache.get(key)
+        if cached is None:
+            self._sizes(batch)
+            cached = self._size_cache[key]
+        return cached[1]
 
     def check_data(self, X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """``X`` and ``y`` as arrays of the shapes the formula needs; a ``ShapeError`` names
         both shapes when they do not fit."""
         X = np.ascontiguousarray(X, dtype=float)
-        want = self._data_shapes(X.shape[0] if X.ndim else 0)[0]
+        want, want_y = self._data_shapes(X.shape[0] if X.ndim else 0)
         if X.shape != want:
             raise ShapeError(f"inputs {self.inputs.name!r} have shape {X.shape} but the network "
                              f"needs {want} (batch, {', '.join(map(str, want[1:]))})")
@@ -237,13 +241,14 @@ class Network:
         y = np.ascontiguousarray(y, dtype=dtype)
         if y.ndim == 1 and self.target.ndim == 2 and dtype is float:
             y = y[:, None]
-        want_y = self._data_shapes(X.shape[0])[1]
         if y.shape != want_y:
             raise ShapeError(f"target {self.target.name!r} has shape {y.shape} but inputs of shape "
                              f"{X.shape} need {want_y}")
         if dtype is np.int64 and y.size:
+            from ._fused import labels_within  # compiled: imported on first use
+
             classes = self.sizes.get("K")
-            if y.min() < 0 or (classes is not None and y.max() >= classes):
+            if not labels_within(y.reshape(-1), -1 if classes is None else classes):
                 raise ShapeError(f"class labels must lie in 0..{classes - 1}, got "
                                  f"{y.min()}..{y.max()}")
         return X, y
@@ -257,11 +262,87 @@ class Network:
 
     def value_and_grad(self, weights: Mapping[str, np.ndarray], X: Any, y: Any,
                        checked: bool = False) -> tuple[float, dict[str, np.ndarray]]:
-        """The loss over the batch ``(X, y)`` and its gradient, as named arrays."""
+        """The loss over the batch ``(X, y)`` and its gradient, as named arrays (new arrays
+        at every call)."""
         if not checked:
             X, y = self.check_data(X, y)
+        if self._fused is not None:
+            order = self._layer_order
+            ws = self._check_weights(weights)
+            half = len(order) // 2
+            grads = [np.empty(w.shape[::-1]).T for w in ws[:half]] + [np.empty(w.shape) for w in ws[half:]]
+            f = self._fused(ws[:half], ws[half:], X, y, grads[:half], grads[half:])
+            return float(f), dict(zip(order, grads))
         out = self._value_grad_plan(self._env(weights, X, y), self._sizes(X.shape[0]))
         return float(out[0]), {v.name: g for v, g in zip(self.variables, out[1:])}
+
+    def _value_and_grad_into(self, weights: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray,
+                             grads: Sequence[np.ndarray]) -> float:
+        """The loss, its gradient written into ``grads``: both in the order of
+        ``_layer_order`` (``W1..WL, b1..bL`` for a fused network, whose weight-matrix
+        gradients are F-contiguous, see ``_transposed``; else ``variables``); weights
+        and data already checked."""
+        if self._fused is not None:
+            half = len(weights) // 2
+            return self._fused(weights[:half], weights[half:], X, y, grads[:half], grads[half:])
+        env = {v: w for v, w in zip(self.variables, weights)}
+        env[self.inputs], env[self.target] = X, y
+        out = self._value_grad_plan(env, self._sizes(X.shape[0]))
+        for g, o in zip(grads, out[1:]):
+            g[...] = o
+        return float(out[0])
+
+    @cached_property
+    def _fused(self):
+        """The fused evaluator of an ``mlp`` network (:mod:`symopt.nn._fused`), else None."""
+        spec = getattr(self, "_mlp_spec", None)
+        if spec is None:
+            return None
+        from ._fused import FusedMLP
+        return FusedMLP(*spec)
+
+    @cached_property
+    def _layer_order(self) -> list[str]:
+        """The weights' names in the order the fused evaluator takes them: ``W1..WL``, then
+        ``b1..bL`` (``variables``' order for other networks)."""
+        names = [v.name for v in self.variables]
+        if getattr(self, "_mlp_spec", None) is None:
+            return names
+        layers = len(names) // 2
+        return [f"W{k}" for k in range(1, layers + 1)] + [f"b{k}" for k in range(1, layers + 1)]
+
+    @cached_property
+    def _transposed(self) -> list[bool]:
+        """Per name of ``_layer_order``: whether the fast path keeps that weight (and its
+        gradient) transposed in memory, F-contiguous (a fused network's matrices)."""
+        fused = getattr(self, "_mlp_spec", None) is not None
+        return [fused and name.startswith("W") for name in self._layer_order]
+
+    def _check_weights(self, weights: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The weights as C- (or, for a fused network, F-) contiguous float arrays in
+        ``_layer_order``; a ``ShapeError``
+        names a weight of the wrong shape, a ``ProblemError`` a missing one."""
+        shapes = self._weight_shapes()
+        out = []
+        for name in self._layer_order:
+            if name not in weights:
+                raise ProblemError(f"weights: missing {name!r}")
+            w = weights[name]
+            if not (isinstance(w, np.ndarray) and w.dtype == np.float64 and
+                    (w.flags.c_contiguous or (w.flags.f_contiguous and self._fused is not None))):
+                w = np.ascontiguousarray(w, dtype=float)
+            if w.shape != shapes[name]:
+                raise ShapeError(f"weight {name!r} has shape {w.shape} but the network needs "
+                                 f"{shapes[name]}")
+            out.append(w)
+        return out
+
+    def _weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        key = ("weights", tuple(sorted(self.sizes.items())))
+        cached = self._size_cache.get(key)
+        if cached is None:
+            cached = self._size_cache[key] = self.shapes()
+        return cached
 
     def value(self, weights: Mapping[str, np.ndarray], X: Any, y: Any) -> float:
         """The loss over ``(X, y)`` (evaluated in batches of at most 4096 rows, averaged)."""
@@ -388,8 +469,11 @@ def mlp(sizes: Sequence[int], activation: str = "tanh", loss: str = "softmax", *
         names[output] = "P"
     if kind == "classes" and labels == "int":
         names[st.onehot(y, dims[-1])] = "Y"
-    return Network(L, output, X, y, names=names, kind=kind, activation=activation,
-                   sizes={n: s for n, s in zip(dim_names, sizes)})
+    net = Network(L, output, X, y, names=names, kind=kind, activation=activation,
+                  sizes={n: s for n, s in zip(dim_names, sizes)})
+    # the layers as the fused evaluator (symopt.nn._fused) takes them
+    net._mlp_spec = (activation, kind, labels, float(l2))
+    return net
 
 
 l2_penalty = l2

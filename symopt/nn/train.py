@@ -44,50 +44,38 @@ class TrainResult:
                 f"nit={self.nit}, fun={self.fun:.6g})")
 
 
-# --- optimizers: one small class per rule, state kept per weight ------------------------------
+# --- optimizers: one small class per rule, state kept as flat vectors ------------------------
 #
-# ``step(w, g, lr, t, out)`` writes the new weights into the buffers ``out`` (compiled
-# loops of symopt.nn._updates) and returns whether they are all finite; ``w`` is untouched.
-
-def _flat(a):
-    return a.reshape(-1)
-
+# ``step(w, g, lr, t, out)`` takes every weight as one flat vector (the named weights are
+# views into it), writes the new weights into the flat buffer ``out`` in one compiled
+# pass (symopt.nn._updates) and returns whether they are all finite; ``w`` is untouched.
 
 class _SGD:
     def __init__(self, lr, momentum=0.0, nesterov=False, **_):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.velocity: dict[str, np.ndarray] = {}
+        self.velocity: np.ndarray | None = None
 
     def step(self, w, g, lr, t, out):
         from . import _updates
 
-        ok = True
-        for k, gk in g.items():
-            vel = self.velocity.get(k)
-            if vel is None:
-                vel = self.velocity[k] = np.zeros(w[k].size)
-            ok &= _updates.sgd(_flat(w[k]), _flat(np.ascontiguousarray(gk)), vel, _flat(out[k]),
-                               lr, self.momentum, self.nesterov)
-        return ok
+        if self.velocity is None:
+            self.velocity = np.zeros(w.size)
+        return _updates.sgd(w, g, self.velocity, out, lr, self.momentum, self.nesterov)
 
 
 class _Adam:
     def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8, **_):
         self.b1, self.b2, self.eps = float(beta1), float(beta2), float(eps)
-        self.m: dict[str, np.ndarray] = {}
-        self.v: dict[str, np.ndarray] = {}
+        self.m: np.ndarray | None = None
+        self.v: np.ndarray | None = None
 
     def step(self, w, g, lr, t, out):
         from . import _updates
 
-        ok = True
+        if self.m is None:
+            self.m, self.v = np.zeros(w.size), np.zeros(w.size)
         c1, c2 = 1 - self.b1 ** t, 1 - self.b2 ** t
-        for k, gk in g.items():
-            if k not in self.m:
-                self.m[k], self.v[k] = np.zeros(w[k].size), np.zeros(w[k].size)
-            ok &= _updates.adam(_flat(w[k]), _flat(np.ascontiguousarray(gk)), self.m[k], self.v[k],
-                                _flat(out[k]), lr, self.b1, self.b2, c1, c2, self.eps)
-        return ok
+        return _updates.adam(w, g, self.m, self.v, out, lr, self.b1, self.b2, c1, c2, self.eps)
 
 
 #: name -> (optimizer class, its fixed options)
@@ -152,11 +140,54 @@ def _split(X, y, validation_split, validation_data, seed):
     return X[train], y[train], X[val], y[val]
 
 
-def _finite(weights) -> bool:
-    return all(np.all(np.isfinite(a)) for a in weights.values())
+class _Flat:
+    """The weights as one flat vector with named views into it (the optimizers update the
+    vector in one pass; the network reads the views).  A weight marked ``transposed`` is
+    stored as its transpose and viewed F-contiguous (what the fused step writes fastest)."""
+
+    def __init__(self, names, shapes, transposed):
+        self.names = list(names)
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        self.vector = np.empty(sum(sizes))
+        self.views, start = [], 0
+        for shape, size, flip in zip(shapes, sizes, transposed):
+            block = self.vector[start:start + size]
+            self.views.append(block.reshape(shape[::-1]).T if flip else block.reshape(shape))
+            start += size
+
+    def named(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, self.views))
 
 
-def _epoch(net, opt, w, spare, X, y, order, batch_size, lr, t):
+class _Batches:
+    """Mini-batches gathered into buffers allocated once (``X[idx]`` without a temporary)."""
+
+    def __init__(self, X, y, batch_size):
+        from ._fused import gather_labels, gather_rows
+
+        self.X, self.y = X, y
+        self.Xb = np.empty((min(batch_size, X.shape[0]),) + X.shape[1:])
+        self.yb = np.empty((self.Xb.shape[0],) + y.shape[1:], dtype=y.dtype)
+        self._rows = gather_rows if X.ndim == 2 else None
+        self._y = gather_labels if (y.ndim == 1 and y.dtype == np.int64) else \
+            (gather_rows if y.ndim == 2 and y.dtype == np.float64 else None)
+
+    def __call__(self, idx):
+        n = idx.shape[0]
+        if self._rows is None:
+            Xb = self.X[idx]
+        else:
+            Xb = self.Xb[:n]
+            self._rows(self.X, idx, Xb)
+        if self._y is None:
+            yb = self.y[idx]
+        else:
+            yb = self.yb[:n]
+            self._y(self.y, idx, yb)
+        return Xb, yb
+
+
+def _epoch(net, opt, w, spare, grad, batches, order, batch_size, lr, t):
     """One pass over the batches of ``order``: the new weights, the spare buffers, the
     step count, the summed loss, whether everything stayed finite, and (loss, weights) of
     the last step whose loss was finite (those weights are intact: updates go to the
@@ -164,16 +195,36 @@ def _epoch(net, opt, w, spare, X, y, order, batch_size, lr, t):
     total, finite = 0.0, None
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        f, g = net.value_and_grad(w, X[idx], y[idx], checked=True)
+        Xb, yb = batches(idx)
+        f = net._value_and_grad_into(w.views, Xb, yb, grad.views)
         if not math.isfinite(f):
             return w, spare, t, total, False, finite
         t += 1
         total += f * len(idx)
         finite = (f, w)
-        if not opt.step(w, g, lr, t, spare):
+        if not opt.step(w.vector, grad.vector, lr, t, spare.vector):
             return w, spare, t, total, False, finite
         w, spare = spare, w
     return w, spare, t, total, True, finite
+
+
+def _buffers(net, weights) -> tuple[_Flat, _Flat, _Flat]:
+    """The weights copied into a flat vector, a spare one and one for the gradient."""
+    start = net._check_weights(weights)
+    layout = (net._layer_order, [a.shape for a in start], net._transposed)
+    w, spare, grad = _Flat(*layout), _Flat(*layout), _Flat(*layout)
+    for flat in (w, spare):
+        flat.shown = [v.name for v in net.variables]
+    for view, a in zip(w.views, start):
+        view[...] = a
+    return w, spare, grad
+
+
+def _copy(w: _Flat) -> dict[str, np.ndarray]:
+    """Independent C-ordered copies, named in the order of ``w.shown`` (the network's
+    variables: W1, b1, W2, b2)."""
+    named = w.named()
+    return {k: named[k].copy() for k in w.shown}
 
 
 def _validate(net, w, Xv, yv, history) -> tuple[float, str]:
@@ -256,14 +307,16 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
         from .._progress import Progress
         bar = Progress(epochs, "training", "epoch")
     status, t, best, best_epoch, best_w, since = _status.EPOCHS_DONE, 0, math.inf, None, None, 0
+    w, spare, grad = _buffers(net, w)
     last, last_w = math.nan, w
-    spare = {k: np.empty_like(a) for k, a in w.items()}
+    batches = _Batches(X, y, batch_size)
     epoch = 0
     try:
         for epoch in range(1, epochs + 1):
             lr_now = base_lr * factor(epoch - 1, epochs)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            w, spare, t, total, ok, finite = _epoch(net, opt, w, spare, X, y, order, batch_size, lr_now, t)
+            w, spare, t, total, ok, finite = _epoch(net, opt, w, spare, grad, batches, order, batch_size,
+                                                    lr_now, t)
             if finite is not None:
                 last, last_w = finite
             if not ok:
@@ -273,11 +326,11 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
             history["lr"].append(lr_now)
             text = f"loss={total / n:.4g}"
             if Xv is not None:
-                val, more = _validate(net, w, Xv, yv, history)
+                val, more = _validate(net, w.named(), Xv, yv, history)
                 text += more
                 if val < best - min_delta:
                     best, best_epoch, since = val, epoch, 0
-                    best_w = {k: a.copy() for k, a in w.items()}
+                    best_w = _copy(w)
                 else:
                     since += 1
                 if not math.isfinite(val):
@@ -291,16 +344,15 @@ def fit(net, X: Any, y: Any, *, method: str = "adam", epochs: int = 10, batch_si
     finally:
         if bar is not None:
             bar.close()
+    final = _copy(last_w if status == _status.NAN_ENCOUNTERED else w)
     if status == _status.EARLY_STOPPED and restore_best and best_w is not None:
-        w = best_w
-    if status == _status.NAN_ENCOUNTERED:
-        w = last_w
+        final = best_w
     name, message, success = _status.TABLE[status]
     if status == _status.NAN_ENCOUNTERED:
         message = (f"the loss or its gradient became NaN or Inf at step {t + 1} (epoch {epoch}); "
                    "the weights are the last ones whose batch loss was finite, `fun` that loss "
                    "(try a smaller lr)")
-    return TrainResult(weights=w, history=history, status=status, message=message, success=success,
+    return TrainResult(weights=final, history=history, status=status, message=message, success=success,
                        epochs=len(history["loss"]), nit=t, fun=last, best_epoch=best_epoch)
 
 
