@@ -586,8 +586,6 @@ _FILL_ONES = 4
 _fit_entry = None
 #: id(problem) -> plan (below); the problem is held so that its id is not reused
 _plans: dict[int, tuple] = {}
-_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
-_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
 
 def _fit_entry_point():
@@ -691,7 +689,8 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     stderr = np.empty(n)
     fun, chisqr, clean, status, nit, nfev, njev, nhev = (_fit_entry or _fit_entry_point())(
         residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr, flags)
-    if not clean or not _SUCCESS[status]:
+    _, message, success = _status.TABLE[status]
+    if not clean or not success:
         # a start, parameter or data value not finite or sigma not > 0 (the general path
         # says which), non-finite residuals or a rank-deficient J at the end (it warns),
         # or no convergence (it retries, as after a rank-deficient end)
@@ -699,7 +698,7 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     dof = m - n
     out = FitResult(
         x=x, fun=fun, jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
-        message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
+        message=message, success=success, method="lm",
         residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
         redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n, model=model, warnings=[],
     )

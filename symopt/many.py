@@ -41,14 +41,6 @@ __all__ = ["minimize_many", "BatchResult"]
 
 _WEIGHT = "_w"  # the weight column of a model fit (symopt.problem.WEIGHT_COLUMN)
 
-#: messages that differ in a batch: INVALID_INPUT is how a problem with NaN/Inf input
-#: is reported (a single minimize raises InputError instead)
-_BATCH_MESSAGES = {
-    _status.INVALID_INPUT: (
-        "This problem was not solved: its start x0, its parameters or its data contain "
-        "NaN or Inf (or it has no data rows, or a sigma that is not > 0)."
-    ),
-}
 
 #: progress is shown only for batches expected to take longer than this (seconds)
 PROGRESS_AFTER = 2.0
@@ -59,7 +51,8 @@ _CHUNK_SECONDS = 0.5
 
 
 def _message(code: int) -> str:
-    return _BATCH_MESSAGES.get(int(code)) or _status.message(code)
+    # a batch words INVALID_INPUT as "this problem had NaN input" (solvers.status "batch")
+    return _status.message(code, "batch")
 
 
 class BatchResult:
@@ -101,7 +94,7 @@ class BatchResult:
     @property
     def success(self) -> np.ndarray:
         """Boolean array: which problems converged."""
-        return (self.status >= 0) & (self.status < _status.FIRST_FAILURE)
+        return _status.success_mask(self.status)
 
     def __len__(self) -> int:
         return self.x.shape[0]

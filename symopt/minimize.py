@@ -58,8 +58,6 @@ _NO_HIST = np.empty((0, 0))
 #: paths need them; beyond, f and the gradient norm per iteration are what is recorded)
 HISTORY_X_MAX_N = 100
 _BAD_START = (_status.NAN_ENCOUNTERED, _status.INVALID_INPUT)
-_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
-_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
 
 def _canonical_method(method: str) -> str:
@@ -489,10 +487,11 @@ def _result(problem: Problem, method: str, x, p, fun, g, H, info, hist) -> Optim
         # a non-finite start is the caller's mistake, not a numerical event: say so
         check_finite_values(x, problem.variable_names, "x0")
         check_finite_values(p, problem.parameter_names, "params")
+    _, message, success = _status.TABLE[code]
     res = OptimizeResult(x=x, fun=float(fun), jac=g, nit=counts[abi.INFO_NIT],
                          nfev=counts[abi.INFO_NFEV], njev=counts[abi.INFO_NJEV],
-                         nhev=counts[abi.INFO_NHEV], status=code, message=_MESSAGES[code],
-                         success=_SUCCESS[code], method=method)
+                         nhev=counts[abi.INFO_NHEV], status=code, message=message,
+                         success=success, method=method)
     res._set_variable_names(problem.variable_names)
     matrix_name = _MATRIX_NAMES.get(method)
     if matrix_name is not None:

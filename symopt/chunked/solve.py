@@ -30,16 +30,9 @@ from .sources import ChunkError, ChunkSource, DaskChunks, as_source
 
 __all__ = ["DATA_ERROR", "FULL_BATCH_METHODS", "minimize", "status_message"]
 
-#: status: a chunk held bad data (or could not be read); the message names it
-DATA_ERROR = 30
-#: status: the evaluation was stopped from outside (Ctrl-C, a lost cluster)
-EVALUATION_FAILED = 31
-_MESSAGES = {
-    DATA_ERROR: "A chunk of the data could not be used; the solve stopped at the last "
-                "accepted iterate.",
-    EVALUATION_FAILED: "An evaluation over the chunks failed; the solve stopped at the last "
-                       "accepted iterate.",
-}
+#: statuses (symopt.solvers.status): a chunk held bad data (or could not be read), the
+#: message names it; the evaluation was stopped from outside (Ctrl-C, a lost cluster)
+DATA_ERROR, EVALUATION_FAILED = _status.DATA_ERROR, _status.EVALUATION_FAILED
 
 #: the methods that run on chunked data through callback kernels (least squares and
 #: mini-batch training have their own paths)
@@ -49,7 +42,7 @@ _MATRIX_NAMES = {"newton": "hess", "trust-ncg": "hess", "trust-exact": "hess", "
 
 
 def status_message(code: int) -> str:
-    return _MESSAGES.get(code) or _status.message(code)
+    return _status.message(code)
 
 
 def begin(model: ChunkModel, source: ChunkSource, x0: Any) -> np.ndarray:
