@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
-from .data import data_array
+from .data import SIGMA, data_array
 from .errors import InputError, ProblemError
 from .problem import LeastSquares
 from .result import OptimizeResult
@@ -314,7 +314,7 @@ def fit(
     sigma = _checked_sigma(sigma, y)
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
-        data["sigma"] = sigma
+        data[SIGMA] = sigma
     if plan is not None:
         out = _fit_lm(plan, p0, ordered, y, sigma, columns, params, data, absolute_sigma)
         if out is not None:

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 import sympy
 
+from .data import WEIGHT_COLUMN as _WEIGHT_COLUMN
 from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
 from .parsing import check_constants, make_symbol, parse_formula, parse_names
@@ -440,9 +441,9 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-#: name of the internal data column holding the weights 1/sigma of a model fit (a name
-#: formula text can never use, so it never clashes with the user's symbols)
-WEIGHT_COLUMN = "_w"  # the same name as symopt.data._WEIGHT
+#: name of the internal data column holding the weights 1/sigma of a model fit (defined
+#: in symopt.data, which also turns sigma into the weights)
+WEIGHT_COLUMN = _WEIGHT_COLUMN
 
 
 class LeastSquares(Problem):
