@@ -32,7 +32,7 @@ import numpy as np
 
 from .data import SIGMA, data_array
 from .errors import InputError, ProblemError
-from .problem import LeastSquares
+from .problem import CACHE_SLOT, LeastSquares, problem_cache
 from .result import OptimizeResult
 from .solvers import status as _status
 from .solvers.qr import load_transposed, matrix_finite, qrfac
@@ -599,8 +599,6 @@ def entry(J, out):
 
 _fit_entry = None
 _covariance_entry = None
-#: id(problem) -> plan (below); the problem is held so that its id is not reused
-_plans: dict[int, tuple] = {}
 
 
 def _generated_entry(template: str, kind: str):
@@ -636,15 +634,16 @@ def _plan(problem: LeastSquares) -> tuple:
     """What every fit of ``problem`` by LM reuses: ``(problem, residuals address,
     residuals_jacobian address, LM options, model text, variable names)``; the kernels
     are compiled on first use."""
-    plan = _plans.get(id(problem))
-    if plan is None or plan[0] is not problem:
+    cache = problem.__dict__.get(CACHE_SLOT)  # problem_cache(problem), without a call
+    plan = cache.fit_plan if cache is not None else None
+    if plan is None:
         from .kernels import compile
         from .minimize import solver_options
 
         residuals, residuals_jacobian = compile(problem).residual_addresses
-        plan = _remember(_plans, id(problem), (
+        plan = problem_cache(problem).fit_plan = (
             problem, residuals, residuals_jacobian, solver_options("lm"),
-            getattr(problem, "model_text", problem.formula), problem.variable_names))
+            getattr(problem, "model_text", problem.formula), problem.variable_names)
     return plan
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 from ..minimize import bounds_arrays
+from ..problem import problem_cache
 from ..result import OptimizeResult
 from . import abi
 from . import status as _status
@@ -458,7 +459,7 @@ def minimize(
         key = (method, tol, constr_tol, max_iter, tuple(method_options.items()),
                _bounds_key(bounds))
         try:
-            plan = problem.__dict__.get("_fast", {}).get(key)
+            plan = problem_cache(problem).fast_plans.get(key)
         except TypeError:  # an unhashable option or bound: no fast path for it
             plan, key = None, None
         if plan is not None:
@@ -487,7 +488,7 @@ def minimize(
         hist = np.empty((rows, 4 + problem.n if problem.n <= HISTORY_X_MAX_N else 4))
     plan.call = direct_entry_call(chosen)
     if key is not None:
-        problem.__dict__.setdefault("_fast", {})[key] = plan
+        problem_cache(problem).fast_plans[key] = plan
     return plan.solve(x, p, hist, plan.call)
 
 
@@ -495,7 +496,7 @@ def _plan(problem: ConstrainedProblem, method: str, bounds: Any, opts: np.ndarra
     """The :class:`_Plan` of a solve, kept on the problem for the default bounds."""
     if bounds is not None:
         return _Plan(problem, method, bounds, opts)
-    plans = problem.__dict__.setdefault("_plans", {})
+    plans = problem_cache(problem).plans
     key = (method, opts.tobytes())
     plan = plans.get(key)
     if plan is None:
