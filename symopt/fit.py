@@ -199,18 +199,16 @@ def _inverse_normal_matrix(J, out):
     A = np.empty((n, m))  # J transposed: the layout of solvers/qr.py
     load_transposed(J, A)
     ipvt = np.empty(n, np.int64)
-    rdiag = np.empty(n)
-    acnorm = np.empty(n)
-    wa = np.empty(n)
     b = np.zeros(m)
-    qtb = np.empty(n)
-    qrfac(A, ipvt, rdiag, acnorm, wa, b, qtb)
-    B = np.zeros((n, n))  # B[j] is column j of R: R[i, j] = A[j, i] for i <= j
+    W = np.empty((5, n))  # rdiag, acnorm, wa, qtb (qrfac's work), then the singular values
+    qrfac(A, ipvt, W[0], W[1], W[2], b, W[3])
+    BV = np.zeros((2, n, n))
+    B = BV[0]  # B[j] is column j of R: R[i, j] = A[j, i] for i <= j
+    V = BV[1]
     for j in range(n):
         for i in range(j + 1):
             B[j, i] = A[j, i]
-    V = np.empty((n, n))
-    sv = np.empty(n)
+    sv = W[4]
     _jacobi_svd(B, V, sv)
     s_max = 0.0
     for j in range(n):
