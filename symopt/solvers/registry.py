@@ -363,10 +363,11 @@ def refuse(option: str, method: Method, kinds: Iterable[str] = ("scalar", "least
     """The error for ``option`` given to ``method``, which does not take it."""
     takers = methods_taking(option, *kinds)
     template = ""
-    for name in takers:
-        template = lookup(name).option(option).refusal or template
-        if template:
-            break
+    for row in methods(*kinds):
+        if row.name in takers:
+            template = row.option(option).refusal or template
+            if template:
+                break
     template = template or "{name}= is an option of {methods}; method {method!r} does not take it"
     return InputError(template.format(name=option, methods=", ".join(takers), method=method.name))
 
