@@ -195,22 +195,28 @@ def test_reading_the_rows_imports_no_package():
 
 
 def test_constrained_rows_agree_with_the_constrained_package():
-    # symopt.constrained.minimize still keeps its own tables (change request: derive them
-    # from these rows); until then this test keeps the two from drifting apart
+    # symopt.constrained.minimize reads its names, aliases, slots, checks and defaults
+    # from these rows; the solvers' own fallbacks (an options slot left 0) must agree
     from symopt.constrained import abi as cabi
-    cmin = importlib.import_module("symopt.constrained.minimize")
 
+    cmin = importlib.import_module("symopt.constrained.minimize")
     rows = {m.name: m for m in registry.methods("constrained")}
-    assert tuple(rows) == cmin.METHODS
-    aliases = registry.alias_map("constrained")
-    assert {a: n for a, n in aliases.items() if a in cmin._ALIASES} == cmin._ALIASES
-    assert {name: row.defaults["max_iter"] for name, row in rows.items()} == cmin._MAX_ITER
-    for option, (slot, takers) in cmin._OPTIONS.items():
-        assert tuple(n for n, row in rows.items() if row.option(option)) == takers, option
-        assert rows[takers[0]].option(option).index() == slot
-    for row in rows.values():
-        assert row.option("tol").index() == cabi.OPT_TOL
-        assert row.option("max_iter").index() == cabi.OPT_MAX_ITER
+    assert tuple(rows) == tuple(cmin.METHODS)
+    for alias, name in registry.alias_map("constrained").items():
+        assert cmin._canonical(alias) == name
+    for name, module in (("ipm", "interior_point"), ("auglag", "augmented_lagrangian"),
+                         ("kkt", "kkt")):
+        solver = importlib.import_module(f"symopt.constrained.{module}")
+        assert rows[name].defaults["max_iter"] == solver.DEFAULT_MAX_ITER
+        opts = cmin._options(name, None, None, None, ())
+        assert opts[cabi.OPT_MAX_ITER] == solver.DEFAULT_MAX_ITER and opts[cabi.OPT_TOL] == 0.0
+    opts = cmin._options("auglag", 1e-6, None, None, (("memory", 5), ("scale_gradient", False)))
+    assert opts[cabi.OPT_TOL] == 1e-6 and opts[cabi.OPT_MEMORY] == 5
+    assert opts[cabi.OPT_SCALE_GRADIENT] == -1.0
+    with pytest.raises(so.InputError, match="mu_init= is an option of ipm; method 'kkt'"):
+        cmin._options("kkt", None, None, None, (("mu_init", 0.1),))
+    with pytest.raises(so.InputError, match="max_iter"):
+        cmin._options("ipm", None, None, 0, ())
 
 
 def test_array_rows_give_symopt_tensor_its_names_defaults_and_checks():
