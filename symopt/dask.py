@@ -117,9 +117,9 @@ class DaskBatchResult:
         self.fun = combined[:, n]
         counts = [combined[:, n + 1 + row].astype(np.int64) for row in range(BATCH_COUNTS)]
         self.status, self.nit, self.nfev, self.njev, self.nhev = counts
-        from .solvers.status import FIRST_FAILURE
+        from .solvers.status import success_mask
 
-        self.success = (self.status >= 0) & (self.status < FIRST_FAILURE)
+        self.success = success_mask(self.status)
 
     def compute(self, **kwargs) -> BatchResult:
         """Run the graph (``kwargs`` go to :meth:`dask.array.Array.compute`)."""

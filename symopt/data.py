@@ -20,10 +20,39 @@ from .errors import InputError, ShapeError
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
 
-__all__ = ["data_array", "EMPTY_DATA"]
+__all__ = ["data_array", "EMPTY_DATA", "WEIGHT_COLUMN", "SIGMA", "given_columns", "weights"]
 
 EMPTY_DATA = np.empty((0, 0))
-_WEIGHT = "_w"
+#: name of the internal data column holding the weights 1/sigma of a model fit (a name
+#: formula text can never use, so it never clashes with the user's symbols); users give
+#: the column "sigma" instead, and :func:`weights` turns it into the weights
+WEIGHT_COLUMN = "_w"
+SIGMA = "sigma"
+
+
+def given_columns(names) -> tuple[list[str], set[str]]:
+    """``(wanted, allowed)``: the columns a user must give for a problem reading the data
+    columns ``names`` (every one but the weights), and those they may give (``sigma``
+    too when the problem reads weights)."""
+    wanted = [name for name in names if name != WEIGHT_COLUMN]
+    return wanted, set(wanted) | ({SIGMA} if WEIGHT_COLUMN in names else set())
+
+
+def weights(sigma: np.ndarray | None, rows: int, strict: bool = True) -> np.ndarray:
+    """The weights column ``1 / sigma`` (ones without ``sigma``).  A ``sigma`` not > 0
+    raises :class:`InputError` naming the row when ``strict``, and otherwise gives a NaN
+    weight (a batch reports such a problem as not solved instead of raising); the
+    compiled fast path of :func:`symopt.fit` does the same division in its entry."""
+    if sigma is None:
+        return np.ones(rows)
+    positive = sigma > 0
+    if strict:
+        if not positive.all():
+            row = int(np.flatnonzero(~positive)[0])
+            raise InputError(f"sigma must be > 0; row {row} has {sigma[row]!r}")
+        return 1.0 / sigma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(positive, 1.0 / sigma, np.nan)
 
 
 def _columns(data: Any) -> dict[str, Any]:
@@ -84,7 +113,7 @@ def _matrix(problem: "Problem", data: np.ndarray) -> np.ndarray:
     the problem's data columns in order.  A Fortran-ordered float64 array (or the
     transpose of a C-ordered (columns, rows) array) is used without a copy."""
     names = problem.data_names
-    if _WEIGHT in names:
+    if WEIGHT_COLUMN in names:
         raise InputError("a model fit takes its data as a mapping: {'x': ..., 'y': ...}")
     if data.ndim != 2:
         raise ShapeError(f"data must be 2-D (rows, columns) or a mapping, got shape {data.shape}")
@@ -113,11 +142,10 @@ def data_array(problem: "Problem", data: Any) -> np.ndarray:
         return EMPTY_DATA
     if isinstance(data, np.ndarray) and not data.dtype.names:
         return _matrix(problem, data)
-    wanted = [name for name in names if name != _WEIGHT]
+    wanted, allowed = given_columns(names)
     if data is None:
         raise InputError(f"this problem reads the data columns {wanted}: pass data={{...}}")
     columns = _columns(data)
-    allowed = set(wanted) | ({"sigma"} if _WEIGHT in names else set())
     unknown = sorted(set(columns) - allowed)
     if unknown:
         raise InputError(
@@ -132,9 +160,10 @@ def data_array(problem: "Problem", data: Any) -> np.ndarray:
         )
     arrays = {name: _column(name, columns[name]) for name in wanted}
     lengths = {name: a.shape[0] for name, a in arrays.items()}
-    if "sigma" in columns:
-        sigma = _column("sigma", columns["sigma"])
-        lengths["sigma"] = sigma.shape[0]
+    sigma = None
+    if SIGMA in columns:
+        sigma = _column(SIGMA, columns[SIGMA])
+        lengths[SIGMA] = sigma.shape[0]
     if len(set(lengths.values())) > 1:
         raise ShapeError(f"data columns have different lengths: {lengths}")
     rows = next(iter(lengths.values()))
@@ -142,14 +171,8 @@ def data_array(problem: "Problem", data: Any) -> np.ndarray:
         raise InputError("the dataset is empty (0 rows)")
     out = np.empty((len(names), rows))
     for k, name in enumerate(names):
-        if name == _WEIGHT:
-            if "sigma" in columns:
-                if not (sigma > 0).all():
-                    row = int(np.flatnonzero(~(sigma > 0))[0])
-                    raise InputError(f"sigma must be > 0; row {row} has {sigma[row]!r}")
-                out[k] = 1.0 / sigma
-            else:
-                out[k] = 1.0
+        if name == WEIGHT_COLUMN:
+            out[k] = weights(sigma, rows)
         else:
             out[k] = arrays[name]
     return out

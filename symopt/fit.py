@@ -30,11 +30,12 @@ from typing import Any, Mapping, Sequence
 import numba
 import numpy as np
 
-from .data import data_array
+from .data import SIGMA, data_array
 from .errors import InputError, ProblemError
-from .problem import LeastSquares
+from .problem import CACHE_SLOT, LeastSquares, problem_cache
 from .result import OptimizeResult
 from .solvers import status as _status
+from .solvers.qr import load_transposed, matrix_finite, qrfac
 
 __all__ = ["fit", "FitResult", "FitWarning"]
 
@@ -109,7 +110,7 @@ class FitResult(OptimizeResult):
 def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
     """``(J^T J)^-1`` from the SVD of ``J``, and whether ``J`` has full column rank."""
     inv = np.empty((J.shape[1], J.shape[1]))
-    full_rank = _inverse_normal_matrix(np.ascontiguousarray(J, dtype=np.float64), inv)
+    full_rank = _covariance_entry_point()(np.ascontiguousarray(J, dtype=np.float64), inv)
     return inv, bool(full_rank)
 
 
@@ -117,61 +118,25 @@ def covariance_from_jacobian(J: np.ndarray) -> tuple[np.ndarray, bool]:
 _JACOBI_SWEEPS = 60
 _EPS = float(np.finfo(np.float64).eps)
 
+# _jacobi_svd and _inverse_normal_matrix are not cached on their own: they are compiled
+# into the generated, content-addressed entry modules below (whose key includes the
+# solver sources and this file), so an edit of solvers/qr.py can never leave a stale copy.
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _inverse_normal_matrix(J, out):  # noqa: C901 (one numerical loop, kept whole like its reference)
-    """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out``.  Returns
-    False, with ``out`` all inf, when ``J`` has fewer rows than columns, is not finite,
-    or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
-    deficient, as numpy's pinv decides).
 
-    The SVD is one-sided Jacobi (Hestenes) preconditioned by a QR factorisation, as
-    LAPACK's ``dgejsv`` does: Householder reflections first reduce J to its ``n x n``
-    triangular factor R (``J = Q R``: same singular values and right singular vectors),
-    then plane rotations from the right make the columns of R mutually orthogonal;
-    their norms are the singular values, and the accumulated rotations V.  No ``J^T J``
-    is formed, and the singular values come out to high relative accuracy (Householder
-    QR is backward stable column by column, Jacobi on R is accurate in the sense of
-    Demmel & Veselic 1992).  For the few columns of a fit this is a few hundred flops,
-    several times cheaper than LAPACK's gesdd called through numpy (copies, a workspace
-    query, allocations), and the QR makes the Jacobi sweeps cost O(n^3) instead of
-    O(m n^2) each."""
-    m, n = J.shape
-    out[:, :] = np.inf
-    if m < n or n == 0:
-        return False
-    A = np.empty((n, m))  # the columns of J, each contiguous
-    for i in range(m):
-        for j in range(n):
-            v = J[i, j]
-            if not math.isfinite(v):
-                return False
-            A[j, i] = v
-    # Householder QR of J (columns A[j]); B[j] is column j of R (B[j, :j + 1] nonzero)
-    B = np.zeros((n, n))
-    for k in range(n):
-        norm = 0.0
-        for i in range(k, m):
-            norm += A[k, i] * A[k, i]
-        norm = math.sqrt(norm)
-        for i in range(k):
-            B[k, i] = A[k, i]
-        if norm == 0.0:
-            continue  # a zero column: R[k, k] = 0 and no reflection
-        alpha = -norm if A[k, k] >= 0.0 else norm
-        A[k, k] -= alpha  # v = A[k, k:] is the reflection's vector, v^T v = -2 alpha v[0]
-        vtv = -alpha * A[k, k]
-        for j in range(k + 1, n):
-            s = 0.0
-            for i in range(k, m):
-                s += A[k, i] * A[j, i]
-            f = s / vtv
-            for i in range(k, m):
-                A[j, i] -= f * A[k, i]
-        B[k, k] = alpha
-    # one-sided Jacobi on the columns of R; V[j] is column j of V
-    V = np.zeros((n, n))
+@numba.njit(nogil=True, error_model="numpy")
+def _jacobi_svd(B, V, sv):
+    """The SVD of a square matrix by one-sided Jacobi (Hestenes), in place: ``B[j]``
+    holds column ``j`` of the matrix on entry and column ``j`` of ``U S`` on return;
+    ``V[j]`` becomes column ``j`` of V and ``sv[j]`` the singular value ``||B[j]||``.
+
+    Plane rotations from the right make the columns mutually orthogonal; their norms are
+    the singular values, and the accumulated rotations V.  On a triangular factor R
+    (``J = Q R``) the singular values come out to high relative accuracy (Demmel &
+    Veselic 1992), and each sweep costs O(n^3), not O(m n^2)."""
+    n = B.shape[0]
     for j in range(n):
+        for i in range(n):
+            V[j, i] = 0.0
         V[j, j] = 1.0
     for _ in range(_JACOBI_SWEEPS):
         rotated = False
@@ -206,26 +171,60 @@ def _inverse_normal_matrix(J, out):  # noqa: C901 (one numerical loop, kept whol
                     V[k, i] = s * a + c * b
         if not rotated:
             break
-    sv = np.empty(n)
-    s_max = 0.0
     for j in range(n):
         total = 0.0
         for i in range(n):
             total += B[j, i] * B[j, i]
         sv[j] = math.sqrt(total)
+
+
+@numba.njit(nogil=True, error_model="numpy")
+def _inverse_normal_matrix(J, out):
+    """``(J^T J)^-1 = V S^-2 V^T`` from the SVD ``J = U S V^T`` into ``out``.  Returns
+    False, with ``out`` all inf, when ``J`` (C order) has fewer rows than columns, is not
+    finite, or its smallest singular value is below ``eps * max(m, n) * s_max`` (rank
+    deficient, as numpy's pinv decides).
+
+    The SVD is one-sided Jacobi preconditioned by a QR factorisation, as LAPACK's
+    ``dgejsv`` does: the solver's Householder QR with column pivoting
+    (:func:`symopt.solvers.qr.qrfac`, ``J P = Q R``) reduces J to its ``n x n``
+    triangular factor R, which has J's singular values and right singular vectors
+    ``P^T V``; :func:`_jacobi_svd` then factors R.  No ``J^T J`` is formed.  For the few
+    columns of a fit this is a few hundred flops, several times cheaper than LAPACK's
+    gesdd called through numpy (copies, a workspace query, allocations)."""
+    m, n = J.shape
+    out[:, :] = np.inf
+    if m < n or n == 0 or not matrix_finite(J):
+        return False
+    A = np.empty((n, m))  # J transposed: the layout of solvers/qr.py
+    load_transposed(J, A)
+    ipvt = np.empty(n, np.int64)
+    b = np.zeros(m)
+    W = np.empty((5, n))  # rdiag, acnorm, wa, qtb (qrfac's work), then the singular values
+    qrfac(A, ipvt, W[0], W[1], W[2], b, W[3])
+    BV = np.zeros((2, n, n))
+    B = BV[0]  # B[j] is column j of R: R[i, j] = A[j, i] for i <= j
+    V = BV[1]
+    for j in range(n):
+        for i in range(j + 1):
+            B[j, i] = A[j, i]
+    sv = W[4]
+    _jacobi_svd(B, V, sv)
+    s_max = 0.0
+    for j in range(n):
         s_max = max(s_max, sv[j])
     for j in range(n):
         if not sv[j] > _EPS * max(m, n) * s_max:
-            for i in range(n):
-                for k in range(n):
-                    out[i, k] = np.inf
+            out[:, :] = np.inf
             return False
-    for i in range(n):
-        for k in range(n):
+    # (J^T J)^-1 = P (R^T R)^-1 P^T: entry (a, b) of the pivoted inverse belongs at
+    # (ipvt[a], ipvt[b])
+    for a in range(n):
+        for c in range(n):
             acc = 0.0
             for j in range(n):
-                acc += V[j, i] * V[j, k] / (sv[j] * sv[j])
-            out[i, k] = acc
+                acc += V[j, a] * V[j, c] / (sv[j] * sv[j])
+            out[ipvt[a], ipvt[c]] = acc
     return True
 
 
@@ -313,7 +312,7 @@ def fit(
     sigma = _checked_sigma(sigma, y)
     data = {**columns, problem.dependent_name: y}
     if sigma is not None:
-        data["sigma"] = sigma
+        data[SIGMA] = sigma
     if plan is not None:
         out = _fit_lm(plan, p0, ordered, y, sigma, columns, params, data, absolute_sigma)
         if out is not None:
@@ -583,43 +582,66 @@ _ABSOLUTE_SIGMA = 1
 _INVERT_SIGMA = 2
 _FILL_ONES = 4
 
+_COVARIANCE_ENTRY = """\
+# symopt fit covariance: (J^T J)^-1 by pivoted QR and Jacobi SVD (symopt/fit.py).
+# solver sources hash: {sources}; symopt/fit.py hash: {fit}
+import numba
+
+from symopt.fit import _inverse_normal_matrix
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def entry(J, out):
+    return _inverse_normal_matrix(J, out)
+"""
+
 _fit_entry = None
-#: id(problem) -> plan (below); the problem is held so that its id is not reused
-_plans: dict[int, tuple] = {}
-_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
-_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
+_covariance_entry = None
+
+
+def _generated_entry(template: str, kind: str):
+    """The ``entry`` of the generated module ``template`` (keyed by the solver sources
+    and this file, so that edits to either recompile it)."""
+    import hashlib
+
+    from . import cache
+    from ._binding import _solver_sources_hash
+
+    with open(__file__, "rb") as own_source:
+        fit_hash = hashlib.sha256(own_source.read()).hexdigest()[:16]
+    source = template.format(sources=_solver_sources_hash(), fit=fit_hash,
+                             absolute=_ABSOLUTE_SIGMA, invert=_INVERT_SIGMA, ones=_FILL_ONES)
+    return cache.load_source(source, kind=kind).entry
 
 
 def _fit_entry_point():
     global _fit_entry
     if _fit_entry is None:
-        import hashlib
-
-        from . import cache
-        from ._binding import _solver_sources_hash
-
-        with open(__file__, "rb") as own_source:
-            fit_hash = hashlib.sha256(own_source.read()).hexdigest()[:16]
-        source = _FIT_ENTRY.format(sources=_solver_sources_hash(), fit=fit_hash,
-                                   absolute=_ABSOLUTE_SIGMA, invert=_INVERT_SIGMA,
-                                   ones=_FILL_ONES)
-        _fit_entry = cache.load_source(source, kind="f").entry
+        _fit_entry = _generated_entry(_FIT_ENTRY, "f")
     return _fit_entry
+
+
+def _covariance_entry_point():
+    global _covariance_entry
+    if _covariance_entry is None:
+        _covariance_entry = _generated_entry(_COVARIANCE_ENTRY, "c")
+    return _covariance_entry
 
 
 def _plan(problem: LeastSquares) -> tuple:
     """What every fit of ``problem`` by LM reuses: ``(problem, residuals address,
     residuals_jacobian address, LM options, model text, variable names)``; the kernels
     are compiled on first use."""
-    plan = _plans.get(id(problem))
-    if plan is None or plan[0] is not problem:
+    cache = problem.__dict__.get(CACHE_SLOT)  # problem_cache(problem), without a call
+    plan = cache.fit_plan if cache is not None else None
+    if plan is None:
         from .kernels import compile
         from .minimize import solver_options
 
         residuals, residuals_jacobian = compile(problem).residual_addresses
-        plan = _remember(_plans, id(problem), (
+        plan = problem_cache(problem).fit_plan = (
             problem, residuals, residuals_jacobian, solver_options("lm"),
-            getattr(problem, "model_text", problem.formula), problem.variable_names))
+            getattr(problem, "model_text", problem.formula), problem.variable_names)
     return plan
 
 
@@ -691,7 +713,8 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     stderr = np.empty(n)
     fun, chisqr, clean, status, nit, nfev, njev, nhev = (_fit_entry or _fit_entry_point())(
         residuals, residuals_jacobian, x, p, d, opts, r, J, g, covariance, stderr, flags)
-    if not clean or not _SUCCESS[status]:
+    _, message, success = _status.TABLE[status]
+    if not clean or not success:
         # a start, parameter or data value not finite or sigma not > 0 (the general path
         # says which), non-finite residuals or a rank-deficient J at the end (it warns),
         # or no convergence (it retries, as after a rank-deficient end)
@@ -699,7 +722,7 @@ def _fit_lm(plan: tuple, p0, ordered: bool, y, sigma, columns: dict, params, dat
     dof = m - n
     out = FitResult(
         x=x, fun=fun, jac=g, nit=nit, nfev=nfev, njev=njev, nhev=nhev, status=status,
-        message=_MESSAGES[status], success=_SUCCESS[status], method="lm",
+        message=message, success=success, method="lm",
         residuals=r, jacobian=J, stderr=stderr, covariance=covariance, chisqr=chisqr,
         redchi=chisqr / dof, dof=dof, ndata=m, nvarys=n, model=model, warnings=[],
     )

@@ -25,6 +25,7 @@ from ._binding import jit_address, no_hessian_address
 from .codegen import hvp_kernel_source, residual_kernels_source, scalar_kernels_source
 from .data import data_array
 from .errors import CompileError, ProblemError, SymoptError
+from .problem import problem_cache
 
 if TYPE_CHECKING:  # pragma: no cover
     from .problem import Problem
@@ -311,10 +312,11 @@ def compile(problem: "Problem") -> Kernels:  # noqa: A001 - the public name user
     -------
     Kernels
     """
-    kernels = problem.__dict__.get("_kernels")
+    cache = problem_cache(problem)
+    kernels = cache.kernels
     if kernels is None:
         with _lock:
-            kernels = problem.__dict__.get("_kernels")
+            kernels = cache.kernels
             if kernels is None:
-                kernels = problem.__dict__["_kernels"] = Kernels(problem)
+                kernels = cache.kernels = Kernels(problem)
     return kernels

@@ -31,6 +31,7 @@ from ._binding import (
     is_least_squares_entry,
 )
 from ._progress import Progress
+from .data import SIGMA, WEIGHT_COLUMN, given_columns, weights
 from .errors import InputError, ProblemError, ShapeError
 from .kernels import compile
 from .minimize import _ALIASES, _canonical_method, solver_options
@@ -39,16 +40,7 @@ from .solvers import status as _status
 
 __all__ = ["minimize_many", "BatchResult"]
 
-_WEIGHT = "_w"  # the weight column of a model fit (symopt.problem.WEIGHT_COLUMN)
 
-#: messages that differ in a batch: INVALID_INPUT is how a problem with NaN/Inf input
-#: is reported (a single minimize raises InputError instead)
-_BATCH_MESSAGES = {
-    _status.INVALID_INPUT: (
-        "This problem was not solved: its start x0, its parameters or its data contain "
-        "NaN or Inf (or it has no data rows, or a sigma that is not > 0)."
-    ),
-}
 
 #: progress is shown only for batches expected to take longer than this (seconds)
 PROGRESS_AFTER = 2.0
@@ -59,7 +51,8 @@ _CHUNK_SECONDS = 0.5
 
 
 def _message(code: int) -> str:
-    return _BATCH_MESSAGES.get(int(code)) or _status.message(code)
+    # a batch words INVALID_INPUT as "this problem had NaN input" (solvers.status "batch")
+    return _status.message(code, "batch")
 
 
 class BatchResult:
@@ -101,7 +94,7 @@ class BatchResult:
     @property
     def success(self) -> np.ndarray:
         """Boolean array: which problems converged."""
-        return (self.status >= 0) & (self.status < _status.FIRST_FAILURE)
+        return _status.success_mask(self.status)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -266,13 +259,12 @@ class _Batch:
             if offsets is not None:
                 raise InputError("offsets= describes ragged data, but this problem reads no data")
             return {}
-        wanted = [name for name in names if name != _WEIGHT]
+        wanted, allowed = given_columns(names)
         if data is None:
             raise InputError(f"this problem reads the data columns {wanted}: pass data={{...}}")
         if not hasattr(data, "keys"):
             raise InputError(f"data must be a mapping of column name -> array, got {type(data).__name__}")
         given = {str(key): data[key] for key in data.keys()}
-        allowed = set(wanted) | ({"sigma"} if _WEIGHT in names else set())
         unknown = sorted(set(given) - allowed)
         if unknown:
             raise InputError(f"unknown data column(s) {unknown}; this problem reads {sorted(allowed)}")
@@ -330,17 +322,14 @@ class _Batch:
         self.m_max = int(lengths.max()) if k else 0
         parts, base, per_problem, position = [], [], [], 0
         for name in names:
-            if name == _WEIGHT:
-                if "sigma" in columns:
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        sigma = columns["sigma"]
-                        column = np.where(sigma > 0, 1.0 / sigma, np.nan)
-                else:
-                    column = np.ones(self.m_max)  # shared: every problem reads its prefix
+            if name == WEIGHT_COLUMN:
+                # without sigma the ones are shared: every problem reads their prefix; a
+                # sigma not > 0 gives NaN weights, reported as INVALID_INPUT
+                column = weights(columns.get(SIGMA), self.m_max, strict=False)
             else:
                 column = columns[name]
             # ragged: every given column is flat, per problem; only the ones are shared
-            shared = column.ndim == 1 and not (ragged and (name != _WEIGHT or "sigma" in columns))
+            shared = column.ndim == 1 and not (ragged and (name != WEIGHT_COLUMN or SIGMA in columns))
             if column.ndim == 2 and column.shape[0] != k:
                 raise ShapeError(f"data column {name!r} has {column.shape[0]} rows; expected "
                                  f"(k, m) = ({k}, {self.m})")

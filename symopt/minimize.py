@@ -14,7 +14,7 @@ from .data import data_array
 from .errors import InputError
 from .kernels import _EMPTY_DATA, compile
 from .options import SolveOptions, _array
-from .problem import Problem, check_finite_values
+from .problem import CACHE_SLOT, Problem, check_finite_values, problem_cache
 from .result import OptimizeResult
 from .solvers import registry
 from .solvers import status as _status
@@ -58,8 +58,6 @@ _NO_HIST = np.empty((0, 0))
 #: paths need them; beyond, f and the gradient norm per iteration are what is recorded)
 HISTORY_X_MAX_N = 100
 _BAD_START = (_status.NAN_ENCOUNTERED, _status.INVALID_INPUT)
-_MESSAGES = {code: row[1] for code, row in _status.TABLE.items()}
-_SUCCESS = {code: row[2] for code, row in _status.TABLE.items()}
 
 
 def _canonical_method(method: str) -> str:
@@ -352,8 +350,8 @@ def minimize(
             and not history and data is None and memory is None and radius is None
             and momentum is None and beta2 is None and eps is None and schedule is None
             and decay is None and not problem.data_names):
-        plans = problem.__dict__.get("_plans")
-        plan = plans.get(canonical) if plans is not None else None
+        cache = problem.__dict__.get(CACHE_SLOT)  # problem_cache(problem), without a call
+        plan = cache.plans.get(canonical) if cache is not None else None
         if plan is None:
             plan = _DefaultSolve.of(problem, canonical)
         return plan(x0, params)
@@ -391,7 +389,7 @@ class _DefaultSolve:
     """A solve of one problem by one method with the default options and no data, with
     everything that does not depend on ``x0`` and ``params`` resolved once: the kernel
     addresses, the compiled entry (called without Numba's dispatcher), the options.
-    Kept on the problem (``problem._plans``): a repeated ``minimize(problem, x0)``
+    Kept on the problem (``problem_cache(problem).plans``): a repeated ``minimize(problem, x0)``
     costs the compiled solve plus about three microseconds of Python."""
 
     __slots__ = ("problem", "method", "call", "addresses", "m", "opts")
@@ -405,7 +403,7 @@ class _DefaultSolve:
         plan.opts = SolveOptions(method).array()
         plan.addresses, plan.m = _kernel_binding(problem, method, _EMPTY_DATA)
         plan.call = direct_entry_call(method)
-        problem.__dict__.setdefault("_plans", {})[method] = plan
+        problem_cache(problem).plans[method] = plan
         return plan
 
     def __call__(self, x0, params) -> OptimizeResult:
@@ -489,10 +487,11 @@ def _result(problem: Problem, method: str, x, p, fun, g, H, info, hist) -> Optim
         # a non-finite start is the caller's mistake, not a numerical event: say so
         check_finite_values(x, problem.variable_names, "x0")
         check_finite_values(p, problem.parameter_names, "params")
+    _, message, success = _status.TABLE[code]
     res = OptimizeResult(x=x, fun=float(fun), jac=g, nit=counts[abi.INFO_NIT],
                          nfev=counts[abi.INFO_NFEV], njev=counts[abi.INFO_NJEV],
-                         nhev=counts[abi.INFO_NHEV], status=code, message=_MESSAGES[code],
-                         success=_SUCCESS[code], method=method)
+                         nhev=counts[abi.INFO_NHEV], status=code, message=message,
+                         success=success, method=method)
     res._set_variable_names(problem.variable_names)
     matrix_name = _MATRIX_NAMES.get(method)
     if matrix_name is not None:

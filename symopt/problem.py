@@ -9,12 +9,15 @@ one compilation serves every value).  Its exact derivatives come from
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import sympy
 
+from .data import WEIGHT_COLUMN as _WEIGHT_COLUMN
 from .derivatives import Derivatives
 from .errors import InputError, ProblemError, ShapeError
 from .parsing import check_constants, make_symbol, parse_formula, parse_names
@@ -86,6 +89,51 @@ def _as_scalar_expr(loss: Any, local_symbols: dict[str, sympy.Symbol]) -> tuple[
     expr = loss.xreplace(replace)
     check_constants(expr)  # as parse_formula checks text: no constant beyond a double
     return expr, sympy.sstr(loss)
+
+
+@dataclass(eq=False)
+class ProblemCache:
+    """What symopt computes for one problem and keeps with it, in one slot
+    (``problem._cache``, made by :func:`problem_cache`) instead of attributes scattered
+    over the problem: compiled kernels and the plans of repeated solves.  Every field
+    holds compiled code or machine addresses, valid in this process only, so the slot is
+    never pickled (derived SymPy results are ``cached_property`` values of the problem
+    itself, and do travel).  Any problem class may carry it: the scalar problems here,
+    :class:`symopt.constrained.ConstrainedProblem` and :class:`symopt.tensor.Problem`."""
+
+    #: the problem's compiled kernels (symopt.kernels.Kernels, or the constrained or
+    #: array-formula kernels), made by the package's ``compile``
+    kernels: Any = None
+    #: repeated solves with resolved settings: symopt.minimize's default solves
+    #: (method name -> plan) and symopt.constrained's plans ((method, options) -> plan)
+    plans: dict = field(default_factory=dict)
+    #: symopt.constrained's repeated solves by their keyword settings
+    fast_plans: dict = field(default_factory=dict)
+    #: symopt.fit's Levenberg-Marquardt plan (addresses, options, names)
+    fit_plan: tuple | None = None
+
+
+#: the attribute name of the slot
+CACHE_SLOT = "_cache"
+_cache_lock = threading.Lock()
+
+
+def problem_cache(problem: Any) -> ProblemCache:
+    """The :class:`ProblemCache` of ``problem``, made on first use (thread-safe)."""
+    cache = problem.__dict__.get(CACHE_SLOT)
+    if cache is None:
+        with _cache_lock:
+            cache = problem.__dict__.get(CACHE_SLOT)
+            if cache is None:
+                cache = problem.__dict__[CACHE_SLOT] = ProblemCache()
+    return cache
+
+
+def without_cache(state: dict) -> dict:
+    """A copy of a problem's ``__dict__`` without its :class:`ProblemCache` (to pickle)."""
+    state = dict(state)
+    state.pop(CACHE_SLOT, None)
+    return state
 
 
 class Problem:
@@ -201,9 +249,7 @@ class Problem:
         """Everything but the compiled kernels (modules, machine-code addresses): a
         problem pickles - to a Dask worker, say - and its kernels load there from the
         disk cache on first use.  Derived SymPy results travel with it."""
-        state = self.__dict__.copy()
-        state.pop("_kernels", None)
-        return state
+        return without_cache(self.__dict__)
 
     # --- derivatives ---------------------------------------------------------------------------
     @cached_property
@@ -440,9 +486,9 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-#: name of the internal data column holding the weights 1/sigma of a model fit (a name
-#: formula text can never use, so it never clashes with the user's symbols)
-WEIGHT_COLUMN = "_w"  # the same name as symopt.data._WEIGHT
+#: name of the internal data column holding the weights 1/sigma of a model fit (defined
+#: in symopt.data, which also turns sigma into the weights)
+WEIGHT_COLUMN = _WEIGHT_COLUMN
 
 
 class LeastSquares(Problem):

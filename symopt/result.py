@@ -31,7 +31,8 @@ class OptimizeResult(dict):
     nit, nfev, njev, nhev : int
         Iterations and evaluations of the loss, gradient and Hessian.
     status : int
-        A code from :data:`symopt.STATUS` (``0..2`` mean converged).
+        A code of :class:`symopt.solvers.status.Status` (``0..2`` mean converged), as a
+        plain ``int``; ``Status(res.status).name`` names it.
     message : str
         The status in words.
     success : bool

@@ -81,7 +81,9 @@ def test_readme_and_docs_have_examples():
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["symopt.problem", "symopt.kernels", "symopt.minimize",
                                     "symopt.derivatives", "symopt.fit", "symopt.compare",
-                                    "symopt.parsing", "symopt.functions", "symopt.plot",
+                                    "symopt.parsing", "symopt.parsing.names",
+                                    "symopt.parsing.formula", "symopt.parsing.constants",
+                                    "symopt.functions", "symopt.plot",
                                     "symopt"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

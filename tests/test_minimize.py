@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import symopt as so
+from symopt.problem import problem_cache
 
 ROSEN = "(1 - x)**2 + 100*(y - x**2)**2"
 
@@ -198,7 +199,7 @@ def test_default_solve_equals_the_general_path(rosen, method):
     # the same solve through the general path: an option given at its default value
     fast = so.minimize(rosen, [-1.2, 1.0], method=method)
     general = so.minimize(rosen, [-1.2, 1.0], method=method, history=True)
-    assert method in rosen._plans
+    assert method in problem_cache(rosen).plans
     np.testing.assert_array_equal(fast.x, general.x)
     np.testing.assert_array_equal(fast.jac, general.jac)
     for key in ("fun", "nit", "nfev", "njev", "nhev", "status", "message", "success", "method"):
@@ -214,7 +215,7 @@ def test_default_solve_takes_new_params_and_starts_every_call():
     for res, (a, b) in ((first, (1.0, 2.0)), (second, (2.0, 1.0))):
         x = res.x[0]
         assert res.success and abs(2 * a * x - b * np.exp(-x)) < 1e-10
-    assert list(q._plans) == ["newton"]
+    assert list(problem_cache(q).plans) == ["newton"]
     with pytest.raises(so.InputError, match="params"):
         so.minimize(q, [1.0])
 

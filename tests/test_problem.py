@@ -127,3 +127,18 @@ def test_unsafe_text_never_reaches_sympy():
         so.Problem("__import__('os').system('echo pwned')")
     with pytest.raises(so.FormulaError):
         so.Problem("x.__class__")
+
+
+def test_per_problem_caches_live_in_one_slot_that_is_not_pickled():
+    import pickle
+
+    from symopt.problem import CACHE_SLOT, ProblemCache, problem_cache
+
+    p = so.Problem("(x - 1)**2 + y**2")
+    before = set(vars(p))
+    so.minimize(p, [0.0, 0.0])
+    # beyond the slot, only derived SymPy results (cached properties) are added
+    assert set(vars(p)) - before <= {CACHE_SLOT, "derivatives", "regularization_derivatives"}
+    cache = problem_cache(p)
+    assert isinstance(cache, ProblemCache) and cache.kernels is not None and cache.plans
+    assert CACHE_SLOT not in vars(pickle.loads(pickle.dumps(p)))

@@ -5,6 +5,7 @@ registered through the registry alone and solves a problem through ``minimize``,
 ``minimize_many`` and ``compare``; then it is removed again.
 """
 
+import importlib
 import math
 import sys
 
@@ -164,3 +165,76 @@ def test_bad_option_values_are_input_errors(options, message):
     so.minimize(QUADRATIC, [1.0, 1.0], method="momentum", max_iter=1)  # 1 is fine
     with pytest.raises(so.InputError, match=message):
         so.minimize(QUADRATIC, [1.0, 1.0], method="momentum", **options)
+
+
+# --- the rows of the packages with their own front ends -----------------------------------
+
+
+def test_constrained_and_array_rows_live_in_their_own_namespaces():
+    assert registry.names("constrained") == ("ipm", "auglag", "kkt")
+    assert registry.names("array") == ("trust-ncg", "newton-cg", "banded-newton")
+    # their names never stand for an unconstrained in-memory solver...
+    assert registry.canonical("ipm") is None and registry.canonical("newton-cg") is None
+    assert "ipm" not in so.METHODS and "newton-cg" not in so.METHODS
+    # ...and symopt.tensor's trust-ncg is a row of its own (Hessian-vector products)
+    assert registry.lookup("trust-ncg").kernels != registry.lookup("trust-ncg", kind="array").kernels
+    assert registry.lookup("barrier", kind="constrained").name == "ipm"
+    with pytest.raises(so.InputError, match="ipm, auglag, kkt"):
+        registry.lookup("sqp", kind="constrained")
+
+
+def test_reading_the_rows_imports_no_package():
+    import subprocess
+
+    code = ("import sys, symopt; from symopt.solvers import registry; "
+            "[o.slot for m in registry.methods(*registry.KINDS) for o in m.options]; "
+            "print(any(k in sys.modules for k in ('symopt.constrained', 'symopt.tensor', "
+            "'symopt.chunked')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_constrained_rows_agree_with_the_constrained_package():
+    # symopt.constrained.minimize reads its names, aliases, slots, checks and defaults
+    # from these rows; the solvers' own fallbacks (an options slot left 0) must agree
+    from symopt.constrained import abi as cabi
+
+    cmin = importlib.import_module("symopt.constrained.minimize")
+    rows = {m.name: m for m in registry.methods("constrained")}
+    assert tuple(rows) == tuple(cmin.METHODS)
+    for alias, name in registry.alias_map("constrained").items():
+        assert cmin._canonical(alias) == name
+    for name, module in (("ipm", "interior_point"), ("auglag", "augmented_lagrangian"),
+                         ("kkt", "kkt")):
+        solver = importlib.import_module(f"symopt.constrained.{module}")
+        assert rows[name].defaults["max_iter"] == solver.DEFAULT_MAX_ITER
+        opts = cmin._options(name, None, None, None, ())
+        assert opts[cabi.OPT_MAX_ITER] == solver.DEFAULT_MAX_ITER and opts[cabi.OPT_TOL] == 0.0
+    opts = cmin._options("auglag", 1e-6, None, None, (("memory", 5), ("scale_gradient", False)))
+    assert opts[cabi.OPT_TOL] == 1e-6 and opts[cabi.OPT_MEMORY] == 5
+    assert opts[cabi.OPT_SCALE_GRADIENT] == -1.0
+    with pytest.raises(so.InputError, match="mu_init= is an option of ipm; method 'kkt'"):
+        cmin._options("kkt", None, None, None, (("mu_init", 0.1),))
+    with pytest.raises(so.InputError, match="max_iter"):
+        cmin._options("ipm", None, None, 0, ())
+
+
+def test_array_rows_give_symopt_tensor_its_names_defaults_and_checks():
+    tmin = importlib.import_module("symopt.tensor.minimize")
+    from symopt.tensor.solvers import DEFAULTS
+
+    assert tmin.HVP_METHODS == ("trust-ncg", "newton-cg") and tmin.BAND_METHODS == ("banded-newton",)
+    assert DEFAULTS["trust-ncg"]["radius"] == 1.0 and DEFAULTS["banded-newton"]["max_iter"] == 200
+    opts = tmin._options("trust-ncg", None, None, None, None, {"radius": 2.0})
+    assert opts[abi.OPT_RADIUS] == 2.0 and opts[abi.OPT_GTOL] == 1e-8 and opts[abi.OPT_MAX_ITER] == 500
+    with pytest.raises(so.InputError, match="radius"):
+        tmin._options("newton-cg", None, None, None, None, {"radius": 2.0})
+    with pytest.raises(so.InputError, match="gtol"):
+        tmin._options("newton-cg", -1.0, None, None, None, {})
+    assert tmin._ALIASES["sparse-newton"] == "banded-newton" and tmin._ALIASES["l-bfgs"] == "lbfgs"
+
+
+def test_chunked_data_takes_every_scalar_method():
+    from symopt.chunked.solve import FULL_BATCH_METHODS
+
+    assert FULL_BATCH_METHODS == registry.names("scalar")

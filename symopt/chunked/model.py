@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, ProblemError
+from ..problem import CACHE_SLOT
 from .sources import MATRIX, Chunk, ChunkError, Field
 
 __all__ = ["KINDS", "ArrayModel", "ChunkModel", "DataLossModel", "model_for", "out_size"]
@@ -471,7 +472,7 @@ def _without_kernels(problem):
     :meth:`symopt.Problem.__getstate__` leaves them out, nor its derived formulas (cached
     properties: derived again where the copy is unpickled, in about a second); the
     kernels load from the disk cache there."""
-    if "_kernels" not in problem.__dict__ or hasattr(type(problem), "__getstate__") and \
+    if CACHE_SLOT not in problem.__dict__ or hasattr(type(problem), "__getstate__") and \
             type(problem).__getstate__ is not object.__getstate__:
         return problem
     import functools
@@ -480,7 +481,7 @@ def _without_kernels(problem):
                if isinstance(value, functools.cached_property)}
     copy = object.__new__(type(problem))
     copy.__dict__.update({k: v for k, v in problem.__dict__.items()
-                          if k != "_kernels" and k not in derived})
+                          if k != CACHE_SLOT and k not in derived})
     return copy
 
 

@@ -21,7 +21,7 @@ from .._binding import entry_point, no_hessian_address
 from ..errors import InputError
 from ..minimize import _ALIASES, HISTORY_X_MAX_N, _canonical_method, solver_options
 from ..result import OptimizeResult
-from ..solvers import HESSIAN_METHODS
+from ..solvers import HESSIAN_METHODS, registry
 from ..solvers import status as _status
 from . import _callbacks
 from .evaluate import EvaluationStopped, Evaluator, callback_for
@@ -30,26 +30,18 @@ from .sources import ChunkError, ChunkSource, DaskChunks, as_source
 
 __all__ = ["DATA_ERROR", "FULL_BATCH_METHODS", "minimize", "status_message"]
 
-#: status: a chunk held bad data (or could not be read); the message names it
-DATA_ERROR = 30
-#: status: the evaluation was stopped from outside (Ctrl-C, a lost cluster)
-EVALUATION_FAILED = 31
-_MESSAGES = {
-    DATA_ERROR: "A chunk of the data could not be used; the solve stopped at the last "
-                "accepted iterate.",
-    EVALUATION_FAILED: "An evaluation over the chunks failed; the solve stopped at the last "
-                       "accepted iterate.",
-}
+#: statuses (symopt.solvers.status): a chunk held bad data (or could not be read), the
+#: message names it; the evaluation was stopped from outside (Ctrl-C, a lost cluster)
+DATA_ERROR, EVALUATION_FAILED = _status.DATA_ERROR, _status.EVALUATION_FAILED
 
-#: the methods that run on chunked data through callback kernels (least squares and
-#: mini-batch training have their own paths)
-FULL_BATCH_METHODS = ("newton", "bfgs", "lbfgs", "trust-ncg", "trust-exact", "gd",
-                      "momentum", "nesterov", "adam")
+#: the methods that run on chunked data through callback kernels: every scalar method of
+#: the registry (least squares and mini-batch training have their own paths)
+FULL_BATCH_METHODS = registry.names("scalar")
 _MATRIX_NAMES = {"newton": "hess", "trust-ncg": "hess", "trust-exact": "hess", "bfgs": "hess_inv"}
 
 
 def status_message(code: int) -> str:
-    return _MESSAGES.get(code) or _status.message(code)
+    return _status.message(code)
 
 
 def begin(model: ChunkModel, source: ChunkSource, x0: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from .. import cache
 from .._binding import jit_address
 from ..errors import CompileError
+from ..problem import problem_cache
 from . import abi
 from .codegen import constrained_kernels_source
 
@@ -149,10 +150,11 @@ class ConstrainedKernels:
 def compile_constrained(problem) -> ConstrainedKernels:
     """The :class:`ConstrainedKernels` of ``problem`` (the same object for the same
     problem; kernels compile on first use)."""
-    kernels = problem.__dict__.get("_kernels")
+    cache = problem_cache(problem)
+    kernels = cache.kernels
     if kernels is None:
         with _lock:
-            kernels = problem.__dict__.get("_kernels")
+            kernels = cache.kernels
             if kernels is None:
-                kernels = problem.__dict__["_kernels"] = ConstrainedKernels(problem)
+                kernels = cache.kernels = ConstrainedKernels(problem)
     return kernels

@@ -11,7 +11,9 @@ import numpy as np
 
 from ..errors import InputError, ShapeError
 from ..minimize import bounds_arrays
+from ..problem import problem_cache
 from ..result import OptimizeResult
+from ..solvers import registry
 from . import abi
 from . import status as _status
 from ._binding import direct_entry_call, kernel_addresses
@@ -20,16 +22,9 @@ from .problem import ConstrainedProblem
 
 __all__ = ["minimize", "METHODS", "solver_options", "select_method"]
 
-#: the constrained methods; "auto" chooses among them (:func:`select_method`)
-METHODS = ("ipm", "auglag", "kkt")
-_ALIASES = {
-    "ipm": "ipm", "interior-point": "ipm", "interior_point": "ipm", "barrier": "ipm",
-    "auglag": "auglag", "augmented-lagrangian": "auglag", "augmented_lagrangian": "auglag",
-    "al": "auglag",
-    "kkt": "kkt", "newton-kkt": "kkt", "newton_kkt": "kkt",
-}
-#: default iteration limits
-_MAX_ITER = {"ipm": 3000, "auglag": 100, "kkt": 200}
+#: the constrained methods (registry rows of kind "constrained"); "auto" chooses among
+#: them (:func:`select_method`)
+METHODS = registry.names("constrained")
 _EMPTY_DATA = np.empty((0, 0))
 _NO_HIST = np.empty((0, 0))
 HISTORY_X_MAX_N = 100
@@ -66,63 +61,28 @@ def _finite_bounds(problem: ConstrainedProblem, bounds: Any) -> bool:
 
 
 def _canonical(method: str) -> str:
-    try:
-        return _ALIASES[str(method).lower().replace(" ", "-")]
-    except KeyError:
+    name = registry.canonical(str(method), kind="constrained")
+    if name is None:
         raise InputError(f"unknown constrained method {method!r}; choose one of "
-                         f"{', '.join(METHODS)} or 'auto'") from None
-
-
-def _number(name: str, value: Any, positive: bool = True) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise InputError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, "
-                         f"got {value!r}")
-    return value
-
-
-#: option name -> (slot, methods that take it)
-_OPTIONS = {
-    "mu_init": (abi.OPT_MU_INIT, ("ipm",)),
-    "bound_push": (abi.OPT_BOUND_PUSH, ("ipm",)),
-    "scale_gradient": (abi.OPT_SCALE_GRADIENT, ("ipm", "auglag", "kkt")),
-    "rho_init": (abi.OPT_RHO_INIT, ("auglag",)),
-    "inner_max_iter": (abi.OPT_INNER_MAX_ITER, ("auglag",)),
-    "memory": (abi.OPT_MEMORY, ("auglag",)),
-}
+                         f"{', '.join(METHODS)} or 'auto'")
+    return name
 
 
 @lru_cache(maxsize=256)
 def _options(method: str, tol, constr_tol, max_iter, extra: tuple) -> np.ndarray:
+    """The options array: the row's slots, checks and defaults (symopt.solvers.registry)."""
+    row = registry.lookup(method, kind="constrained")
+    given = dict(extra, tol=tol, constr_tol=constr_tol, max_iter=max_iter)
     opts = np.zeros(abi.N_OPTS)
-    if tol is not None:
-        opts[abi.OPT_TOL] = _number("tol", tol)
-    if constr_tol is not None:
-        opts[abi.OPT_CONSTR_TOL] = _number("constr_tol", constr_tol)
-    if max_iter is None:
-        max_iter = _MAX_ITER[method]
-    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
-        raise InputError(f"max_iter must be a positive integer, got {max_iter!r}")
-    opts[abi.OPT_MAX_ITER] = int(max_iter)
-    for name, value in extra:
-        slot, methods = _OPTIONS[name]
-        if method not in methods:
-            raise InputError(f"{name}= is an option of {', '.join(methods)}; method {method!r} "
-                             "does not take it")
-        if name == "scale_gradient":
-            if value is False or value == 0:
-                opts[slot] = -1.0  # scaling off
-                continue
-            value = _number(name, value)
-        elif name in ("inner_max_iter", "memory"):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        else:
-            value = _number(name, value)
-        opts[slot] = float(value)
+    for name in given:
+        if row.option(name) is None:
+            raise registry.refuse(name, row, ("constrained",))
+    for option in row.options:
+        value = given.get(option.name)
+        if value is not None:
+            opts[option.index()] = option.check(option.name, value)
+        elif option.default is not None:
+            opts[option.index()] = option.stored_default()
     return opts  # shared by the calls with these options: never written to
 
 
@@ -145,10 +105,12 @@ def solver_options(method: str = "ipm", *, tol: float | None = None,
 
 
 def _extra(method_options: Mapping[str, Any]) -> tuple:
-    unknown = sorted(set(method_options) - set(_OPTIONS))
+    known = [name for name in registry.keyword_options("constrained")
+             if name not in ("tol", "constr_tol", "max_iter")]
+    unknown = sorted(set(method_options) - set(known))
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(unknown)}; the method options are "
-                         f"{', '.join(_OPTIONS)}")
+                         f"{', '.join(known)}")
     return tuple(sorted((k, v) for k, v in method_options.items() if v is not None))
 
 
@@ -458,7 +420,7 @@ def minimize(
         key = (method, tol, constr_tol, max_iter, tuple(method_options.items()),
                _bounds_key(bounds))
         try:
-            plan = problem.__dict__.get("_fast", {}).get(key)
+            plan = problem_cache(problem).fast_plans.get(key)
         except TypeError:  # an unhashable option or bound: no fast path for it
             plan, key = None, None
         if plan is not None:
@@ -487,7 +449,7 @@ def minimize(
         hist = np.empty((rows, 4 + problem.n if problem.n <= HISTORY_X_MAX_N else 4))
     plan.call = direct_entry_call(chosen)
     if key is not None:
-        problem.__dict__.setdefault("_fast", {})[key] = plan
+        problem_cache(problem).fast_plans[key] = plan
     return plan.solve(x, p, hist, plan.call)
 
 
@@ -495,7 +457,7 @@ def _plan(problem: ConstrainedProblem, method: str, bounds: Any, opts: np.ndarra
     """The :class:`_Plan` of a solve, kept on the problem for the default bounds."""
     if bounds is not None:
         return _Plan(problem, method, bounds, opts)
-    plans = problem.__dict__.setdefault("_plans", {})
+    plans = problem_cache(problem).plans
     key = (method, opts.tobytes())
     plan = plans.get(key)
     if plan is None:

@@ -23,7 +23,7 @@ import sympy
 from ..derivatives import Derivatives
 from ..errors import ProblemError
 from ..parsing import make_symbol, parse_formula, parse_names
-from ..problem import Problem, natural_key
+from ..problem import Problem, natural_key, without_cache
 from .constraints import Constraint, parse_constraints
 
 __all__ = ["ConstrainedProblem", "BoundConstraint"]
@@ -288,9 +288,7 @@ class ConstrainedProblem:
         return "$\\begin{aligned}" + " \\\\ ".join("& " + p for p in parts) + "\\end{aligned}$"
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_kernels", None)
-        return state
+        return without_cache(self.__dict__)
 
 
 def _latex_number(value: float) -> str:

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -34,9 +35,14 @@ __all__ = ["Option", "Method", "register", "unregister", "lookup", "methods", "n
            "KINDS", "KERNEL_KINDS", "canonical"]
 
 #: the kinds of method: what problem they take and which entry template calls them
-KINDS = ("scalar", "least_squares", "minibatch", "constrained")
-#: the kernels a method may call (``Method.kernels``)
-KERNEL_KINDS = ("value", "value_grad", "hessian", "hvp", "residuals", "jacobian")
+#: ("array": the array-formula methods of symopt.tensor that only it runs, driven by
+#: Hessian-vector products or a banded Hessian)
+KINDS = ("scalar", "least_squares", "minibatch", "constrained", "array")
+#: the kernels a method may call (``Method.kernels``); the last five are those of
+#: symopt.tensor (band) and symopt.constrained
+KERNEL_KINDS = ("value", "value_grad", "hessian", "hvp", "residuals", "jacobian", "band",
+                "constraints", "constraints_jacobian", "lagrangian_hessian", "al_value",
+                "al_value_grad")
 
 
 # --- option checks: (name, value) -> the float stored in the options array ---------------
@@ -96,6 +102,21 @@ def check_factor(name: str, value: Any) -> float:
     return value
 
 
+def check_positive_int(name: str, value: Any) -> float:
+    """An integer >= 1."""
+    if not _is_int(value) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return float(int(value))
+
+
+def check_scale_gradient(name: str, value: Any) -> float:
+    """The constrained methods' gradient scaling: ``False`` or 0 turn it off (stored as
+    -1), a number > 0 is the largest scaled gradient (0: the solver's default)."""
+    if value is False or (not isinstance(value, bool) and value == 0):
+        return -1.0
+    return check_positive(name, value)
+
+
 def check_schedule(name: str, value: Any) -> float:
     """A schedule name of :data:`symopt.solvers.first_order.SCHEDULES`, as its code."""
     from .first_order import SCHEDULES
@@ -116,7 +137,10 @@ class Option:
     """One option of a method.
 
     ``name`` is the keyword of :func:`symopt.minimize` (and the key in ``DEFAULTS``);
-    ``slot`` its index in the options array (:mod:`symopt.abi`); ``check(name, value)``
+    ``slot`` its index in the options array (:mod:`symopt.abi`), or the dotted name of
+    that index in a package's own ABI module (``"symopt.constrained.abi.OPT_TOL"``,
+    imported only by :meth:`index`, so that reading the registry imports no package);
+    ``check(name, value)``
     validates a user's value and returns the float stored; ``default`` is stored when
     the option is not given (``None``: nothing stored, the slot keeps another option's
     value); ``keyword=False`` marks an internal constant a user cannot set;
@@ -124,13 +148,20 @@ class Option:
     (``{name}``, ``{methods}``, ``{method}`` are filled in)."""
 
     name: str
-    slot: int
+    slot: int | str
     check: Callable[[str, Any], float]
     default: Any
     doc: str = ""
     keyword: bool = True
     encode: Callable[[str, Any], float] = field(default=_trusted, compare=False)
     refusal: str = ""
+
+    def index(self) -> int:
+        """The slot as an integer (a dotted name is looked up in its module)."""
+        if isinstance(self.slot, int):
+            return self.slot
+        module, _, attribute = self.slot.rpartition(".")
+        return getattr(importlib.import_module(module), attribute)
 
     def stored_default(self) -> float:
         """The float stored for the default (trusted, not checked: 0 may mean "the
@@ -201,9 +232,18 @@ _ALIASES: dict[tuple[str, str], str] = {}  # (namespace, alias) -> name
 _listeners: list[Callable[[], None]] = []
 
 
+#: kinds with a namespace of their own: mini-batch training has its own method names
+#: ("sgd", and an "adam" of its own), symopt.tensor its own "trust-ncg" (by Hessian-vector
+#: products), and the constrained names never stand for an unconstrained solver
+_OWN_NAMESPACE = ("minibatch", "constrained", "array")
+
+
 def _namespace(kind: str) -> str:
-    # mini-batch training has its own method names ("sgd", and an "adam" of its own)
-    return "minibatch" if kind == "minibatch" else "full"
+    return kind if kind in _OWN_NAMESPACE else "full"
+
+
+def _space(minibatch: bool, kind: str | None) -> str:
+    return _namespace(kind) if kind is not None else ("minibatch" if minibatch else "full")
 
 
 def _key(name: str) -> str:
@@ -255,30 +295,33 @@ def _changed() -> None:
         callback()
 
 
-def canonical(name: Any, minibatch: bool = False) -> str | None:
-    """The method name ``name`` (a name or alias, any case) stands for, or ``None``."""
+def canonical(name: Any, minibatch: bool = False, kind: str | None = None) -> str | None:
+    """The method name ``name`` (a name or alias, any case) stands for, or ``None``
+    (among the scalar and least-squares methods, or those of ``kind``)."""
     if type(name) is not str:
         return None
-    space = "minibatch" if minibatch else "full"
+    space = _space(minibatch, kind)
     found = _ALIASES.get((space, name))
     if found is None:
         found = _ALIASES.get((space, _key(name)))
     return found
 
 
-def lookup(name: Any, minibatch: bool = False) -> Method:
-    """The row of the method ``name`` (a name or alias, any case).
+def lookup(name: Any, minibatch: bool = False, kind: str | None = None) -> Method:
+    """The row of the method ``name`` (a name or alias, any case), among the scalar and
+    least-squares methods, or those of ``kind`` (``"constrained"``, ``"array"``...).
 
     Raises
     ------
     InputError
         For an unknown method, listing the known ones.
     """
-    found = canonical(name, minibatch)
+    space = _space(minibatch, kind)
+    found = canonical(name, kind=space) if space != "full" else canonical(name)
     if found is None:
-        known = names("minibatch") if minibatch else names()
+        known = names(space) if space != "full" else names()
         raise InputError(f"unknown method {name!r}; choose one of {', '.join(known)}")
-    return _ROWS[("minibatch" if minibatch else "full", found)]
+    return _ROWS[(space, found)]
 
 
 def methods(*kinds: str) -> tuple[Method, ...]:
@@ -294,9 +337,11 @@ def names(*kinds: str) -> tuple[str, ...]:
 
 def alias_map(*kinds: str) -> dict[str, str]:
     """``{alias: name}`` for the rows of ``kinds`` (names map to themselves)."""
+    kinds = kinds or ("scalar", "least_squares")
     wanted = set(names(*kinds))
+    spaces = {_namespace(kind) for kind in kinds}
     return {alias: name for (space, alias), name in _ALIASES.items()
-            if name in wanted and space == ("minibatch" if kinds == ("minibatch",) else "full")}
+            if name in wanted and space in spaces}
 
 
 def methods_taking(option: str, *kinds: str) -> tuple[str, ...]:
@@ -318,10 +363,11 @@ def refuse(option: str, method: Method, kinds: Iterable[str] = ("scalar", "least
     """The error for ``option`` given to ``method``, which does not take it."""
     takers = methods_taking(option, *kinds)
     template = ""
-    for name in takers:
-        template = lookup(name).option(option).refusal or template
-        if template:
-            break
+    for row in methods(*kinds):
+        if row.name in takers:
+            template = row.option(option).refusal or template
+            if template:
+                break
     template = template or "{name}= is an option of {methods}; method {method!r} does not take it"
     return InputError(template.format(name=option, methods=", ".join(takers), method=method.name))
 
@@ -497,3 +543,93 @@ def _builtin() -> None:
 
 
 _builtin()
+
+
+# --- the methods of the packages with their own front ends ------------------------------
+#
+# Their rows say the same as a scalar method's (name, aliases, module, options with their
+# slots, checks and defaults); symopt.minimize routes to the package (symopt._routes),
+# which reads its rows with ``lookup(name, kind=...)``.  Slots are dotted names in the
+# package's ABI module, so that listing them imports nothing.
+
+
+def _array_options(max_iter: int, radius: bool = False) -> tuple[Option, ...]:
+    # as the scalar methods, but gtol 1e-8: a Hessian-vector-product Newton step is
+    # inexact (its CG stops at a relative residual of min(0.5, sqrt(||g||))), so the last
+    # digits of the gradient cost iterations the dense methods do not pay
+    options = common_options(gtol=1e-8, max_iter=max_iter)
+    if radius:
+        options += (Option("radius", abi.OPT_RADIUS, check_positive, 1.0,
+                           "initial trust radius"),)
+    return options
+
+
+def _array_methods() -> None:
+    register(Method(
+        "trust-ncg", "symopt.tensor.solvers", "trust_ncg", "array", ("value", "value_grad", "hvp"),
+        _array_options(500, radius=True), aliases=("trust_ncg",),
+        doc="Steihaug-Toint truncated CG on Hessian-vector products / trust region"))
+    register(Method(
+        "newton-cg", "symopt.tensor.solvers", "newton_cg", "array", ("value", "value_grad", "hvp"),
+        _array_options(500), aliases=("newton_cg",),
+        doc="truncated Newton (CG on Hessian-vector products) / Armijo backtracking"))
+    register(Method(
+        "banded-newton", "symopt.tensor.solvers", "banded_newton", "array",
+        ("value", "value_grad", "band"), _array_options(200),
+        aliases=("banded_newton", "sparse-newton"), matrix="hess_band",
+        doc="Newton with the banded Hessian of a separable loss / Armijo backtracking"))
+
+
+_CONSTRAINED_ABI = "symopt.constrained.abi."
+
+
+def _constrained_options(max_iter: int, *extra: Option) -> tuple[Option, ...]:
+    # tol, constr_tol: None stores 0, the solvers' own defaults (1e-8 each, scaled as
+    # Ipopt's tol); max_iter: ipm and kkt count iterations, auglag outer iterations
+    return (
+        Option("tol", _CONSTRAINED_ABI + "OPT_TOL", check_positive, None,
+               "KKT tolerance (0: 1e-8, scaled as Ipopt's)"),
+        Option("constr_tol", _CONSTRAINED_ABI + "OPT_CONSTR_TOL", check_positive, None,
+               "constraint violation accepted at a solution (0: 1e-8)"),
+        Option("max_iter", _CONSTRAINED_ABI + "OPT_MAX_ITER", check_positive_int, max_iter,
+               "iteration limit"),
+        Option("scale_gradient", _CONSTRAINED_ABI + "OPT_SCALE_GRADIENT", check_scale_gradient,
+               None, "largest scaled start gradient (False: no scaling)"),
+    ) + extra
+
+
+def _constrained_methods() -> None:
+    register(Method(
+        "ipm", "symopt.constrained.interior_point", "solve", "constrained",
+        ("value", "value_grad", "constraints", "constraints_jacobian", "lagrangian_hessian"),
+        _constrained_options(
+            3000,
+            Option("mu_init", _CONSTRAINED_ABI + "OPT_MU_INIT", check_positive, None,
+                   "initial barrier parameter (0: 1)"),
+            Option("bound_push", _CONSTRAINED_ABI + "OPT_BOUND_PUSH", check_positive, None,
+                   "how far the start is pushed inside its bounds (0: 1e-2)")),
+        aliases=("interior-point", "interior_point", "barrier"), takes_bounds=True,
+        doc="primal-dual interior point with a filter line search (Ipopt's)"))
+    register(Method(
+        "auglag", "symopt.constrained.augmented_lagrangian", "solve", "constrained",
+        ("value", "value_grad", "constraints", "constraints_jacobian", "al_value",
+         "al_value_grad"),
+        _constrained_options(
+            100,
+            Option("rho_init", _CONSTRAINED_ABI + "OPT_RHO_INIT", check_positive, None,
+                   "initial penalty parameter (0: chosen from f and c)"),
+            Option("inner_max_iter", _CONSTRAINED_ABI + "OPT_INNER_MAX_ITER",
+                   check_positive_int, None, "L-BFGS-B iterations per subproblem (0: 5000)"),
+            Option("memory", _CONSTRAINED_ABI + "OPT_MEMORY", check_positive_int, None,
+                   "L-BFGS-B memory (0: 10)")),
+        aliases=("augmented-lagrangian", "augmented_lagrangian", "al"), takes_bounds=True,
+        doc="augmented Lagrangian with L-BFGS-B subproblems (derivatives only)"))
+    register(Method(
+        "kkt", "symopt.constrained.kkt", "solve", "constrained",
+        ("value", "value_grad", "constraints", "constraints_jacobian", "lagrangian_hessian"),
+        _constrained_options(200), aliases=("newton-kkt", "newton_kkt"),
+        doc="Newton's method on the KKT system (equality constraints, no bounds)"))
+
+
+_array_methods()
+_constrained_methods()

@@ -25,6 +25,7 @@ from .codegen import ModuleSource, Output, int_code
 
 __all__ = ["ArrayKernels", "Binding", "compile", "hvp_sig", "HvpFn"]
 
+from ..problem import problem_cache
 from .abi import HvpFn, hvp_sig  # noqa: E402 - re-exported
 
 _SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
@@ -440,10 +441,11 @@ class ArrayKernels:
 def compile(problem) -> ArrayKernels:  # noqa: A001 - mirrors symopt.compile
     """The compiled kernels of an array ``problem`` (one object per problem; kernels are
     generated and compiled on first use, or loaded from the disk cache)."""
-    kernels = problem.__dict__.get("_kernels")
+    cache = problem_cache(problem)
+    kernels = cache.kernels
     if kernels is None:
         with _lock:
-            kernels = problem.__dict__.get("_kernels")
+            kernels = cache.kernels
             if kernels is None:
-                kernels = problem.__dict__["_kernels"] = ArrayKernels(problem)
+                kernels = cache.kernels = ArrayKernels(problem)
     return kernels

@@ -20,24 +20,26 @@ from .. import abi, cache
 from .._binding import entry_point, no_hessian_address
 from ..errors import InputError
 from ..result import OptimizeResult
+from ..solvers import registry
 from ..solvers import status as _status
 from .kernels import compile as compile_kernels
 from .problem import Problem
-from .solvers import DEFAULTS as HVP_DEFAULTS
 
 __all__ = ["minimize", "METHODS", "default_method"]
 
 #: methods that use a dense Hessian (its kernel is compiled only for them)
 DENSE_HESSIAN_METHODS = ("newton", "trust-exact")
+# the array methods (symopt.tensor.solvers) are registry rows of kind "array"
 #: methods driven by Hessian-vector products (symopt.tensor.solvers)
-HVP_METHODS = ("trust-ncg", "newton-cg")
+HVP_METHODS = tuple(m.name for m in registry.methods("array") if "hvp" in m.kernels)
 #: Newton with the banded Hessian of a separable loss (symopt.tensor.sparsity)
-BAND_METHODS = ("banded-newton",)
+BAND_METHODS = tuple(m.name for m in registry.methods("array") if "band" in m.kernels)
 FIRST_ORDER_METHODS = ("lbfgs", "bfgs", "gd", "momentum", "nesterov", "adam")
 METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + BAND_METHODS + FIRST_ORDER_METHODS
-_ALIASES = {"l-bfgs": "lbfgs", "l_bfgs": "lbfgs", "trust_ncg": "trust-ncg",
-            "newton_cg": "newton-cg", "trust_exact": "trust-exact", "banded_newton": "banded-newton",
-            "sparse-newton": "banded-newton"}
+#: the scalar methods' aliases, then the array methods' (their "trust-ncg" wins)
+_ALIASES = {**{alias: name for alias, name in registry.alias_map("scalar").items()
+               if name in METHODS},
+            **registry.alias_map("array")}
 #: up to this many variables the default method is Newton with the dense Hessian
 DENSE_NEWTON_MAX_N = 500
 _NO_MATRIX = np.empty((0, 0))
@@ -108,29 +110,19 @@ def hvp_entry_point(method: str):
 
 def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]) -> np.ndarray:
     if method in HVP_METHODS or method in BAND_METHODS:
-        defaults = HVP_DEFAULTS[method]
+        # the row's options: their slots, checks and defaults (symopt.solvers.registry)
+        row = registry.lookup(method, kind="array")
+        unknown = sorted(name for name in options if row.option(name) is None)
+        if unknown:
+            raise InputError(f"method {method!r} takes no option(s) {', '.join(unknown)}")
+        given = {"gtol": gtol, "ftol": ftol, "xtol": xtol, "max_iter": max_iter, **options}
         opts = np.zeros(abi.N_OPTS)
-        for name, value, slot in (("gtol", gtol, abi.OPT_GTOL), ("ftol", ftol, abi.OPT_FTOL),
-                                  ("xtol", xtol, abi.OPT_XTOL)):
-            if value is None:
-                value = defaults[name]
-            value = float(value)
-            if not value >= 0.0:
-                raise InputError(f"{name} must be >= 0, got {value!r}")
-            opts[slot] = value
-        if max_iter is None:
-            max_iter = defaults["max_iter"]
-        if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
-            raise InputError(f"max_iter must be a non-negative integer, got {max_iter!r}")
-        opts[abi.OPT_MAX_ITER] = max_iter
-        opts[abi.OPT_C1] = defaults["c1"]
-        opts[abi.OPT_C2] = defaults["c2"]
-        opts[abi.OPT_MAX_LS] = defaults["max_ls"]
-        unknown = set(options) - {"radius"}
-        if unknown or (options and method != "trust-ncg"):
-            raise InputError(f"method {method!r} takes no option(s) {', '.join(sorted(options))}")
-        radius = options.get("radius", defaults.get("radius", 0.0))
-        opts[abi.OPT_RADIUS] = float(radius) if radius is not None else 0.0
+        for option in row.options:
+            value = given.get(option.name) if option.keyword else None
+            if value is not None:
+                opts[option.index()] = option.check(option.name, value)
+            elif option.default is not None:
+                opts[option.index()] = option.stored_default()
         return opts
     from ..minimize import solver_options
 

@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from ..abi import INFO_NHEV, INFO_STATUS, N_INFO, N_OPTS, OPT_BOUNDS, OPT_RADIUS
+from ..solvers import registry
 from ..solvers._common import (
     descent_slope,
     end_iteration,
@@ -47,15 +48,9 @@ from ..solvers.trust_region import DEFAULT_RADIUS, ETA, MAX_RADIUS_FACTOR, RADIU
 
 __all__ = ["newton_cg", "trust_ncg", "banded_newton", "DEFAULTS"]
 
-#: default options (names as symopt.solvers.DEFAULTS); gtol is absolute on ||g||_inf
-DEFAULTS = {
-    "newton-cg": {"gtol": 1e-8, "ftol": 1e-15, "xtol": 1e-15, "max_iter": 500, "c1": 1e-4,
-                  "c2": 0.9, "max_ls": 60, "step": 0.0},
-    "trust-ncg": {"gtol": 1e-8, "ftol": 1e-15, "xtol": 1e-15, "max_iter": 500, "c1": 1e-4,
-                  "c2": 0.9, "max_ls": 60, "step": 0.0, "radius": 1.0},
-    "banded-newton": {"gtol": 1e-8, "ftol": 1e-15, "xtol": 1e-15, "max_iter": 200, "c1": 1e-4,
-                      "c2": 0.9, "max_ls": 60, "step": 0.0},
-}
+#: default options (names as symopt.solvers.DEFAULTS), from the methods' registry rows
+#: (kind "array"); gtol is absolute on ||g||_inf
+DEFAULTS = {m.name: m.defaults for m in registry.methods("array")}
 #: CG steps per Newton step at most (a multiple of n is never reached in practice)
 MAX_CG = 500
 

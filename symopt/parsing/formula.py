@@ -1,52 +1,19 @@
-"""Formula text -> SymPy expression, safely.
-
-Formula text is untrusted input: :func:`sympy.sympify` and ``parse_expr`` evaluate
-Python, so ``sympify("__import__('os').system('...')")`` runs a command.  This
-module never evaluates text.  It
-
-1. checks the type, the length (:data:`MAX_FORMULA_LENGTH`) and, with a cheap linear
-   scan, the bracket balance and nesting (:data:`MAX_NESTING_DEPTH`);
-2. parses with :func:`ast.parse` (which builds a syntax tree and runs nothing);
-3. walks the tree and admits only numbers, names, ``+ - * / **``, unary ``-``/``+``
-   and calls of the whitelisted functions of :mod:`symopt.functions`; anything else
-   is reported with the position of the offending part;
-4. builds the SymPy expression itself from the admitted tree, guarding exact
-   arithmetic against numbers so large that SymPy would hang
-   (:data:`MAX_NUMBER_DIGITS`).
-
-Every error is a :class:`symopt.errors.FormulaError` whose ``offset`` is the
-0-based character offset of the offending part in the text (for one-line text,
-its column).
-
-Names become real SymPy symbols (:func:`make_symbol`): ``Symbol(name, real=True)``.
-``pi``, ``e``, ``E``, ``EulerGamma``, ``GoldenRatio`` and ``Catalan`` are the
-constants, and ``I``, ``oo``, ``zoo``, ``nan``, ``inf`` and the like
-(:data:`symopt.functions.RESERVED_NAMES`) are refused, unless the caller declares a
-variable of that name in ``local_symbols``.  Names mixing look-alike letters of
-different scripts (Cyrillic 'а' and Latin 'a') raise a
-:class:`~symopt.errors.FormulaWarning` naming both.
-
-Every constant part (no variable below it) is evaluated as a double, bottom-up, before
-SymPy builds it, and refused unless finite and real; nesting is bounded by
-:data:`MAX_NESTING_DEPTH`, below the depth at which SymPy's differentiation and printing
-run out of Python's recursion limit.
-"""
+"""Formula text -> SymPy expression: the bracket scan, the ``ast`` whitelist walk
+and the builder that makes the expression (:func:`parse_formula`)."""
 
 from __future__ import annotations
 
 import ast
 import difflib
-import keyword
 import math
 import re
-import unicodedata
 from fractions import Fraction
-from typing import Callable, Iterable, Mapping, NoReturn, Union
+from typing import Callable, Mapping, NoReturn
 
 import sympy
 
-from .errors import FormulaError, FormulaWarning, warn
-from .functions import (
+from ..errors import FormulaError, FormulaWarning, warn
+from ..functions import (
     ALLOWED_CONSTANTS,
     ALLOWED_FUNCTIONS,
     FLOAT_CONSTANTS,
@@ -54,40 +21,18 @@ from .functions import (
     FUNCTION_ARITY,
     RESERVED_NAMES,
 )
-
-__all__ = [
-    "parse_formula",
-    "parse_names",
-    "is_safe_name",
-    "make_symbol",
-    "check_constants",
-    "MAX_FORMULA_LENGTH",
-    "MAX_NESTING_DEPTH",
-    "MAX_NUMBER_DIGITS",
-    "MAX_NAMES",
-]
-
-#: Longest formula text accepted, in characters.
-MAX_FORMULA_LENGTH: int = 100_000
-
-#: Deepest nesting accepted: levels of brackets, and levels of the syntax tree (a
-#: long chain ``a + b + c + ...`` or ``a*b*c*...`` counts as one level, a power ``**``
-#: as two).  SymPy's differentiation and printing recurse on the expression tree, about
-#: ten Python frames per level, and a power's Hessian twice as deep: measured with the
-#: default recursion limit of 1000, the worst shapes (``x*(y + x*(y + ...))``, towers
-#: ``x**x**x**...``) fail beyond about 100 such levels when called from a shallow
-#: stack.  60 leaves room for callers 250 frames deep (a test runner, a notebook, a
-#: Dask worker).
-MAX_NESTING_DEPTH: int = 60
-
-#: Largest exact number (decimal digits) a formula may write or produce by exact
-#: arithmetic on its literals: ``10**10**10`` is refused instead of hanging SymPy.
-MAX_NUMBER_DIGITS: int = 1000
-
-#: Most names :func:`parse_names` returns (``"w0:100000000"`` is refused).
-MAX_NAMES: int = 100_000
-
-NameSpec = Union[str, sympy.Symbol, Iterable[Union[str, sympy.Symbol]]]
+from .constants import (
+    _ADDITIVE,
+    _BAD_VALUES,
+    _MULTIPLICATIVE,
+    _beyond_double,
+    _digits,
+    _float_product,
+    _format_digits,
+    _group,
+)
+from .limits import MAX_FORMULA_LENGTH, MAX_NESTING_DEPTH, MAX_NUMBER_DIGITS
+from .names import _look_alike_warning, _name_problem, _normalize, make_symbol
 
 # Hints for names people reach for that are spelled differently here.
 _FUNCTION_HINTS: dict[str, str] = {
@@ -167,237 +112,16 @@ _BINOP_MESSAGES: dict[type, tuple[str, str]] = {
     ast.RShift: (">>", "bitwise '>>' is not supported in a formula"),
 }
 
-_ADDITIVE = (ast.Add, ast.Sub)
-_MULTIPLICATIVE = (ast.Mult, ast.Div)
 _ALLOWED_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
-_BAD_VALUES = (sympy.S.ComplexInfinity, sympy.S.NaN, sympy.S.Infinity, sympy.S.NegativeInfinity)
 
 # Exact roots (x**(p/q), q > 1) of rationals: most digits per number, and in all.
 _MAX_ROOT_DIGITS = 100
 _ROOT_DIGITS_BUDGET = 2000
 
-# Letters of other scripts drawn like a Latin letter in common fonts -> that letter
-# (Cyrillic and Greek homoglyphs; Greek letters that look different, such as alpha or
-# nu, are left out so that "alpha*a" written with Greek letters raises no warning).
-_HOMOGLYPHS: dict[str, str] = {
-    **dict(zip("аеорсухіјѕԁһԛԝӏ", "aeopcyxijsdhqwl")),  # Cyrillic small
-    **dict(zip("АВЕКМНОРСТХІЈЅ", "ABEKMHOPCTXIJS")),  # Cyrillic capital
-    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧο", "ABEZHIKMNOPTYXo")),  # Greek
-}
 
 # Characters the bracket scan looks at.
 _SCAN_RE = re.compile(r"[()\[\]{}#'\"\x00]")
 
-
-# ---------------------------------------------------------------------------
-# Names
-# ---------------------------------------------------------------------------
-
-
-def _normalize(name: str) -> str:
-    # Python's parser normalizes identifiers to NFKC ("ﬁ" -> "fi"); names given
-    # separately must be normalized the same way to match.
-    return unicodedata.normalize("NFKC", name)
-
-
-def _name_problem(name: object) -> str | None:
-    """Why ``name`` cannot name a variable, or None if it can."""
-    if not isinstance(name, str):
-        return f"a name must be a str, got {type(name).__name__}"
-    if not name.isidentifier():
-        return (
-            f"{name!r} is not a valid name: use letters, digits and '_', "
-            "not starting with a digit"
-        )
-    if keyword.iskeyword(name):
-        return f"{name!r} is a Python keyword and cannot be a name"
-    if name.startswith("_") or "__" in name:
-        return f"{name!r} is not allowed: names may not start with '_' or contain '__'"
-    if name in ALLOWED_FUNCTIONS:
-        return f"{name!r} is the name of a function and cannot be a variable"
-    return None
-
-
-def _look_alike_warning(names: Iterable[str]) -> str | None:
-    """A warning when the names of a formula mix look-alike letters of different scripts
-    (Cyrillic 'а' and Latin 'a'): in one name, or across names; None otherwise."""
-    names = sorted(set(names))
-    latin = {c for name in names for c in name if c.isascii()}
-    pairs: dict[tuple[str, str], tuple[str, str]] = {}
-    for name in names:
-        for c in name:
-            twin = _HOMOGLYPHS.get(c)
-            if twin is None or (c, twin) in pairs:
-                continue
-            if twin in latin or any(other.isascii() and other.isalpha() for other in name):
-                where = next((n for n in names if twin in n), None)
-                pairs[(c, twin)] = (name, where or name)
-    if not pairs:
-        return None
-    described = [
-        f"{c!r} ({unicodedata.name(c, '?').lower()}, in {name!r}) and {twin!r} "
-        f"({unicodedata.name(twin, '?').lower()}{f', in {other!r}' if twin in other else ''})"
-        for (c, twin), (name, other) in sorted(pairs.items())
-    ]
-    return ("the formula mixes letters of different scripts that look alike: "
-            + "; ".join(described[:5])
-            + ". They make different names; retype the letters if that is not meant.")
-
-
-def is_safe_name(name: object) -> bool:
-    """Whether ``name`` may name a variable or parameter of a formula.
-
-    A safe name is a Python identifier that is not a keyword, does not start with
-    ``_``, contains no ``__`` and is not the name of an allowed function.  The
-    constants (``pi``, ``e``, ``E`` ...) and the reserved names (``I``, ``nan``,
-    ``oo`` ...) are safe names: a variable declared with one of them takes its place.
-
-    Parameters
-    ----------
-    name : object
-        The candidate name.
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> is_safe_name("x1"), is_safe_name("theta")
-    (True, True)
-    >>> is_safe_name("__class__"), is_safe_name("exp"), is_safe_name("2x")
-    (False, False, False)
-    """
-    return isinstance(name, str) and _name_problem(_normalize(name)) is None
-
-
-def make_symbol(name: str) -> sympy.Symbol:
-    """The SymPy symbol symopt uses for ``name``: ``Symbol(name, real=True)``.
-
-    Formula parsing and :class:`symopt.Problem` both create symbols through this
-    function, so the same name always gives the same (equal) symbol.
-
-    Parameters
-    ----------
-    name : str
-        A safe name (see :func:`is_safe_name`).
-
-    Returns
-    -------
-    sympy.Symbol
-        A real symbol.
-
-    Raises
-    ------
-    FormulaError
-        If the name is not safe.
-
-    Examples
-    --------
-    >>> x = make_symbol("x")
-    >>> x, x.is_real
-    (x, True)
-    """
-    if isinstance(name, str):
-        name = _normalize(name)
-    problem = _name_problem(name)
-    if problem is not None:
-        raise FormulaError(problem)
-    return sympy.Symbol(name, real=True)
-
-
-_NUMERIC_RANGE = re.compile(r"(?P<prefix>\w*?)(?P<start>\d*):(?P<stop>\d+)\Z")
-_LETTER_RANGE = re.compile(r"(?P<first>[A-Za-z]):(?P<last>[A-Za-z])\Z")
-
-
-def _expand(token: str) -> list[str]:
-    """One token of a names string: a name, or a range in SymPy's syntax."""
-    if ":" not in token:
-        return [token]
-    m = _NUMERIC_RANGE.match(token)
-    if m:
-        start = int(m["start"]) if m["start"] else 0
-        stop = int(m["stop"])
-        if stop <= start:
-            raise FormulaError(f"the range {token!r} is empty: the end must exceed the start")
-        if stop - start > MAX_NAMES:
-            raise FormulaError(
-                f"the range {token!r} has {stop - start} names; the limit is {MAX_NAMES} "
-                "(symopt.parsing.MAX_NAMES)"
-            )
-        return [f"{m['prefix']}{i}" for i in range(start, stop)]
-    m = _LETTER_RANGE.match(token)
-    if m:
-        first, last = ord(m["first"]), ord(m["last"])
-        if last < first:
-            raise FormulaError(f"the range {token!r} is empty")
-        return [chr(c) for c in range(first, last + 1) if chr(c).isalpha()]
-    raise FormulaError(
-        f"cannot read the range {token!r}: write 'w0:3' for w0, w1, w2 "
-        "(or 'a:c' for a, b, c)"
-    )
-
-
-def parse_names(spec: NameSpec) -> list[str]:
-    """Names of variables or parameters, from the forms users write.
-
-    Parameters
-    ----------
-    spec : str, sympy.Symbol, or iterable of str / sympy.Symbol
-        ``"x y"``, ``"x, y"``, ``"x,y"``; ranges in SymPy's syntax: ``"w0:3"`` is
-        ``w0, w1, w2`` (end excluded), ``"x:2"`` is ``x0, x1`` and ``"a:c"`` is
-        ``a, b, c``; a symbol; or a list mixing these.
-
-    Returns
-    -------
-    list of str
-        The names in the order given (NFKC-normalized, as Python's parser does).
-        Duplicates are kept: the caller decides whether they are an error.
-
-    Raises
-    ------
-    FormulaError
-        If a name is not safe (see :func:`is_safe_name`), a range cannot be read
-        or the spec has the wrong type.
-
-    Examples
-    --------
-    >>> parse_names("x, y")
-    ['x', 'y']
-    >>> parse_names("w0:3 b")
-    ['w0', 'w1', 'w2', 'b']
-    >>> import sympy
-    >>> parse_names([sympy.Symbol("a"), "c"])
-    ['a', 'c']
-    """
-    if isinstance(spec, (str, sympy.Symbol)):
-        items: list[object] = [spec]
-    elif isinstance(spec, (bytes, bytearray, Mapping)) or not isinstance(spec, Iterable):
-        raise FormulaError(
-            "names must be a str such as 'x y' or 'w0:3', a sympy.Symbol, or a list "
-            f"of these; got {type(spec).__name__}"
-        )
-    else:
-        items = list(spec)
-    names: list[str] = []
-    for item in items:
-        if isinstance(item, sympy.Symbol):
-            raw = [item.name]
-        elif isinstance(item, str):
-            raw = [name for token in re.split(r"[\s,]+", item) if token for name in _expand(token)]
-        else:
-            raise FormulaError(
-                f"each name must be a str or a sympy.Symbol, got {type(item).__name__}"
-            )
-        for name in raw:
-            name = _normalize(name)
-            problem = _name_problem(name)
-            if problem is not None:
-                raise FormulaError(problem)
-            names.append(name)
-            if len(names) > MAX_NAMES:
-                raise FormulaError(f"more than {MAX_NAMES} names (symopt.parsing.MAX_NAMES)")
-    return names
 
 
 # ---------------------------------------------------------------------------
@@ -1093,128 +817,3 @@ class _Builder:
                 "this part of the formula makes a number beyond the range of a double (about 1.8e308)",
                 self.tree.start(node),
             )
-
-
-# ---------------------------------------------------------------------------
-# Constants of a SymPy expression built in Python
-# ---------------------------------------------------------------------------
-
-
-def _float_of_node(node: sympy.Basic, values: list[float]) -> float | None:
-    """The float64 value of a SymPy node whose arguments are the constants ``values``;
-    None for a node this check does not know (left to SymPy)."""
-    if node.is_Rational:
-        p, q = int(node.p), int(node.q)
-        if abs(p) >= q * _DOUBLE_OVERFLOW:
-            return math.inf
-        return p / q
-    if node.is_Float:
-        return float(node)
-    if node.is_NumberSymbol:
-        return float(node)  # pi, E, EulerGamma ...: known to any precision at once
-    if node in _BAD_VALUES or node is sympy.I:
-        return math.nan
-    if node.is_Add:
-        return math.fsum(values)
-    if node.is_Mul:
-        return math.prod(values)
-    if node.is_Pow:
-        return math.pow(*values)
-    function = FLOAT_FUNCTIONS.get(type(node).__name__)
-    return None if function is None else function(*values)
-
-
-def check_constants(expr: sympy.Expr) -> None:
-    """Refuse a SymPy expression built in Python whose constant parts are not finite real
-    doubles, as :func:`parse_formula` refuses such text: every part without symbols is
-    evaluated as a double, bottom-up, in bounded time (SymPy's own evaluation of
-    ``exp(exp(exp(exp(3))))`` never ends).
-
-    Raises
-    ------
-    FormulaError
-        Naming the smallest constant part that overflows a double or is not real.
-
-    Examples
-    --------
-    >>> import sympy
-    >>> x = sympy.Symbol("x", real=True)
-    >>> check_constants(x + sympy.exp(3))
-    >>> check_constants(x + sympy.acos(2))
-    Traceback (most recent call last):
-        ...
-    symopt.errors.FormulaError: the constant acos(2) is not a finite real number...
-    """
-    values: dict[sympy.Basic, float | None] = {}
-    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
-    while stack:  # post-order, without recursion
-        node, done = stack.pop()
-        if node in values:
-            continue
-        if not done:
-            stack.append((node, True))
-            stack.extend((arg, False) for arg in node.args if arg not in values)
-            continue
-        if node.is_Symbol or isinstance(node, sympy.Dummy):
-            values[node] = None
-            continue
-        arguments = [values.get(arg) for arg in node.args]
-        if any(v is None for v in arguments):
-            values[node] = None
-            continue
-        try:
-            value = _float_of_node(node, arguments)
-        except OverflowError:
-            value = math.inf
-        except (ValueError, ZeroDivisionError, TypeError):
-            value = math.nan
-        if value is not None and not (isinstance(value, float) and math.isfinite(value)):
-            text = sympy.printing.str.StrPrinter({"order": "none"}).doprint(node)
-            if len(text) > 60:
-                text = text[:28] + " ... " + text[-27:]
-            problem = ("overflows a double (it is beyond about 1.8e308)" if value == math.inf
-                       or value == -math.inf else "is not a finite real number")
-            raise FormulaError(f"the constant {text} {problem}; every constant part of a "
-                               "formula must be a finite real double")
-        values[node] = value
-
-
-def _float_product(ops: list[ast.operator | None], values: tuple[float, ...]) -> float:
-    """``v0 op1 v1 op2 v2 ...`` with ``*`` and ``/``, in float64."""
-    result = 1.0
-    for op, value in zip(ops, values):
-        result = result / value if isinstance(op, ast.Div) else result * value
-    return result
-
-
-# Numbers from here on round to infinity as doubles: 2**1024 - 2**970.
-_DOUBLE_OVERFLOW = 2**1024 - 2**970
-
-
-def _beyond_double(number: sympy.Number) -> bool:
-    """Whether a SymPy number is beyond the range of a double (it would print as inf)."""
-    if number.is_Rational:
-        return abs(int(number.p)) >= int(number.q) * _DOUBLE_OVERFLOW
-    if number.is_Float:
-        return math.isinf(float(number))
-    return False
-
-
-def _group(op: ast.operator) -> str | None:
-    if isinstance(op, _ADDITIVE):
-        return "+"
-    if isinstance(op, _MULTIPLICATIVE):
-        return "*"
-    return None
-
-
-def _digits(n: int) -> float:
-    """Approximate number of decimal digits of a (large) integer, cheaply."""
-    n = abs(int(n))
-    return 0.0 if n <= 1 else math.log10(n)
-
-
-def _format_digits(digits: float) -> str:
-    if math.isinf(digits):
-        return "infinitely many"
-    return f"{math.ceil(digits)}" if digits < 1e6 else f"{digits:.3g}"
