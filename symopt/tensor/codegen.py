@@ -40,6 +40,7 @@ from typing import Sequence
 
 import sympy
 
+from .. import _numba_compat
 from ..codegen import KernelPrinter, _share_exponentials
 from ..derivatives import joint_cse
 from .ir import (
@@ -79,9 +80,12 @@ def _runtime_hash() -> str:
     import hashlib
     from pathlib import Path
 
+    from .. import _numba_compat
     from . import _runtime
 
-    return hashlib.sha256(Path(_runtime.__file__).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(_runtime.__file__).read_bytes())
+    digest.update(Path(_numba_compat.__file__).read_bytes())  # its intrinsics are inlined
+    return digest.hexdigest()[:16]
 
 
 def _tr_has_syrk() -> bool:
@@ -1366,8 +1370,12 @@ class _GroupEmitter:
         """Kernel lines running the blocks (in parallel through the runner compiled once
         per install) and combining the partial sums in block order."""
         nb = self.nb
-        runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
-        lines = [f"    {runner}(_tr.address_of({self.block}), {nb}, _x, _p, _data, _v, _g, _H, _arena)"]
+        args = f"{nb}, _x, _p, _data, _v, _g, _H, _arena"
+        if _numba_compat.USE_ADDRESS_OF:
+            runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
+            lines = [f"    {runner}(_tr.address_of({self.block}), {args})"]
+        else:  # public API only: the blocks one after the other, by direct calls
+            lines = [f"    for _b in range({nb}):", f"        {self.block}(np.int64(_b), {args})"]
         for partial, node, kind in self.partials:
             target = self.k.storage[node]
             start = self.partial_start(partial)
