@@ -43,6 +43,7 @@ import sympy
 from .. import _numba_compat
 from ..codegen import KernelPrinter, _share_exponentials
 from ..derivatives import joint_cse
+from ._tiling import tile_body
 from .ir import (
     Contract,
     Dim,
@@ -72,6 +73,9 @@ MAX_BLOCKS = 64
 #: Floats of per-block partial sums a loop may keep (a d x d Hessian accumulator limits
 #: its loop to a few blocks).
 PARTIAL_BUDGET = 1 << 22
+#: Rows per pass over the inner loops of a fused row loop that updates a partial sum of
+#: vectors (``X^T r``): see symopt/tensor/_tiling.py; 1 turns tiling off.
+TILE_ROWS = 8
 #: Rows buffered per call of BLAS dsyrk in a weighted rank-k update (X^T diag(s) X).
 GRAM_ROWS = 256
 
@@ -1267,15 +1271,19 @@ class _GroupEmitter:
         for node in self.group.members:
             self.member(node)
         max_level = max([lp["level"] for lp in self.loops] + [self.level(e) for _, _, e in self.row_exprs] + [0])
-        body: list[str] = []
+        segments: list[dict] = []  # the body in pieces, for row tiling (symopt.tensor._tiling)
         for level in range(max_level + 1):
             for loop in self.loops:
                 if loop["level"] == level:
-                    body += self.loop_lines(loop, "        ")
+                    segments.append({"kind": loop["kind"], "vars": loop["vars"],
+                                     "lines": self.loop_lines(loop, "        ")})
             items = [it for it in self.row_exprs if self.level(it[2]) == level
                      and not (it[0] == "temp" and self.levels.get(it[1], 0) != level)]
-            body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
-        self.body = body
+            lines = self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
+            if lines:
+                segments.append({"kind": "scalar", "lines": lines})
+        self.body = [line for seg in segments for line in seg["lines"]]
+        self.tiled = tile_body(segments, self.row, "        ", TILE_ROWS) if TILE_ROWS > 1 else None
         self.block = self.m.fresh("_block")
         self.nb = self.m.fresh("_nb")
         self.partial_shapes = []
@@ -1350,7 +1358,12 @@ class _GroupEmitter:
                 pre += [f"    _tr.fill(_f{partial}[:{half}], -math.inf)",
                         f"    _tr.fill(_f{partial}[{half}:], 0.0)"]
         rows = self.m.size(self.group.domain)
-        body = pre + [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])] + post
+        loop = [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])]
+        if self.tiled:  # TILE_ROWS rows per pass over the inner loops, then the rest one by one
+            loop = [f"    _tile_hi = _lo + ((_hi - _lo) // {TILE_ROWS}) * {TILE_ROWS}",
+                    f"    for {self.row} in range(_lo, _tile_hi, {TILE_ROWS}):", *self.tiled,
+                    f"    for {self.row} in range(_tile_hi, _hi):", *self.body]
+        body = pre + loop + post
         setup = _used(self.m.prologue(self.k.uses_v) + self.k.layout + self.partial_views("    ", "_b"),
                       [rows] + body)
         function = [
