@@ -54,9 +54,11 @@ import symopt.tensor as st  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def interleaved(rows: dict, repeat: int) -> dict:
+def interleaved(rows: dict, repeat: int, settle: float = 0.0) -> dict:
     """Median seconds of each callable in ``rows``, every repeat timing each row once (JAX
-    rows must block on their results themselves: see :func:`blocking`)."""
+    rows must block on their results themselves: see :func:`blocking`).  ``settle``: a
+    pause after each row, untimed, so that BLAS threads still spinning after a NumPy row
+    (OpenBLAS waits about 0.1 s before it sleeps) do not slow the next row."""
     for fn in rows.values():
         fn()
     times = {name: [] for name in rows}
@@ -65,6 +67,8 @@ def interleaved(rows: dict, repeat: int) -> dict:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+            if settle:
+                time.sleep(settle)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -304,7 +308,7 @@ def logistic_section(m: int, d: int, repeat: int) -> None:
         jvg = jax.jit(jax.value_and_grad(lossj))
         xj = jnp.asarray(x)
         rows["JAX jit(value_and_grad)"] = lambda: blocking(jvg)(xj)
-    medians = interleaved(rows, repeat)
+    medians = interleaved(rows, repeat, settle=0.3)
     report("value + gradient", medians, "symopt value+grad")
     floor = medians["one read-only pass over X"]
     print("    as multiples of the read-only pass: "
@@ -320,7 +324,7 @@ def logistic_section(m: int, d: int, repeat: int) -> None:
     s = s * (1 - s)
     rows = {"symopt Hessian (value_grad_hess)": lambda: hk(x, binding.p, binding.table, g, H),
             "NumPy (X.T * s) @ X": lambda: (X.T * s) @ X / m}
-    hessian_times = interleaved(rows, max(1, repeat // 3))
+    hessian_times = interleaved(rows, max(1, repeat // 3), settle=0.3)
     if jax is not None:
         jh = jax.jit(jax.hessian(lossj))
         jax.block_until_ready(jh(xj))
