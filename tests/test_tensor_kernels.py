@@ -331,8 +331,15 @@ def test_row_tiling_leaves_order_dependent_updates_alone():
                                                       "            _t2 = _rt.radd(_t2, X[_i, _j1]*w[_j1])"]}
     acc = {"kind": "accumulate", "vars": ["_j4"], "lines": ["        for _j4 in range(d):",
                                                              "            _q3[_j4] += _t2*X[_i, _j4]"]}
-    tiled = tile_body([dot, acc], "_i", "        ", 2)
+    pre, tiled = tile_body([dot, acc], "_i", "        ", 2)
     assert "            _q3[_j4] = _q3[_j4] + (_t2__0*X[_i__0, _j4]) + (_t2__1*X[_i__1, _j4])" in tiled
+    scalar = {"kind": "scalar", "lines": ["        _h5 = _rt.exp(_t2 + y[_i])"]}
+    acc5 = {"kind": "accumulate", "vars": ["_j4"], "lines": ["        for _j4 in range(d):",
+                                                              "            _q3[_j4] += _h5*X[_i, _j4]"]}
+    pre, tiled = tile_body([dot, scalar, acc5], "_i", "        ", 2)
+    assert pre == ["    _T_h5 = np.empty(2)", "    _T_t2 = np.empty(2)"]
+    assert "            _h5 = _rt.exp(_t2 + y[_i_t])" in tiled  # once, in a loop over the rows
+    assert tiled.count("        _T_t2[1] = _t2__1") == 1 and "        _h5__1 = _T_h5[1]" in tiled
     scatter = {"kind": "scalar", "lines": ["        _g[2*_i] += _t2"]}
     assert tile_body([dot, acc, scatter], "_i", "        ", 2) is None  # a scatter-add
     assert tile_body([dot], "_i", "        ", 2) is None  # no partial-sum update to share

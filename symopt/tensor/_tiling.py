@@ -14,6 +14,9 @@ its temporaries renamed, so the result is the untiled kernel's up to the summati
 of the vectorised (``radd``, reassociable) dots, which LLVM fixes when it compiles the
 kernel: deterministic for given sizes, whatever the threads.
 
+A row's scalar work (the ``exp`` and ``log`` of a loss) runs in a small loop over the
+tile's rows rather than copied once per row, so tiling adds little code to compile.
+
 The transformation works on the printed row body, split into *segments* by
 :class:`symopt.tensor.codegen._GroupEmitter`: a scalar segment (one level's CSE'd row
 statements) or an inner loop of kind ``dot`` or ``accumulate`` over one index.  Any other
@@ -32,6 +35,7 @@ TILE = 8
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
 _ACCUMULATOR = re.compile(r"^_[am]_q\d+$")  # a block's scalar partial sums: shared by rows
 _PARTIAL_UPDATE = re.compile(r"^(\s*)(_q\d+\[[^\]]*\]) \+= (.+)$")
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 _ACC_TARGET = re.compile(r"\b(_[am]_q\d+|_q\d+)\b(?= =|\[[^\]]*\] \+=)")
 
 
@@ -78,28 +82,63 @@ def _tileable(segments, row: str) -> bool:
     return True
 
 
-def tile_body(segments, row: str, indent: str, tile: int = TILE) -> list[str] | None:
-    """The body of a loop over ``tile`` rows ``row, row+1, ...`` (``row`` steps by
-    ``tile``), or ``None`` when the segments are not of a tileable shape."""
+def _defined(seg) -> set[str]:
+    names = set()
+    for line in seg["lines"]:
+        match = _ASSIGNED.match(line)
+        if match and not _ACCUMULATOR.match(match.group(1)):
+            names.add(match.group(1))
+    return names
+
+
+def _used(seg) -> set[str]:
+    return {name for line in seg["lines"] for name in _NAME.findall(line)}
+
+
+def tile_body(segments, row: str, indent: str, tile: int = TILE):
+    """``(block lines, body)``: the lines that allocate the tile's small arrays (at the
+    start of a block) and the body of a loop over ``tile`` rows ``row, row+1, ...``
+    (``row`` steps by ``tile``); ``None`` when the segments are not of a tileable shape.
+
+    Inner loops are jammed: each row's statements once per pass, its temporaries renamed
+    ``name__r``.  Scalar segments (a row's ``exp``, ``log``, ...) are not copied ``tile``
+    times, which would multiply the code Numba compiles: they run in a loop over the
+    tile's rows, and the values that cross between segments go through arrays of
+    ``tile`` floats (``_T<name>``)."""
     if tile < 2 or not _tileable(segments, row):
         return None
-    rename = _renamer(_row_names(segments), row)
+    defined = [_defined(seg) for seg in segments]
+    used = [_used(seg) for seg in segments]
+    crossing = sorted({name for k, names in enumerate(defined) for name in names
+                       if any(name in used[j] for j in range(len(segments)) if j != k)})
+    rename = _renamer(set().union(*defined), row)
+    row_in_loop = re.compile(rf"\b{re.escape(row)}\b")
+    pre = [f"    _T{name} = np.empty({tile})" for name in crossing]
+    inner = indent + "    "
     out = [f"{indent}{row}__{r} = {row}" + (f" + {r}" if r else "") for r in range(tile)]
-    for seg in segments:
+    for seg, names, uses in zip(segments, defined, used):
+        imports = [name for name in crossing if name in uses and name not in names]
+        exports = [name for name in crossing if name in names]
         lines = seg["lines"]
         if seg["kind"] == "scalar":
-            out += [rename(line, r) for r in range(tile) for line in lines]
+            out += [f"{indent}for _tile_r in range({tile}):",
+                    f"{inner}{row}_t = {row} + _tile_r"]
+            out += [f"{inner}{name} = _T{name}[_tile_r]" for name in imports]
+            out += ["    " + row_in_loop.sub(f"{row}_t", line) for line in lines]
+            out += [f"{inner}_T{name}[_tile_r] = {name}" for name in exports]
             continue
+        out += [f"{indent}{name}__{r} = _T{name}[{r}]" for name in imports for r in range(tile)]
         head = next(k for k, line in enumerate(lines) if line.lstrip().startswith("for "))
-        init, loop, inner = lines[:head], lines[head], lines[head + 1:]
+        init, loop, body = lines[:head], lines[head], lines[head + 1:]
         out += [rename(line, r) for r in range(tile) for line in init]
         out.append(loop)
         if seg["kind"] == "dot":
-            out += [rename(line, r) for r in range(tile) for line in inner]
-            continue
-        update = _PARTIAL_UPDATE.match(inner[-1])
-        out += [rename(line, r) for r in range(tile) for line in inner[:-1]]
-        depth, target, term = update.groups()
-        terms = " + ".join(f"({rename(term, r)})" for r in range(tile))
-        out.append(f"{depth}{target} = {target} + {terms}")
-    return out
+            out += [rename(line, r) for r in range(tile) for line in body]
+        else:
+            update = _PARTIAL_UPDATE.match(body[-1])
+            out += [rename(line, r) for r in range(tile) for line in body[:-1]]
+            depth, target, term = update.groups()
+            terms = " + ".join(f"({rename(term, r)})" for r in range(tile))
+            out.append(f"{depth}{target} = {target} + {terms}")
+        out += [f"{indent}_T{name}[{r}] = {name}__{r}" for name in exports for r in range(tile)]
+    return pre, out

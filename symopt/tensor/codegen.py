@@ -1360,8 +1360,10 @@ class _GroupEmitter:
         rows = self.m.size(self.group.domain)
         loop = [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])]
         if self.tiled:  # TILE_ROWS rows per pass over the inner loops, then the rest one by one
+            tile_pre, tiled = self.tiled
+            pre += tile_pre
             loop = [f"    _tile_hi = _lo + ((_hi - _lo) // {TILE_ROWS}) * {TILE_ROWS}",
-                    f"    for {self.row} in range(_lo, _tile_hi, {TILE_ROWS}):", *self.tiled,
+                    f"    for {self.row} in range(_lo, _tile_hi, {TILE_ROWS}):", *tiled,
                     f"    for {self.row} in range(_tile_hi, _hi):", *self.body]
         body = pre + loop + post
         setup = _used(self.m.prologue(self.k.uses_v) + self.k.layout + self.partial_views("    ", "_b"),
