@@ -10,7 +10,16 @@ release:
 * :func:`function_from_address` builds a first-class function value from an address
   inside compiled code, filling the ``jit_addr`` field of Numba's function-type struct;
 * :func:`direct_call` calls a compiled overload's CPython wrapper
-  (``dispatcher.overloads[sig].entry_point``), skipping argument typing.
+  (``dispatcher.overloads[sig].entry_point``), skipping argument typing;
+* :func:`address_of` (array kernels, :mod:`symopt.tensor`) takes the address of another
+  compiled function of the same generated module as a link-time reference
+  (``dispatcher.overloads[sig].library`` and ``fndesc``, ``context.add_linking_libs``,
+  ``context.declare_function``), so that a kernel that hands its block functions to a
+  runner compiled once per install stays cacheable.
+
+:func:`pointer_intrinsic` (an integer address as a typed pointer, for ``numba.carray``)
+is not on this list: it uses only the documented extension API
+(``numba.extending.intrinsic`` and llvmlite IR), and has no fallback to need.
 
 :func:`internals_missing` checks that all of them are still there;
 ``tests/test_numba_compat.py`` fails with a clear message when a Numba release removes
@@ -18,8 +27,11 @@ one.  The fallback (``SYMOPT_NUMBA_PUBLIC_ONLY=1`` in the environment, or automa
 the check fails) uses public API only: each kernel is compiled a second time as a
 ``numba.cfunc`` (C calling convention) and its public ``address`` is stored in the
 ``c_addr`` field instead (Numba calls through ``c_addr`` when ``jit_addr`` is null), and
-entry points are called through their dispatchers.  It is slower (a C-ABI call per
-kernel evaluation, a second compilation per kernel, dispatch per solve) but correct.
+entry points are called through their dispatchers; array kernels (``USE_ADDRESS_OF``
+false) call their block functions directly, one block after the other, instead of
+through the parallel runner (same blocks, same order of partial sums: the same results
+to the last bit, on one thread).  It is slower (a C-ABI call per kernel evaluation, a
+second compilation per kernel, dispatch per solve, serial array kernels) but correct.
 """
 
 from __future__ import annotations
@@ -32,8 +44,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["PUBLIC_ONLY", "MODE", "internals_missing", "function_from_address",
-           "kernel_address", "direct_call"]
+__all__ = ["PUBLIC_ONLY", "MODE", "USE_ADDRESS_OF", "internals_missing",
+           "function_from_address", "kernel_address", "direct_call", "address_of",
+           "pointer_intrinsic"]
 
 
 def internals_missing() -> str | None:
@@ -59,6 +72,14 @@ def internals_missing() -> str | None:
         for name in ("library", "fndesc", "entry_point"):
             if name not in getattr(CompileResult, "_fields", ()):
                 return f"numba's CompileResult has no field {name!r}"
+        from numba.core.base import BaseContext
+
+        for name in ("add_linking_libs", "declare_function"):
+            if not callable(getattr(BaseContext, name, None)):
+                return f"numba's target context has no {name}()"
+        probe = numba.njit(lambda v: v)  # never compiled: only its attributes are read
+        if not isinstance(getattr(probe, "overloads", None), dict):
+            return "numba's Dispatcher has no overloads dict"
     except Exception as exc:  # an import or attribute that moved
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -81,13 +102,18 @@ def _public_only() -> bool:
 PUBLIC_ONLY = _public_only()
 #: the binding mode, part of the cache key of every generated entry point
 MODE = "cfunc" if PUBLIC_ONLY else "jit"
+#: True: generated array kernels hand their block functions to the parallel runner by
+#: address (:func:`address_of`); False (public-only mode): they call them directly
+USE_ADDRESS_OF = not PUBLIC_ONLY
 
 
-def function_from_address(fn_type: types.FunctionType):
+def function_from_address(fn_type: types.FunctionType, convention: str = "mode"):
     """An intrinsic ``f(address: intp) -> fn_type`` building a first-class function
-    value that calls the function at ``address`` (Numba calling convention, or C
-    calling convention in the public-only mode)."""
-    field = "c_addr" if PUBLIC_ONLY else "jit_addr"
+    value that calls the function at ``address``: with ``convention="mode"``, an address
+    from :func:`kernel_address` (Numba calling convention, or C calling convention in the
+    public-only mode); with ``"jit"``, always the Numba calling convention (an address
+    from :func:`address_of`)."""
+    field = "c_addr" if PUBLIC_ONLY and convention == "mode" else "jit_addr"
     others = [name for name in ("jit_addr", "c_addr", "py_addr") if name != field]
 
     @intrinsic
@@ -137,3 +163,49 @@ def direct_call(dispatcher):
         return dispatcher
     compiled = getattr(dispatcher, "overloads", {}).get(dispatcher.signatures[0])
     return getattr(compiled, "entry_point", None) or dispatcher
+
+
+def address_of(signature):
+    """An intrinsic ``address_of(fn) -> intp``: the address of the dispatcher ``fn``'s
+    function compiled for ``signature`` (on first use), for a first-class function value
+    made by :func:`function_from_address`.  ``fn`` must be a global of the calling
+    module: the address is a relocatable reference that the linker resolves when the
+    caller's code is loaded, so the caller stays cacheable by Numba (a dispatcher passed
+    as a first-class function would bake the address into the machine code).  Numba
+    internals: used only when :data:`USE_ADDRESS_OF` is true."""
+
+    @intrinsic
+    def address(typingctx, fn):
+        if not isinstance(fn, types.Dispatcher):
+            return None
+        dispatcher = fn.dispatcher
+        if signature.args not in dispatcher.signatures:
+            dispatcher.compile(signature)
+
+        def codegen(context, builder, sig, args):
+            compiled = dispatcher.overloads[signature.args]
+            context.add_linking_libs([compiled.library])
+            function = context.declare_function(builder.module, compiled.fndesc)
+            return builder.ptrtoint(function, context.get_value_type(types.intp))
+
+        return types.intp(fn), codegen
+
+    return address
+
+
+def pointer_intrinsic(dtype):
+    """An intrinsic ``pointer(address: integer) -> CPointer(dtype)`` (for
+    ``numba.carray``): documented extension API only (``numba.extending.intrinsic``)."""
+    pointer_type = types.CPointer(dtype)
+
+    @intrinsic
+    def pointer(typingctx, address):
+        if not isinstance(address, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(pointer_type))
+
+        return pointer_type(address), codegen
+
+    return pointer

@@ -45,3 +45,61 @@ def test_the_public_api_fallback_solves_problems(tmp_path):
                          timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+_TENSOR_CHILD = """
+import sys
+import numpy as np
+import symopt.tensor as st
+from symopt import _numba_compat
+from symopt.tensor.codegen import BLOCK_ROWS
+assert _numba_compat.PUBLIC_ONLY and not _numba_compat.USE_ADDRESS_OF
+p = st.Problem("mean(softplus(X @ w + b) - y*(X @ w + b)) + 0.01*sum(w**2)",
+               data={"X": "m d", "y": "m"}, wrt={"w": "d", "b": ""})
+k = st.compile(p)
+source = k.source_of("value_grad")
+assert "address_of" not in source and "run_blocks" not in source, source
+rng = np.random.default_rng(0)
+m = 3 * BLOCK_ROWS + 17  # several blocks
+X = rng.standard_normal((m, 6)); y = (rng.random(m) < 0.5).astype(float)
+x = rng.standard_normal(7)
+b = k.bind({"X": X, "y": y})
+g = np.empty(7)
+f = k.value_grad_kernel(x, b.p, b.table, g)
+print(repr(float(f)), " ".join(repr(float(v)) for v in g))
+print(repr(float(k.value(x, binding=b))))
+res = st.minimize(p, {"w": np.zeros(6), "b": 0.0}, "lbfgs", data={"X": X, "y": y})
+print(res.success, res.nit)
+"""
+
+
+@pytest.mark.slow
+def test_array_kernels_in_public_only_mode_give_the_same_bits(tmp_path):
+    """Array kernels without address_of (blocks called one after the other) compute the
+    same value and gradient, to the last bit, as the parallel runner."""
+    import numpy as np
+
+    import symopt.tensor as st
+    from symopt.tensor.codegen import BLOCK_ROWS
+
+    env = dict(os.environ, SYMOPT_NUMBA_PUBLIC_ONLY="1", SYMOPT_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _TENSOR_CHILD], env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    p = st.Problem("mean(softplus(X @ w + b) - y*(X @ w + b)) + 0.01*sum(w**2)",
+                   data={"X": "m d", "y": "m"}, wrt={"w": "d", "b": ""})
+    k = st.compile(p)
+    assert "_tr.address_of" in k.source_of("value_grad")
+    rng = np.random.default_rng(0)
+    m = 3 * BLOCK_ROWS + 17
+    X = rng.standard_normal((m, 6))
+    y = (rng.random(m) < 0.5).astype(float)
+    x = rng.standard_normal(7)
+    b = k.bind({"X": X, "y": y})
+    g = np.empty(7)
+    f = k.value_grad_kernel(x, b.p, b.table, g)
+    child = [float(v) for v in lines[0].split()]
+    assert child[0] == f and child[1:] == list(g)
+    assert float(lines[1]) == f  # the value through the public-only value wrapper
+    assert lines[2].startswith("True")

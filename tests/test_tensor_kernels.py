@@ -298,3 +298,50 @@ def test_a_loss_that_is_not_separable_says_why_it_has_no_band():
     assert problem.hessian_sparsity.startswith("dense")
     with pytest.raises(so.ProblemError, match="not a sum over one axis|constant coefficients"):
         problem.band
+
+
+# --- row tiling (symopt/tensor/_tiling.py) ------------------------------------------------------
+
+
+def test_row_tiling_gives_the_untiled_results(logistic, monkeypatch):
+    """A tiled row loop (several rows per pass over the inner loops) and the untiled one
+    agree; rows that do not fill a tile run untiled."""
+    import symopt.tensor.codegen as codegen
+
+    problem, tiled = logistic
+    assert "_tile_hi" in tiled.source_of("value_grad") and "_tile_hi" in tiled.source_of("hvp")
+    monkeypatch.setattr(codegen, "TILE_ROWS", 1)
+    untiled = st.compile(logistic_problem())
+    assert "_tile_hi" not in untiled.source_of("value_grad")
+    m = 7 * codegen.TILE_ROWS + 5
+    data = {"X": rng.standard_normal((m, 6)), "y": rng.random(m)}
+    x, v = rng.standard_normal(7), rng.standard_normal(7)
+    f1, g1 = tiled.value_and_grad(x, data=data)
+    f0, g0 = untiled.value_and_grad(x, data=data)
+    assert f1 == pytest.approx(f0, rel=1e-14)
+    np.testing.assert_allclose(_flat(g1, problem), _flat(g0, problem), rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(_flat(tiled.hvp(x, v, data=data), problem),
+                               _flat(untiled.hvp(x, v, data=data), problem), rtol=1e-14, atol=1e-16)
+
+
+def test_row_tiling_leaves_order_dependent_updates_alone():
+    from symopt.tensor._tiling import tile_body
+
+    dot = {"kind": "dot", "vars": ["_j1"], "lines": ["        _t2 = 0.0", "        for _j1 in range(d):",
+                                                      "            _t2 = _rt.radd(_t2, X[_i, _j1]*w[_j1])"]}
+    acc = {"kind": "accumulate", "vars": ["_j4"], "lines": ["        for _j4 in range(d):",
+                                                             "            _q3[_j4] += _t2*X[_i, _j4]"]}
+    pre, tiled = tile_body([dot, acc], "_i", "        ", 2)
+    assert "            _q3[_j4] = _q3[_j4] + (_t2__0*X[_i__0, _j4]) + (_t2__1*X[_i__1, _j4])" in tiled
+    scalar = {"kind": "scalar", "lines": ["        _h5 = _rt.exp(_t2 + y[_i])"]}
+    acc5 = {"kind": "accumulate", "vars": ["_j4"], "lines": ["        for _j4 in range(d):",
+                                                              "            _q3[_j4] += _h5*X[_i, _j4]"]}
+    pre, tiled = tile_body([dot, scalar, acc5], "_i", "        ", 2)
+    assert pre == ["    _T_h5 = np.empty(2)", "    _T_t2 = np.empty(2)"]
+    assert "            _h5 = _rt.exp(_t2 + y[_i_t])" in tiled  # once, in a loop over the rows
+    assert tiled.count("        _T_t2[1] = _t2__1") == 1 and "        _h5__1 = _T_h5[1]" in tiled
+    scatter = {"kind": "scalar", "lines": ["        _g[2*_i] += _t2"]}
+    assert tile_body([dot, acc, scatter], "_i", "        ", 2) is None  # a scatter-add
+    assert tile_body([dot], "_i", "        ", 2) is None  # no partial-sum update to share
+    fill = {"kind": "fill", "vars": ["_j5"], "lines": ["        for _j5 in range(d):", "            _w[_j5] = 1.0"]}
+    assert tile_body([dot, fill, acc], "_i", "        ", 2) is None  # a row buffer

@@ -22,31 +22,18 @@ import numba
 import numpy as np
 from llvmlite import binding as llvm
 from numba import njit, types
-from numba.extending import intrinsic
+
+from .. import abi as _abi
+from .._numba_compat import USE_ADDRESS_OF, function_from_address, pointer_intrinsic
+from .._numba_compat import address_of as _address_of
 
 __all__ = ["f8_pointer", "i8_pointer", "n_blocks", "max_blocks", "syrk_upper", "SYRK_SYMBOL"]
 
 
-def _pointer_intrinsic(dtype):
-    pointer_type = types.CPointer(dtype)
-
-    @intrinsic
-    def pointer(typingctx, address):
-        if not isinstance(address, types.Integer):
-            return None
-
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], context.get_value_type(pointer_type))
-
-        return pointer_type(address), codegen
-
-    return pointer
-
-
 #: ``f8_pointer(address)``: a float64 pointer from an integer address (for numba.carray)
-f8_pointer = _pointer_intrinsic(types.float64)
+f8_pointer = pointer_intrinsic(types.float64)
 #: ``i8_pointer(address)``: an int64 pointer from an integer address
-i8_pointer = _pointer_intrinsic(types.int64)
+i8_pointer = pointer_intrinsic(types.int64)
 
 
 @njit(inline="always", cache=True)
@@ -133,8 +120,6 @@ def syrk_upper(A, rows, C, alpha, work):
 # :func:`run_blocks`, compiled once per install with ``parallel=True``: a new formula never
 # compiles a parallel region (Numba spends about 0.7 s on each).
 
-from numba.core import cgutils  # noqa: E402
-
 _vec = types.Array(types.float64, 1, "C")
 _mat = types.Array(types.float64, 2, "C")
 #: block(b, nb, x, p, data, v, g, H, arena)
@@ -142,42 +127,12 @@ block_sig = types.void(types.int64, types.int64, _vec, _vec, _mat, _vec, _vec, _
 BlockFn = types.FunctionType(block_sig)
 
 
-@intrinsic
-def address_of(typingctx, fn):
-    """The address of a block function of the same module (compiled for :data:`block_sig`
-    on first use), as an integer: a relocatable reference resolved when the kernel's code
-    is linked, so the kernel stays cacheable (a dispatcher passed as a first-class
-    function would bake its address into the machine code)."""
-    if not isinstance(fn, types.Dispatcher):
-        return None
-    dispatcher = fn.dispatcher
-    if not dispatcher.signatures:
-        dispatcher.compile(block_sig)
-    signature = dispatcher.signatures[0]
-
-    def codegen(context, builder, sig, args):
-        compiled = dispatcher.overloads[signature]
-        context.add_linking_libs([compiled.library])
-        function = context.declare_function(builder.module, compiled.fndesc)
-        return builder.ptrtoint(function, context.get_value_type(types.intp))
-
-    return types.intp(fn), codegen
-
-
-@intrinsic
-def _block_function(typingctx, address):
-    if not isinstance(address, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        voidptr = context.get_value_type(types.voidptr)
-        function = cgutils.create_struct_proxy(BlockFn)(context, builder)
-        function.jit_addr = builder.inttoptr(args[0], voidptr)
-        function.c_addr = cgutils.get_null_value(voidptr)
-        function.py_addr = cgutils.get_null_value(voidptr)
-        return function._getvalue()
-
-    return BlockFn(address), codegen
+#: ``address_of(block)``: the address of a block function of the same module, compiled for
+#: :data:`block_sig` (a link-time reference: the kernel stays cacheable); Numba internals,
+#: in :mod:`symopt._numba_compat` with the others (the public-only mode calls the blocks
+#: directly instead: :data:`symopt._numba_compat.USE_ADDRESS_OF`)
+address_of = _address_of(block_sig)
+_block_function = function_from_address(BlockFn, convention="jit")
 
 
 _run_sig = types.void(types.intp, types.int64, _vec, _vec, _mat, _vec, _vec, _mat, _vec)
@@ -296,22 +251,7 @@ def fill_2d(out, value):
 # --- value through value+gradient ------------------------------------------------------------------
 
 
-@intrinsic
-def _value_grad_function(typingctx, address):
-    from symopt import abi as _abi
-
-    if not isinstance(address, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        voidptr = context.get_value_type(types.voidptr)
-        function = cgutils.create_struct_proxy(_abi.ValueGradFn)(context, builder)
-        function.jit_addr = builder.inttoptr(args[0], voidptr)
-        function.c_addr = cgutils.get_null_value(voidptr)
-        function.py_addr = cgutils.get_null_value(voidptr)
-        return function._getvalue()
-
-    return _abi.ValueGradFn(address), codegen
+_value_grad_function = function_from_address(_abi.ValueGradFn)
 
 
 def _value_via_value_grad(x, p, data):
@@ -334,8 +274,8 @@ def value_via_value_grad():
     per install (on first use; then loaded from Numba's cache)."""
     global _value_via_value_grad_compiled
     if _value_via_value_grad_compiled is None:
-        from symopt import abi as _abi
-
-        _value_via_value_grad_compiled = njit(_abi.value_sig, cache=True, nogil=True)(
-            _value_via_value_grad)
+        # Numba's cache key does not know the binding mode: the public-only mode (a C-ABI
+        # kernel address in the table) compiles this wrapper afresh instead of caching it
+        _value_via_value_grad_compiled = njit(_abi.value_sig, cache=USE_ADDRESS_OF,
+                                              nogil=True)(_value_via_value_grad)
     return _value_via_value_grad_compiled

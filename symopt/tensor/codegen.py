@@ -40,8 +40,10 @@ from typing import Sequence
 
 import sympy
 
+from .. import _numba_compat
 from ..codegen import KernelPrinter, _share_exponentials
 from ..derivatives import joint_cse
+from ._tiling import tile_body
 from .ir import (
     Contract,
     Dim,
@@ -71,6 +73,9 @@ MAX_BLOCKS = 64
 #: Floats of per-block partial sums a loop may keep (a d x d Hessian accumulator limits
 #: its loop to a few blocks).
 PARTIAL_BUDGET = 1 << 22
+#: Rows per pass over the inner loops of a fused row loop that updates a partial sum of
+#: vectors (``X^T r``): see symopt/tensor/_tiling.py; 1 turns tiling off.
+TILE_ROWS = 8
 #: Rows buffered per call of BLAS dsyrk in a weighted rank-k update (X^T diag(s) X).
 GRAM_ROWS = 256
 
@@ -79,9 +84,12 @@ def _runtime_hash() -> str:
     import hashlib
     from pathlib import Path
 
+    from .. import _numba_compat
     from . import _runtime
 
-    return hashlib.sha256(Path(_runtime.__file__).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(_runtime.__file__).read_bytes())
+    digest.update(Path(_numba_compat.__file__).read_bytes())  # its intrinsics are inlined
+    return digest.hexdigest()[:16]
 
 
 def _tr_has_syrk() -> bool:
@@ -1263,15 +1271,19 @@ class _GroupEmitter:
         for node in self.group.members:
             self.member(node)
         max_level = max([lp["level"] for lp in self.loops] + [self.level(e) for _, _, e in self.row_exprs] + [0])
-        body: list[str] = []
+        segments: list[dict] = []  # the body in pieces, for row tiling (symopt.tensor._tiling)
         for level in range(max_level + 1):
             for loop in self.loops:
                 if loop["level"] == level:
-                    body += self.loop_lines(loop, "        ")
+                    segments.append({"kind": loop["kind"], "vars": loop["vars"],
+                                     "lines": self.loop_lines(loop, "        ")})
             items = [it for it in self.row_exprs if self.level(it[2]) == level
                      and not (it[0] == "temp" and self.levels.get(it[1], 0) != level)]
-            body += self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
-        self.body = body
+            lines = self.cse_lines(items, "        ", prefix=self.fresh("_c") + "_")
+            if lines:
+                segments.append({"kind": "scalar", "lines": lines})
+        self.body = [line for seg in segments for line in seg["lines"]]
+        self.tiled = tile_body(segments, self.row, "        ", TILE_ROWS) if TILE_ROWS > 1 else None
         self.block = self.m.fresh("_block")
         self.nb = self.m.fresh("_nb")
         self.partial_shapes = []
@@ -1346,7 +1358,14 @@ class _GroupEmitter:
                 pre += [f"    _tr.fill(_f{partial}[:{half}], -math.inf)",
                         f"    _tr.fill(_f{partial}[{half}:], 0.0)"]
         rows = self.m.size(self.group.domain)
-        body = pre + [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])] + post
+        loop = [f"    for {self.row} in range(_lo, _hi):", *(self.body or ["        pass"])]
+        if self.tiled:  # TILE_ROWS rows per pass over the inner loops, then the rest one by one
+            tile_pre, tiled = self.tiled
+            pre += tile_pre
+            loop = [f"    _tile_hi = _lo + ((_hi - _lo) // {TILE_ROWS}) * {TILE_ROWS}",
+                    f"    for {self.row} in range(_lo, _tile_hi, {TILE_ROWS}):", *tiled,
+                    f"    for {self.row} in range(_tile_hi, _hi):", *self.body]
+        body = pre + loop + post
         setup = _used(self.m.prologue(self.k.uses_v) + self.k.layout + self.partial_views("    ", "_b"),
                       [rows] + body)
         function = [
@@ -1366,8 +1385,12 @@ class _GroupEmitter:
         """Kernel lines running the blocks (in parallel through the runner compiled once
         per install) and combining the partial sums in block order."""
         nb = self.nb
-        runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
-        lines = [f"    {runner}(_tr.address_of({self.block}), {nb}, _x, _p, _data, _v, _g, _H, _arena)"]
+        args = f"{nb}, _x, _p, _data, _v, _g, _H, _arena"
+        if _numba_compat.USE_ADDRESS_OF:
+            runner = "_tr.run_blocks_phased" if self.scatter_add else "_tr.run_blocks"
+            lines = [f"    {runner}(_tr.address_of({self.block}), {args})"]
+        else:  # public API only: the blocks one after the other, by direct calls
+            lines = [f"    for _b in range({nb}):", f"        {self.block}(np.int64(_b), {args})"]
         for partial, node, kind in self.partials:
             target = self.k.storage[node]
             start = self.partial_start(partial)
