@@ -168,6 +168,27 @@ def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]
     return solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, **options)
 
 
+#: the options of the mini-batch path (symopt.tensor.stochastic)
+MINIBATCH_OPTIONS = ("batch_size", "epochs", "seed", "step", "lr", "momentum", "beta2", "eps",
+                     "validation", "patience")
+
+
+def _minibatch(problem, x0, method, data, params, dims, refused, options):
+    from .stochastic import MINIBATCH_METHODS, minimize_minibatch
+
+    method = "adam" if method is None else method
+    if not isinstance(method, str) or method.lower() not in MINIBATCH_METHODS:
+        raise InputError(f"batch_size and epochs apply to the mini-batch methods "
+                         f"{', '.join(MINIBATCH_METHODS)}, not to method {method!r}")
+    given = sorted(name for name, value in refused.items() if value is not None)
+    unknown = sorted(set(options) - set(MINIBATCH_OPTIONS))
+    if given or unknown:
+        raise InputError(f"mini-batch {method} takes no option(s) {', '.join(given + unknown)}; "
+                         f"its options are {', '.join(MINIBATCH_OPTIONS)}")
+    return minimize_minibatch(problem, x0, method.lower(), data=data, params=params, dims=dims,
+                              **options)
+
+
 def _bounds(bounds: Mapping[str, Any], binding, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat lower and upper bounds from ``{name: (lo, hi)}`` (ends: numbers, arrays of the
     variable's shape, or None)."""
@@ -247,6 +268,10 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         the box.
     **options
         Method options of :func:`symopt.minimize` (``memory``, ``radius``, ``step``, ...).
+        With ``batch_size`` or ``epochs`` (or ``method="sgd"``): mini-batch SGD/Adam over
+        the data rows (:mod:`symopt.tensor.stochastic`; options ``batch_size``, ``epochs``,
+        ``seed``, ``step``/``lr``, ``momentum``, ``beta2``, ``eps``, ``validation``,
+        ``patience``).
 
     Returns
     -------
@@ -257,6 +282,11 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
     """
     if not isinstance(problem, Problem):
         raise InputError("symopt.tensor.minimize takes a symopt.tensor.Problem")
+    if "batch_size" in options or "epochs" in options or (
+            isinstance(method, str) and method.lower() == "sgd"):
+        return _minibatch(problem, x0, method, data, params, dims,
+                          dict(tol=tol, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                               history=history or None, bounds=bounds), options)
     kernels = compile_kernels(problem)
     binding = kernels.bind(data, params, x0, dims)
     x = binding.x(x0)
