@@ -103,3 +103,14 @@ def test_validation_split_and_nan():
                       epochs=3, seed=0, step=10.0)
     assert not bad.success and bad.message
     assert np.isfinite(bad.x).all()
+
+
+def test_batches_reuse_the_compiled_kernel():
+    problem = logistic()
+    kernels = st.compile(problem)
+    data = {"X": X[:500], "y": Y[:500]}
+    for batch_size in (7, 64, 500):
+        res = st.minimize(problem, start(), "adam", data=data, params={"lam": LAM},
+                          batch_size=batch_size, epochs=1, seed=0, verbose=False)
+        assert res.success and res.row_dimension == "m"
+    assert len(kernels.value_grad_kernel.signatures) == 1

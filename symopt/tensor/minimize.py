@@ -170,7 +170,7 @@ def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]
 
 #: the options of the mini-batch path (symopt.tensor.stochastic)
 MINIBATCH_OPTIONS = ("batch_size", "epochs", "seed", "step", "lr", "momentum", "beta2", "eps",
-                     "validation", "patience")
+                     "validation", "patience", "verbose")
 
 
 def _minibatch(problem, x0, method, data, params, dims, refused, options):

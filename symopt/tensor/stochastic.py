@@ -175,13 +175,16 @@ def minimize_minibatch(problem, x0: Any, method: str = "adam", *,  # noqa: C901 
                        lr: float | None = None, momentum: float | None = None,
                        beta2: float | None = None, eps: float | None = None,
                        validation: float | None = None,
-                       patience: int | None = None) -> OptimizeResult:
+                       patience: int | None = None,
+                       verbose: bool | None = None) -> OptimizeResult:
     """Train an array problem by mini-batch SGD or Adam over its data rows (module
     docstring).  Returns an :class:`OptimizeResult` with ``x``, ``x_dict``, ``fun`` and
     ``jac`` over the training rows at ``x``, ``nit`` (updates), ``epochs``, ``history``
     (``"loss"`` per epoch, and ``"val_loss"`` with ``validation``) and the status
     ``EPOCHS_DONE``, ``EARLY_STOPPED`` or ``NAN_ENCOUNTERED`` (``x`` then the last iterate
-    whose batch loss and gradient were finite)."""
+    whose batch loss and gradient were finite).  ``verbose`` is accepted for the
+    signature of :func:`symopt.stochastic.minimize_minibatch`; this path draws no progress
+    bar."""
     from ..options import check_seed
     from ..stochastic import _genuine_status, _number, _positive_int
     from .kernels import compile as compile_kernels
