@@ -72,6 +72,18 @@ def test_csr_hessian_equals_finite_differences_and_the_dense_hessian():
     np.testing.assert_allclose(dense, k.hessian(x, binding=binding), rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.slow
+def test_csr_hessian_of_a_banded_loss_with_data_equals_the_dense_hessian():
+    problem = st.Problem("sum((x[2:] - 2*x[1:n-1] + x[:n-2] - h[1:n-1])**2) + lam*sum(exp(x))",
+                         data={"h": "n"}, wrt={"x": "n"}, params={"lam": ""})
+    assert problem.sparse.bandwidth == 2
+    k = st.compile(problem)
+    binding = k.bind({"h": rng.standard_normal(9)}, {"lam": 0.3}, {"x": np.zeros(9)})
+    x = rng.standard_normal(9)
+    np.testing.assert_allclose(k.hessian_csr(x, binding=binding).toarray(),
+                               k.hessian(x, binding=binding), rtol=1e-13, atol=1e-12)
+
+
 def test_not_separable_losses_say_why():
     problem = st.Problem("sum(x[::2]*x[1::2]) + sum(x)**2", wrt={"x": "n"}, even="n")
     assert problem.hessian_sparsity.startswith("dense")

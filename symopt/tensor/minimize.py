@@ -5,7 +5,10 @@ Every solver of :mod:`symopt.solvers` runs on array problems through its entry p
 ``bfgs``, ``gd``, ``momentum``, ``nesterov``, ``adam`` (gradient only), ``newton``,
 ``trust-exact`` (the dense Hessian kernel).  ``trust-ncg`` and ``newton-cg`` here are the
 Hessian-vector-product methods of :mod:`symopt.tensor.solvers`: no matrix is formed, so
-they run at any size.
+they run at any size.  ``banded-newton`` and ``sparse-newton`` factor or iterate on the
+exact Hessian of a separable loss in band or CSR storage (:mod:`symopt.tensor.sparsity`,
+:mod:`symopt.tensor.sparse`).  With ``batch_size``/``epochs`` (or ``method="sgd"``) the
+run is mini-batch SGD/Adam over the data rows (:mod:`symopt.tensor.stochastic`).
 """
 
 from __future__ import annotations
