@@ -114,3 +114,19 @@ def test_batches_reuse_the_compiled_kernel():
                           batch_size=batch_size, epochs=1, seed=0, verbose=False)
         assert res.success and res.row_dimension == "m"
     assert len(kernels.value_grad_kernel.signatures) == 1
+
+
+def test_integer_labels_and_matrix_variables_are_batched():
+    m, d, c = 2000, 4, 3
+    Xc = rng.standard_normal((m, d))
+    labels = np.argmax(Xc @ rng.standard_normal((d, c)) + rng.gumbel(size=(m, c)), axis=1)
+    problem = st.Problem("mean(logsumexp(X @ W, axis=1) - pick(X @ W, labels)) "
+                         "+ 0.5*lam*sum(W*W)", data={"X": "m d", "labels": ("m", int)},
+                         wrt={"W": "d c"}, params={"lam": ""})
+    kwargs = dict(data={"X": Xc, "labels": labels}, params={"lam": 1e-2}, dims={"c": c})
+    full = st.minimize(problem, {"W": np.zeros((d, c))}, "lbfgs", **kwargs)
+    res = st.minimize(problem, {"W": np.zeros((d, c))}, "adam", batch_size=32, epochs=20,
+                      seed=0, lr=0.01, **kwargs)
+    assert res.success and res.x_dict["W"].shape == (d, c)
+    assert res.fun < full.fun * 1.01
+    np.testing.assert_allclose(res.x, full.x, atol=0.1)
