@@ -123,7 +123,7 @@ def test_integer_labels_and_matrix_variables_are_batched():
     problem = st.Problem("mean(logsumexp(X @ W, axis=1) - pick(X @ W, labels)) "
                          "+ 0.5*lam*sum(W*W)", data={"X": "m d", "labels": ("m", int)},
                          wrt={"W": "d c"}, params={"lam": ""})
-    kwargs = dict(data={"X": Xc, "labels": labels}, params={"lam": 1e-2}, dims={"c": c})
+    kwargs = dict(data={"X": Xc, "labels": labels}, params={"lam": 1e-2}, dims={"c": c, "m": m})
     full = st.minimize(problem, {"W": np.zeros((d, c))}, "lbfgs", **kwargs)
     res = st.minimize(problem, {"W": np.zeros((d, c))}, "adam", batch_size=32, epochs=20,
                       seed=0, lr=0.01, **kwargs)

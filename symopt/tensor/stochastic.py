@@ -224,7 +224,9 @@ def minimize_minibatch(problem, x0: Any, method: str = "adam", *,  # noqa: C901 
         raise InputError(f"batch_size={batch_size} is larger than the {rows} training rows; "
                          f"use batch_size <= {rows}")
     buffers = {k: np.zeros((batch_size,) + a.shape[1:], a.dtype) for k, a in arrays.items()}
-    batch = kernels.bind(buffers, params, x0, dims)  # the size table of a batch
+    others = None if dims is None else {k: v for k, v in dims.items()
+                                        if getattr(k, "name", k) != row_dim.name}
+    batch = kernels.bind(buffers, params, x0, others)  # the size table of a batch
     row_column = list(problem.dims).index(row_dim)
     from numba.typed import List
 
