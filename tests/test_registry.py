@@ -231,7 +231,7 @@ def test_array_rows_give_symopt_tensor_its_names_defaults_and_checks():
         tmin._options("newton-cg", None, None, None, None, {"radius": 2.0})
     with pytest.raises(so.InputError, match="gtol"):
         tmin._options("newton-cg", -1.0, None, None, None, {})
-    assert tmin._ALIASES["sparse-newton"] == "banded-newton" and tmin._ALIASES["l-bfgs"] == "lbfgs"
+    assert tmin._ALIASES["sparse_newton"] == "sparse-newton" and tmin._ALIASES["l-bfgs"] == "lbfgs"
 
 
 def test_chunked_data_takes_every_scalar_method():

@@ -40,7 +40,7 @@ __all__ = ["Option", "Method", "register", "unregister", "lookup", "methods", "n
 KINDS = ("scalar", "least_squares", "minibatch", "constrained", "array")
 #: the kernels a method may call (``Method.kernels``); the last five are those of
 #: symopt.tensor (band) and symopt.constrained
-KERNEL_KINDS = ("value", "value_grad", "hessian", "hvp", "residuals", "jacobian", "band",
+KERNEL_KINDS = ("value", "value_grad", "hessian", "hvp", "residuals", "jacobian", "band", "coo",
                 "constraints", "constraints_jacobian", "lagrangian_hessian", "al_value",
                 "al_value_grad")
 
@@ -576,8 +576,14 @@ def _array_methods() -> None:
     register(Method(
         "banded-newton", "symopt.tensor.solvers", "banded_newton", "array",
         ("value", "value_grad", "band"), _array_options(200),
-        aliases=("banded_newton", "sparse-newton"), matrix="hess_band",
+        aliases=("banded_newton",), matrix="hess_band",
         doc="Newton with the banded Hessian of a separable loss / Armijo backtracking"))
+    register(Method(
+        "sparse-newton", "symopt.tensor.solvers", "sparse_newton", "array",
+        ("value", "value_grad", "coo"), _array_options(200),
+        aliases=("sparse_newton",), matrix="hess_csr",
+        doc="Newton with the CSR Hessian of a separable loss (Jacobi-preconditioned CG) / "
+            "Armijo backtracking; banded-newton when the Hessian is banded"))
 
 
 _CONSTRAINED_ABI = "symopt.constrained.abi."

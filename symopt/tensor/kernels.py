@@ -30,7 +30,7 @@ from .abi import HvpFn, hvp_sig  # noqa: E402 - re-exported
 
 _SIGNATURES = {"value": abi.value_sig, "grad": abi.grad_sig, "value_grad": abi.value_grad_sig,
                "value_grad_hess": abi.value_grad_hess_sig, "hvp": hvp_sig,
-               "hess_band": abi.grad_sig}
+               "hess_band": abi.grad_sig, "hess_coo": abi.grad_sig}
 _lock = threading.RLock()
 
 
@@ -158,7 +158,8 @@ def _hessian_targets(problem, blocks, dim_names) -> tuple[list, list[str]]:
 #: the kernels of each generated module (a module is generated and compiled on first use of
 #: one of its kernels: a gradient method never derives or compiles the Hessian)
 MODULES = {"value_grad": ("value_grad",), "value": ("value",), "grad": ("grad",),
-           "hvp": ("hvp",), "hessian": ("value_grad_hess",), "band": ("hess_band",)}
+           "hvp": ("hvp",), "hessian": ("value_grad_hess",), "band": ("hess_band",),
+           "coo": ("hess_coo",)}
 _MODULE_OF = {kernel: module for module, kernels in MODULES.items() for kernel in kernels}
 
 
@@ -191,6 +192,8 @@ def kernels_source(problem, part: str = "value_grad") -> str:
                           uses_v=True)
     elif part == "band":
         module.functions.append(_band_kernel(module, problem.band))
+    elif part == "coo":
+        module.functions.append(_coo_kernel(module, problem.sparse))
     else:
         blocks, zero, mirror = _hessian_targets(problem, problem.hessian_formulas, names)
         module.add_kernel("value_grad_hess", "_x, _p, _data, _g, _H",
@@ -199,69 +202,103 @@ def kernels_source(problem, part: str = "value_grad") -> str:
     return module.source()
 
 
-def _band_kernel(module: ModuleSource, band) -> str:
-    """``hess_band(x, p, data, band)``: the lower band of the Hessian of a separable loss
-    (:mod:`symopt.tensor.sparsity`), ``band[r*(b+1) + (r - c)]`` for ``c <= r <= c + b``,
-    filled term by term, row by row (serial: rows of a term add into shared entries)."""
+def _term_code(module: ModuleSource, term, scalars: dict, t: int) -> tuple[list[str], list[str]]:
+    """The loop body lines computing a separable term's shared subexpressions at row ``_i``,
+    and the code of ``coefficient * d2`` of each of its pairs."""
     from ..codegen import KernelPrinter, _share_exponentials
     from ..derivatives import joint_cse
     from .ir import Leaf, Map, placeholder
 
-    size = lambda e: module.size(e)
-    width = band.bandwidth + 1
-    lines = ["    for _k in range(_band.shape[0]):", "        _band[_k] = 0.0"]
-    names = dict(module.dim_names)
+    size = module.size
+    symbols = dict(module.dim_names)
 
-    def scalar(node, symbols):
+    def scalar(node):
         if isinstance(node, Leaf):
             s = sympy.Symbol(f"_s{len(symbols)}", real=True)
             symbols[s] = module.leaf_names[node]
             return s
         if isinstance(node, Map) and not node.ndim:
-            return node.body.xreplace({placeholder(j): scalar(a, symbols) for j, a in enumerate(node.args)})
-        raise ProblemError("a separable term reads a computed scalar; the band Hessian needs inputs")
+            return node.body.xreplace({placeholder(j): scalar(a) for j, a in enumerate(node.args)})
+        raise ProblemError("a separable term reads a computed scalar; the sparse Hessian needs "
+                           "inputs")
 
+    values = {}
+    for k, arg in enumerate(term.args):
+        if arg[0] == "scalar":
+            values[placeholder(k)] = scalar(arg[1])
+            continue
+        _, leaf, start, step = arg
+        s = sympy.Symbol(f"_r{k}", real=True)
+        position = f"{size(start)} + {step}*_i" if step != 1 else f"{size(start)} + _i"
+        symbols[s] = f"{module.leaf_names[leaf]}[{position}]"
+        values[placeholder(k)] = s
+    coefficient = term.coefficient.xreplace({d: scalar(node) for d, node in scalars.items()})
+    exprs = [coefficient * d2.xreplace(values) for _, _, d2 in term.pairs]
+    replacements, reduced = joint_cse(_share_exponentials(exprs), prefix=f"_c{t}_")
+    printer = KernelPrinter(symbols, vector_math=True)
+    for sym, _ in replacements:
+        symbols[sym] = sym.name
+    lines = [f"        {sym.name} = {printer.doprint(e)}" for sym, e in replacements]
+    return lines, [printer.doprint(e) for e in reduced]
+
+
+def _band_kernel(module: ModuleSource, band) -> str:
+    """``hess_band(x, p, data, band)``: the lower band of the Hessian of a separable loss
+    (:mod:`symopt.tensor.sparsity`), ``band[r*(b+1) + (r - c)]`` for ``c <= r <= c + b``,
+    filled term by term, row by row (serial: rows of a term add into shared entries)."""
+    size = module.size
+    width = band.bandwidth + 1
+    lines = ["    for _k in range(_band.shape[0]):", "        _band[_k] = 0.0"]
     for t, term in enumerate(band.terms):
-        symbols = dict(names)
-        values = {}
-        for k, arg in enumerate(term.args):
-            if arg[0] == "scalar":
-                values[placeholder(k)] = scalar(arg[1], symbols)
-                continue
-            kind, leaf, start, step = arg
-            s = sympy.Symbol(f"_r{k}", real=True)
-            position = f"{size(start)} + {step}*_i" if step != 1 else f"{size(start)} + _i"
-            symbols[s] = f"{module.leaf_names[leaf]}[{position}]"
-            values[placeholder(k)] = s
-        coefficient = term.coefficient.xreplace(
-            {d: scalar(node, symbols) for d, node in band.scalars.items()})
-        exprs = [coefficient * d2.xreplace(values) for _, _, d2 in term.pairs]
-        replacements, reduced = joint_cse(_share_exponentials(exprs), prefix=f"_c{t}_")
-        printer = KernelPrinter(symbols, vector_math=True)
-        for sym, _ in replacements:
-            symbols[sym] = sym.name
+        setup, values = _term_code(module, term, band.scalars, t)
         lines.append(f"    for _i in range({size(term.length)}):")
-        lines += [f"        {sym.name} = {printer.doprint(e)}" for sym, e in replacements]
-        for (j, l, _), e in zip(term.pairs, reduced):
+        lines += setup
+        for (j, l, _), value in zip(term.pairs, values):
             _, _, sj, step = term.args[j]
             _, _, sl, _ = term.args[l]
             offset = int(sympy.simplify(sj - sl))
-            row, diagonal_twice = (sj, False) if offset >= 0 else (sl, False)
+            row = sj if offset >= 0 else sl
             if offset == 0 and j != l:
-                diagonal_twice = True
-            position = f"({size(row)} + {step}*_i)"
-            value = printer.doprint(e)
-            if diagonal_twice:
                 value = f"2.0*({value})"
+            position = f"({size(row)} + {step}*_i)"
             lines.append(f"        _band[{position}*{width} + {abs(offset)}] += {value}")
-    body = lines
     from .codegen import _used
 
-    setup = _used(module.prologue(False), body)
+    setup = _used(module.prologue(False), lines)
     return "\n".join(["", "", "@numba.njit(cache=True, nogil=True, error_model='numpy')",
                       "def hess_band(_x, _p, _data, _band):",
                       f'    """The lower band of the Hessian (bandwidth {band.bandwidth}): '
-                      f'_band[r*{width} + (r - c)]."""', *setup, *body])
+                      f'_band[r*{width} + (r - c)]."""', *setup, *lines])
+
+
+def _coo_kernel(module: ModuleSource, structure) -> str:
+    """``hess_coo(x, p, data, out)``: the second derivatives of every separable term at
+    every row, in the order of :meth:`symopt.tensor.sparse.SparseStructure.pattern` (term by
+    term, row by row, pair by pair); the pattern's slots scatter them into the CSR values.
+    Every entry is written once, so the rows of a term are independent (no accumulation)."""
+    size = module.size
+    lines = []
+    base = sympy.Integer(0)
+    for t, term in enumerate(structure.terms):
+        setup, values = _term_code(module, term, structure.scalars, t)
+        pairs = len(term.pairs)
+        if not pairs:
+            continue
+        lines.append(f"    for _i in range({size(term.length)}):")
+        lines += setup
+        lines.append(f"        _k = {size(base)} + {pairs}*_i")
+        for q, value in enumerate(values):
+            lines.append(f"        _out[_k + {q}] = {value}")
+        base = base + pairs * term.length
+    if not lines:
+        lines = ["    pass"]
+    from .codegen import _used
+
+    setup = _used(module.prologue(False), lines)
+    return "\n".join(["", "", "@numba.njit(cache=True, nogil=True, error_model='numpy')",
+                      "def hess_coo(_x, _p, _data, _out):",
+                      '    """The separable terms\' second derivatives, term by term, row by row."""',
+                      *setup, *lines])
 
 
 def _shape(leaf) -> str:
@@ -428,6 +465,39 @@ class ArrayKernels:
         full = diagonals + [lower[k:, k] for k in range(1, width)]
         offsets = [0] + [-k for k in range(1, width)] + [k for k in range(1, width)]
         return sparse.diags(full, offsets, shape=(n, n), format="csr")
+
+    def sparse_pattern(self, binding: Binding):
+        """The CSR layout of the Hessian at the sizes of ``binding``
+        (:meth:`symopt.tensor.sparse.SparseStructure.pattern`), computed once per size."""
+        patterns = self.__dict__.setdefault("_patterns", {})
+        key = tuple(sorted((d.name, v) for d, v in binding.dims.items()))
+        pattern = patterns.get(key)
+        if pattern is None:
+            pattern = self.problem.sparse.pattern(binding.dims, binding.n)
+            if len(patterns) >= 8:
+                patterns.pop(next(iter(patterns)))
+            patterns[key] = pattern
+        return pattern
+
+    def hessian_csr(self, x, data=None, params=None, *, binding: Binding | None = None):
+        """The Hessian of a separable loss (``problem.sparse``, banded or not) in CSR
+        storage: a ``scipy.sparse.csr_matrix`` when SciPy is installed, else the arrays
+        ``(values, indices, indptr)``.  The kernel ``hess_coo`` computes every term's second
+        derivatives; the pattern (once per size) says where they add up."""
+        from .sparse import scatter
+
+        xa, b = self._prepare(x, data, params, binding)
+        pattern = self.sparse_pattern(b)
+        coo = np.empty(pattern.ncoo)
+        self.kernel("hess_coo")(xa, b.p, b.table, coo)
+        values = np.empty(pattern.nnz)
+        scatter(coo, pattern.slot1, pattern.slot2, pattern.weight, values)
+        try:
+            from scipy import sparse
+        except ImportError:  # pragma: no cover - scipy is optional
+            return values, pattern.indices.copy(), pattern.indptr.copy()
+        return sparse.csr_matrix((values, pattern.indices.copy(), pattern.indptr.copy()),
+                                 shape=(b.n, b.n))
 
     @property
     def source_path(self) -> str:

@@ -5,7 +5,10 @@ Every solver of :mod:`symopt.solvers` runs on array problems through its entry p
 ``bfgs``, ``gd``, ``momentum``, ``nesterov``, ``adam`` (gradient only), ``newton``,
 ``trust-exact`` (the dense Hessian kernel).  ``trust-ncg`` and ``newton-cg`` here are the
 Hessian-vector-product methods of :mod:`symopt.tensor.solvers`: no matrix is formed, so
-they run at any size.
+they run at any size.  ``banded-newton`` and ``sparse-newton`` factor or iterate on the
+exact Hessian of a separable loss in band or CSR storage (:mod:`symopt.tensor.sparsity`,
+:mod:`symopt.tensor.sparse`).  With ``batch_size``/``epochs`` (or ``method="sgd"``) the
+run is mini-batch SGD/Adam over the data rows (:mod:`symopt.tensor.stochastic`).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ DENSE_HESSIAN_METHODS = ("newton", "trust-exact")
 HVP_METHODS = tuple(m.name for m in registry.methods("array") if "hvp" in m.kernels)
 #: Newton with the banded Hessian of a separable loss (symopt.tensor.sparsity)
 BAND_METHODS = tuple(m.name for m in registry.methods("array") if "band" in m.kernels)
+#: Newton with the CSR Hessian of a separable loss that is not banded (symopt.tensor.sparse)
+SPARSE_METHODS = tuple(m.name for m in registry.methods("array") if "coo" in m.kernels)
 FIRST_ORDER_METHODS = ("lbfgs", "bfgs", "gd", "momentum", "nesterov", "adam")
-METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + BAND_METHODS + FIRST_ORDER_METHODS
+METHODS = DENSE_HESSIAN_METHODS + HVP_METHODS + BAND_METHODS + SPARSE_METHODS + FIRST_ORDER_METHODS
 #: the scalar methods' aliases, then the array methods' (their "trust-ncg" wins)
 _ALIASES = {**{alias: name for alias, name in registry.alias_map("scalar").items()
                if name in METHODS},
@@ -45,22 +50,42 @@ DENSE_NEWTON_MAX_N = 500
 _NO_MATRIX = np.empty((0, 0))
 
 
-def default_method(n: int, banded: bool = False) -> str:
+def default_method(n: int, banded: bool = False, sparse: bool = False) -> str:
     """What a user who names no method gets: Newton with the exact dense Hessian for a
     few hundred variables; beyond, Newton with the banded Hessian when the loss has one
-    (:attr:`Problem.band`), else trust-region Newton-CG (Hessian-vector products, no
+    (:attr:`Problem.band`), Newton with the CSR Hessian when it is sparse but not banded
+    (:attr:`Problem.sparse`), else trust-region Newton-CG (Hessian-vector products, no
     matrix)."""
     if n <= DENSE_NEWTON_MAX_N:
         return "newton"
-    return "banded-newton" if banded else "trust-ncg"
+    if banded:
+        return "banded-newton"
+    return "sparse-newton" if sparse else "trust-ncg"
 
 
-def _banded(problem: Problem) -> bool:
+def _structure(problem: Problem) -> tuple[bool, bool]:
+    """(banded, sparse) for the loss's Hessian."""
     try:
-        problem.band
-    except Exception:  # noqa: BLE001 - not separable: no band
-        return False
-    return True
+        structure = problem.sparse
+    except Exception:  # noqa: BLE001 - not separable: neither
+        return False, False
+    return structure.bandwidth is not None, True
+
+
+def _sparse_storage(pattern) -> np.ndarray:
+    """The ``H_out`` of ``sparse-newton``: the pattern packed in rows of float64
+    (:mod:`symopt.tensor.solvers`)."""
+    n = pattern.n
+    width = max(pattern.nnz, n + 2, pattern.ncoo, 1)
+    H = np.zeros((7, width))
+    H[1, :n + 1] = pattern.indptr
+    H[1, n + 1] = pattern.ncoo
+    H[2, :pattern.nnz] = pattern.indices
+    H[3, :pattern.ncoo] = pattern.slot1
+    H[4, :pattern.ncoo] = pattern.slot2
+    H[5, :pattern.ncoo] = pattern.weight
+    H[6, :n] = pattern.diagonal
+    return H
 
 
 _HVP_ENTRY = '''\
@@ -95,13 +120,22 @@ def _sources_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+def _csr(values, pattern):
+    try:
+        from scipy import sparse
+    except ImportError:  # pragma: no cover - scipy is optional
+        return values, pattern.indices.copy(), pattern.indptr.copy()
+    return sparse.csr_matrix((values, pattern.indices.copy(), pattern.indptr.copy()),
+                             shape=(pattern.n, pattern.n))
+
+
 def hvp_entry_point(method: str):
     """The compiled entry of an HVP method (signature :data:`symopt.abi.entry_sig`, the
     third address the HVP kernel's)."""
     entry = _hvp_entries.get(method)
     if entry is None:
         function = method.replace("-", "_")
-        third = "band_fn" if method in BAND_METHODS else "hvp_fn"
+        third = "band_fn" if method in BAND_METHODS + SPARSE_METHODS else "hvp_fn"
         source = _HVP_ENTRY.format(method=method, function=function, third=third,
                                    sources=_sources_hash())
         entry = _hvp_entries[method] = cache.load_source(source, kind="te").entry
@@ -109,7 +143,7 @@ def hvp_entry_point(method: str):
 
 
 def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]) -> np.ndarray:
-    if method in HVP_METHODS or method in BAND_METHODS:
+    if method in HVP_METHODS or method in BAND_METHODS or method in SPARSE_METHODS:
         # the row's options: their slots, checks and defaults (symopt.solvers.registry)
         row = registry.lookup(method, kind="array")
         unknown = sorted(name for name in options if row.option(name) is None)
@@ -127,6 +161,27 @@ def _options(method: str, gtol, ftol, xtol, max_iter, options: Mapping[str, Any]
     from ..minimize import solver_options
 
     return solver_options(method, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter, **options)
+
+
+#: the options of the mini-batch path (symopt.tensor.stochastic)
+MINIBATCH_OPTIONS = ("batch_size", "epochs", "seed", "step", "lr", "momentum", "beta2", "eps",
+                     "validation", "patience", "verbose")
+
+
+def _minibatch(problem, x0, method, data, params, dims, refused, options):
+    from .stochastic import MINIBATCH_METHODS, minimize_minibatch
+
+    method = "adam" if method is None else method
+    if not isinstance(method, str) or method.lower() not in MINIBATCH_METHODS:
+        raise InputError(f"batch_size and epochs apply to the mini-batch methods "
+                         f"{', '.join(MINIBATCH_METHODS)}, not to method {method!r}")
+    given = sorted(name for name, value in refused.items() if value is not None)
+    unknown = sorted(set(options) - set(MINIBATCH_OPTIONS))
+    if given or unknown:
+        raise InputError(f"mini-batch {method} takes no option(s) {', '.join(given + unknown)}; "
+                         f"its options are {', '.join(MINIBATCH_OPTIONS)}")
+    return minimize_minibatch(problem, x0, method.lower(), data=data, params=params, dims=dims,
+                              **options)
 
 
 def _bounds(bounds: Mapping[str, Any], binding, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +241,9 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
     method : str, optional
         ``"newton"``, ``"trust-exact"`` (dense Hessian), ``"trust-ncg"``, ``"newton-cg"``
         (Hessian-vector products), ``"banded-newton"`` (the banded Hessian of a sum over
-        shifted/strided slices, :attr:`Problem.band`), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
+        shifted/strided slices, :attr:`Problem.band`), ``"sparse-newton"`` (the CSR Hessian
+        of such a sum that is not banded, :attr:`Problem.sparse`; banded-newton when it
+        is banded), ``"lbfgs"``, ``"bfgs"``, ``"gd"``, ``"momentum"``,
         ``"nesterov"``, ``"adam"``.  Default: :func:`default_method` of the number of
         variables.
     data : mapping of arrays
@@ -206,6 +263,10 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         the box.
     **options
         Method options of :func:`symopt.minimize` (``memory``, ``radius``, ``step``, ...).
+        With ``batch_size`` or ``epochs`` (or ``method="sgd"``): mini-batch SGD/Adam over
+        the data rows (:mod:`symopt.tensor.stochastic`; options ``batch_size``, ``epochs``,
+        ``seed``, ``step``/``lr``, ``momentum``, ``beta2``, ``eps``, ``validation``,
+        ``patience``).
 
     Returns
     -------
@@ -216,15 +277,23 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
     """
     if not isinstance(problem, Problem):
         raise InputError("symopt.tensor.minimize takes a symopt.tensor.Problem")
+    if "batch_size" in options or "epochs" in options or (
+            isinstance(method, str) and method.lower() == "sgd"):
+        return _minibatch(problem, x0, method, data, params, dims,
+                          dict(tol=tol, gtol=gtol, ftol=ftol, xtol=xtol, max_iter=max_iter,
+                               history=history or None, bounds=bounds), options)
     kernels = compile_kernels(problem)
     binding = kernels.bind(data, params, x0, dims)
     x = binding.x(x0)
     n = x.shape[0]
     if method is None:
-        method = default_method(n, n > DENSE_NEWTON_MAX_N and _banded(problem))
+        banded, sparse = _structure(problem) if n > DENSE_NEWTON_MAX_N else (False, False)
+        method = default_method(n, banded, sparse)
     if not isinstance(method, str) or _ALIASES.get(method.lower(), method.lower()) not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     method = _ALIASES.get(method.lower(), method.lower())
+    if method in SPARSE_METHODS and problem.sparse.bandwidth is not None:
+        method = "banded-newton"  # a banded Hessian: factored in band storage
     if tol is not None and gtol is None:
         gtol = tol
     opts = _options(method, gtol, ftol, xtol, max_iter, options)
@@ -238,6 +307,12 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         addresses = (kernels.address("value"), kernels.address("value_grad"),
                      kernels.address("hess_band"))
         H = np.empty((n, band.bandwidth + 1))
+    elif method in SPARSE_METHODS:
+        pattern = kernels.sparse_pattern(binding)
+        entry = hvp_entry_point(method)
+        addresses = (kernels.address("value"), kernels.address("value_grad"),
+                     kernels.address("hess_coo"))
+        H = _sparse_storage(pattern)
     else:
         entry = entry_point(method)
         third = kernels.address("value_grad_hess") if method in DENSE_HESSIAN_METHODS \
@@ -267,6 +342,8 @@ def minimize(problem: Problem, x0: Any, method: str | None = None, *,
         res["hess_inv"] = H
     elif method in BAND_METHODS:
         res["hess_band"] = H
+    elif method in SPARSE_METHODS:
+        res["hess"] = _csr(H[0, :pattern.nnz].copy(), pattern)
     if history:
         rows = counts[abi.INFO_NHIST]
         res["history"] = {"f": hist[:rows, 0].copy(), "gnorm": hist[:rows, 1].copy()}

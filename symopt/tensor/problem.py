@@ -263,13 +263,24 @@ class Problem:
 
         return band_structure(self.loss, self.variables)
 
+    @cached_property
+    def sparse(self):
+        """The sparse structure of the Hessian (:class:`symopt.tensor.sparse.SparseStructure`)
+        when the loss is a sum of element-wise terms of shifted and strided slices of one
+        vector variable (any strides, any shifts: banded or not); its ``pattern(dims, n)``
+        is the CSR layout at a size.  :class:`~symopt.errors.ProblemError` says why not."""
+        from .sparse import sparse_structure
+
+        return sparse_structure(self.loss, self.variables)
+
     @property
     def hessian_sparsity(self) -> str:
         """Where the Hessian's nonzero entries are, for sums over shifted and strided
-        slices (``banded Hessian, bandwidth 1`` and the entries each term adds), or why the
-        Hessian is not known to be sparse."""
+        slices (the text of :class:`~symopt.tensor.sparse.SparseStructure`: the
+        entries each term adds, banded or CSR), or a text saying why the Hessian is not
+        known to be sparse."""
         try:
-            return self.band.describe()
+            return self.sparse.describe()
         except ProblemError as exc:
             return f"dense (as far as symopt can tell: {exc})"
 

@@ -46,7 +46,7 @@ from ..solvers.linesearch import EPS, F_ROUNDOFF_RTOL, HALVE, LS_OK, backtrackin
 from ..solvers.status import CONTINUE, INVALID_INPUT, NAN_ENCOUNTERED, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
 from ..solvers.trust_region import DEFAULT_RADIUS, ETA, MAX_RADIUS_FACTOR, RADIUS_FLOOR, to_boundary
 
-__all__ = ["newton_cg", "trust_ncg", "banded_newton", "DEFAULTS"]
+__all__ = ["newton_cg", "trust_ncg", "banded_newton", "sparse_newton", "DEFAULTS"]
 
 #: default options (names as symopt.solvers.DEFAULTS), from the methods' registry rows
 #: (kind "array"); gtol is absolute on ||g||_inf
@@ -383,6 +383,167 @@ def banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g_
     try:
         return _banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g_out,
                               H_out, L, work)
+    except Exception:  # noqa: BLE001 - a hand-written kernel raised
+        pass
+    return kernel_raised(value, x, p, data, info)
+
+
+# --- Newton with the sparse (CSR) Hessian -----------------------------------------------------------
+#
+# ``sparse-newton`` for separable losses whose Hessian is sparse but not banded
+# (symopt.tensor.sparse): each iteration the ``hess_coo`` kernel computes every term's second
+# derivatives, which add up into the CSR values of the exact Hessian (the pattern, computed
+# once per size, says where); the Newton step solves ``H z = -g`` by conjugate gradients
+# preconditioned with the Hessian's diagonal (Jacobi), truncated as line-search Newton-CG is
+# (Nocedal & Wright, Alg. 7.1: the forcing term min(0.5, sqrt(||g||)) ||g||, and the first
+# direction of non-positive curvature ends CG: with the iterate so far, or the
+# preconditioned steepest descent step at the first), then Armijo backtracking from the unit step.
+#
+# ``H_out`` packs the pattern and receives the values, rows of one width (>= nnz, n + 2,
+# ncoo): [0] the CSR values (out: the Hessian at the last point it was taken), [1] indptr
+# (n + 1) and at [n + 1] ncoo, [2] indices, [3] slot1, [4] slot2, [5] weight, [6] the
+# diagonal's slots (n) - all as float64, exact below 2**53.
+
+SPARSE_ROWS = 7
+
+
+@inlined
+def _csr_matvec(values, indptr, indices, v, out):
+    n = out.shape[0]
+    for r in range(n):
+        t = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            t += values[k] * v[indices[k]]
+        out[r] = t
+
+
+@inlined
+def _jacobi_pcg(values, indptr, indices, inverse_diagonal, g, z, r, y, d, Hd):
+    """Truncated preconditioned CG for ``H z = -g`` (comment above).  Returns (ok, steps)."""
+    n = g.shape[0]
+    tolerance = _cg_tolerance(g)
+    for i in range(n):
+        z[i] = 0.0
+        r[i] = g[i]
+        y[i] = inverse_diagonal[i] * g[i]
+        d[i] = -y[i]
+    ry = dot(r, y)
+    steps = 0
+    for j in range(min(MAX_CG, 2 * n + 1)):
+        _csr_matvec(values, indptr, indices, d, Hd)
+        steps += 1
+        curvature = dot(d, Hd)
+        if not math.isfinite(curvature):
+            return False, steps
+        if curvature <= 0.0:
+            if j == 0:
+                for i in range(n):
+                    z[i] = -y[i]
+            return True, steps
+        alpha = ry / curvature
+        for i in range(n):
+            z[i] += alpha * d[i]
+            r[i] += alpha * Hd[i]
+        if norm2(r) <= tolerance:
+            return True, steps
+        for i in range(n):
+            y[i] = inverse_diagonal[i] * r[i]
+        ry_new = dot(r, y)
+        beta = ry_new / ry
+        ry = ry_new
+        for i in range(n):
+            d[i] = -y[i] + beta * d[i]
+    return True, steps
+
+
+@njit(**OPTIONS)
+def _sparse_newton(value, value_grad, hess_coo, x, p, data, opts, info, hist, g, H, coo,
+                   indptr, indices, slot1, slot2, diagonal, work):
+    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    n = x.shape[0]
+    z, r, y, d, Hd, x_trial, g_trial, inverse_diagonal = (work[0], work[1], work[2], work[3],
+                                                            work[4], work[5], work[6], work[7])
+    values = H[0]
+    weight = H[5]
+    no_bounds = opts[0:0]
+    no_matrix = np.empty((0, 0))
+    f, gnorm, status = start(1, value_grad, value_grad, x, p, data, g, no_matrix, info, hist,
+                             gtol, max_iter, no_bounds, no_bounds, False)
+    nit = 0
+    nnz = indptr[n]
+    while status == CONTINUE:
+        info[INFO_NHEV] += 1
+        hess_coo(x, p, data, coo)
+        for k in range(nnz):
+            values[k] = 0.0
+        for k in range(coo.shape[0]):
+            values[slot1[k]] += weight[k] * coo[k]
+            if slot2[k] >= 0:
+                values[slot2[k]] += coo[k]
+        largest = 0.0
+        for i in range(n):
+            largest = max(largest, abs(values[diagonal[i]]))
+        if not math.isfinite(largest):
+            status = NAN_ENCOUNTERED
+            break
+        floor = max(largest * 1e-12, 1e-300)
+        for i in range(n):
+            inverse_diagonal[i] = 1.0 / max(abs(values[diagonal[i]]), floor)
+        ok, _ = _jacobi_pcg(values, indptr, indices, inverse_diagonal, g, z, r, y, d, Hd)
+        if not ok:
+            status = NAN_ENCOUNTERED
+            break
+        slope, _ = descent_slope(g, z)
+        alpha, f_trial, flag = backtracking(1, value, value_grad, value_grad, x, p, data, f,
+                                            slope, z, 1.0, c1, max_ls, HALVE, x_trial,
+                                            g_trial, no_matrix, info)
+        if flag != LS_OK:
+            status = failure_status(flag, f, -slope)
+            break
+        nit += 1
+        f_prev, f = f, f_trial
+        gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
+                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
+    finish(info, status, nit)
+    return f
+
+
+@njit(**OPTIONS)
+def sparse_newton(value, value_grad, hess_coo, x, p, data, opts, info, hist, g_out, H_out):
+    """Minimise by Newton's method with the sparse (CSR) Hessian and Jacobi-preconditioned
+    truncated CG (comment above); ``H_out`` packs the pattern and receives the values."""
+    n = x.shape[0]
+    if (not _valid(x, opts, info, g_out) or H_out.shape[0] < SPARSE_ROWS
+            or H_out.shape[1] < n + 2):
+        if info.shape[0] >= N_INFO:
+            info[:] = 0
+            info[INFO_STATUS] = INVALID_INPUT
+        return np.nan
+    ncoo = int(H_out[1, n + 1])
+    indptr = np.empty(n + 1, dtype=np.int64)
+    for i in range(n + 1):
+        indptr[i] = int(H_out[1, i])
+    nnz = indptr[n]
+    if ncoo < 0 or ncoo > H_out.shape[1] or nnz > H_out.shape[1]:
+        info[:] = 0
+        info[INFO_STATUS] = INVALID_INPUT
+        return np.nan
+    indices = np.empty(nnz, dtype=np.int64)
+    for k in range(nnz):
+        indices[k] = int(H_out[2, k])
+    slot1 = np.empty(ncoo, dtype=np.int64)
+    slot2 = np.empty(ncoo, dtype=np.int64)
+    for k in range(ncoo):
+        slot1[k] = int(H_out[3, k])
+        slot2[k] = int(H_out[4, k])
+    diagonal = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        diagonal[i] = int(H_out[6, i])
+    coo = np.empty(ncoo)
+    work = np.empty((8, n))
+    try:
+        return _sparse_newton(value, value_grad, hess_coo, x, p, data, opts, info, hist, g_out,
+                              H_out, coo, indptr, indices, slot1, slot2, diagonal, work)
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     return kernel_raised(value, x, p, data, info)

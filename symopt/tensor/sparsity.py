@@ -24,7 +24,7 @@ import sympy
 from ..errors import ProblemError
 from .ir import Contract, Leaf, Map, Node, Slice, placeholder, topological
 
-__all__ = ["Term", "BandStructure", "band_structure"]
+__all__ = ["Term", "BandStructure", "band_structure", "separable_terms"]
 
 
 @dataclass
@@ -94,19 +94,18 @@ def _linear_terms(node: Node, x: Leaf, scalars: dict) -> list[tuple[sympy.Expr, 
     return [(sympy.S.One, node)]
 
 
-def band_structure(loss: Node, variables) -> BandStructure:
-    """The separable terms of ``loss`` and the bandwidth of the Hessian in the flat vector
-    of ``variables`` (one vector variable), or :class:`ProblemError` saying why not."""
+def separable_terms(loss: Node, variables) -> tuple[list, dict]:
+    """The separable terms of ``loss`` in one vector variable (any strides and shifts) and
+    the scalars their coefficients use, or :class:`ProblemError` saying why not."""
     vector = [v for v in variables if v.ndim >= 1]
     if len(variables) != 1 or len(vector) != 1 or vector[0].ndim != 1:
-        raise ProblemError("a banded Hessian needs a problem of one vector variable")
+        raise ProblemError("a sparse Hessian needs a problem of one vector variable")
     (x,) = vector
     scalars: dict = {}
     parts = _linear_terms(loss, x, scalars)
     if parts is None:
         raise ProblemError("the loss is not a sum of terms with constant coefficients")
     terms = []
-    bandwidth = 0
     for coefficient, node in parts:
         if x not in topological([node]):
             continue  # a term that does not depend on the variable
@@ -114,9 +113,7 @@ def band_structure(loss: Node, variables) -> BandStructure:
                 and len(node.labels[0]) == 1 and isinstance(node.args[0], Map)):
             raise ProblemError("a term is not a sum over one axis of an element-wise formula")
         m = node.args[0]
-        length = m.shape[0]
-        term = Term(coefficient, m.body, length)
-        steps = set()
+        term = Term(coefficient, m.body, m.shape[0])
         variable_slots = []
         for k, (arg, axes) in enumerate(zip(m.args, m.axes)):
             depends = x in topological([arg])
@@ -130,32 +127,46 @@ def band_structure(loss: Node, variables) -> BandStructure:
                 if arg.axis != 0 or arg.length is None:
                     raise ProblemError("a term reads a variable at a single fixed position")
                 base, start, step = arg.args[0], arg.start, arg.step
+                while isinstance(base, Slice) and base.axis == 0 and base.length is not None:
+                    # a slice of a slice: x[s::a][t::b] reads x[s + a*t + a*b*i]
+                    start, step = base.start + base.step * start, base.step * step
+                    base = base.args[0]
             if not isinstance(base, Leaf):
                 raise ProblemError("a term reads a computed array; only slices of inputs are "
                                    "separable")
             if base is x:
                 term.args.append(("var", x, start, step))
                 variable_slots.append(k)
-                steps.add(step)
             elif base.leaf_kind in ("data", "parameter"):
                 term.args.append(("row", base, start, step))
             else:
                 raise ProblemError(f"a term reads {base.name!r}, which is neither the variable "
                                    "nor an input")
-        if len(steps) > 1:
-            raise ProblemError("a term reads the variable with different strides: its Hessian "
-                               "is not banded")
         for a, j in enumerate(variable_slots):
             for l in variable_slots[a:]:
                 d2 = sympy.diff(m.body, placeholder(j), placeholder(l))
                 if d2 != 0:
                     term.pairs.append((j, l, d2))
-                    offset = sympy.simplify(term.args[j][2] - term.args[l][2])
-                    if not offset.is_Integer:
-                        raise ProblemError("two slices of a term are a symbolic distance apart: "
-                                           "the Hessian is not banded")
-                    bandwidth = max(bandwidth, abs(int(offset)))
         terms.append(term)
     if not terms:
         raise ProblemError("the loss does not depend on its variable through separable terms")
+    return terms, scalars
+
+
+def band_structure(loss: Node, variables) -> BandStructure:
+    """The separable terms of ``loss`` and the bandwidth of the Hessian in the flat vector
+    of ``variables`` (one vector variable), or :class:`ProblemError` saying why not."""
+    terms, scalars = separable_terms(loss, variables)
+    bandwidth = 0
+    for term in terms:
+        steps = {arg[3] for arg in term.args if arg[0] == "var"}
+        if len(steps) > 1:
+            raise ProblemError("a term reads the variable with different strides: its Hessian "
+                               "is not banded")
+        for j, l, _ in term.pairs:
+            offset = sympy.simplify(term.args[j][2] - term.args[l][2])
+            if not offset.is_Integer:
+                raise ProblemError("two slices of a term are a symbolic distance apart: "
+                                   "the Hessian is not banded")
+            bandwidth = max(bandwidth, abs(int(offset)))
     return BandStructure(terms, bandwidth, scalars)

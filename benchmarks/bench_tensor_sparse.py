@@ -1,0 +1,159 @@
+"""Sparse (CSR) Hessians, sparse-newton and mini-batch training over array data
+(symopt.tensor), side by side with the alternatives symopt already has.
+
+1. extended Rosenbrock laid out in halves (pairs x[i], x[i + h]: the Hessian is sparse, not
+   banded), n = 2e5 and 1e6, from the standard start to gtol = 1e-8: sparse-newton against
+   trust-ncg (Hessian-vector products, no matrix) on the same formula, and banded-newton
+   on the interleaved layout (pairs x[2i], x[2i+1]: the same problem, banded).  Also the
+   CSR Hessian fill (hess_coo + scatter) against one value+gradient pass.
+2. logistic regression, m = 1e6 rows, d = 20: a whole symopt.tensor.minimize call of
+   EPOCHS epochs of mini-batch Adam (batch 256: binding and checking the data, the
+   epochs, the loss over all rows at the end) against the same epochs written in NumPy
+   (gather a batch with fancy indexing, X_b @ w, X_b.T @ r), and against one full
+   value+gradient pass.
+
+Rows are timed interleaved (each repeat times every row once), medians reported; ratios
+are symopt / other.  Solvers and kernels are compiled before timing.
+
+Run:  python benchmarks/bench_tensor_sparse.py [--quick] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import symopt.tensor as st
+
+
+def interleaved(rows: dict, repeat: int) -> dict:
+    times = {name: [] for name in rows}
+    for _ in range(repeat):
+        for name, fn in rows.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def sparse_section(n: int, repeat: int) -> None:
+    h = n // 2
+    halves = st.Problem("sum(100*(x[h:] - x[:h]**2)**2 + (1 - x[:h])**2)", wrt={"x": "2*h"})
+    pairs = st.Problem("sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)", wrt={"x": "n"},
+                       even="n")
+    x_halves = np.concatenate([np.full(h, -1.2), np.ones(h)])
+    x_pairs = np.tile([-1.2, 1.0], h)
+    results = {}
+
+    def solve(problem, x0, method, key):
+        def run():
+            res = st.minimize(problem, {"x": x0.copy()}, method, gtol=1e-8)
+            assert res.success, res.message
+            results[key] = res
+        return run
+
+    rows = {"sparse-newton (halves)": solve(halves, x_halves, "sparse-newton", "sparse"),
+            "trust-ncg (halves)": solve(halves, x_halves, "trust-ncg", "tncg"),
+            "banded-newton (pairs)": solve(pairs, x_pairs, "banded-newton", "band")}
+    for fn in rows.values():
+        fn()  # compile
+    t = interleaved(rows, repeat)
+    print(f"\n== extended Rosenbrock in halves, n = {n:,} (gtol 1e-8) ==")
+    for name, key in zip(rows, ("sparse", "tncg", "band")):
+        r = results[key]
+        print(f"{name:26s} {t[name]:8.3f} s  nit {r.nit:3d}  nhev {r.nhev:5d}  f {r.fun:.1e}")
+    base = t["sparse-newton (halves)"]
+    print(f"ratio sparse-newton / trust-ncg      {base / t['trust-ncg (halves)']:.2f}")
+    print(f"ratio sparse-newton / banded-newton  {base / t['banded-newton (pairs)']:.2f}")
+    k = st.compile(halves)
+    binding = k.bind(None, None, {"x": x_halves})
+    x = np.full(n, 0.5)
+    g = np.empty(n)
+    k.hessian_csr(x, binding=binding)
+    t = interleaved({"csr": lambda: k.hessian_csr(x, binding=binding),
+                     "vg": lambda: k.value_grad_kernel(x, binding.p, binding.table, g)}, repeat)
+    print(f"CSR Hessian (hess_coo + scatter + csr_matrix) {t['csr'] * 1e3:.2f} ms, "
+          f"value+gradient {t['vg'] * 1e3:.2f} ms, ratio {t['csr'] / t['vg']:.1f}")
+
+
+def numpy_adam_epoch(X, y, w, b, lam, batch, lr, rng):
+    m = X.shape[0]
+    state = numpy_adam_epoch.state
+    order = rng.permutation(m)
+    for start in range(0, m, batch):
+        idx = order[start:start + batch]
+        Xb, yb = X[idx], y[idx]
+        z = Xb @ w + b
+        r = (1 / (1 + np.exp(-z)) - yb) / len(idx)
+        gw = Xb.T @ r + lam * w
+        gb = r.sum()
+        state["t"] += 1
+        t = state["t"]
+        for key, grad, var in (("w", gw, w), ("b", np.array([gb]), b)):
+            mo, ve = state["m" + key], state["v" + key]
+            mo *= 0.9
+            mo += 0.1 * grad
+            ve *= 0.999
+            ve += 0.001 * grad * grad
+            var -= lr * (mo / (1 - 0.9 ** t)) / (np.sqrt(ve / (1 - 0.999 ** t)) + 1e-8)
+
+
+EPOCHS = 3
+
+
+def minibatch_section(m: int, repeat: int) -> None:
+    d = 20
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((m, d))
+    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ rng.standard_normal(d))))).astype(float)
+    problem = st.Problem("mean(softplus(X @ w + b) - y*(X @ w + b)) + 0.5*lam*dot(w, w)",
+                         data={"X": "m d", "y": "m"}, wrt={"w": "d", "b": ""},
+                         params={"lam": ""})
+    data, params = {"X": X, "y": y}, {"lam": 1e-4}
+    k = st.compile(problem)
+    binding = k.bind(data, params, {"w": np.zeros(d), "b": 0.0})
+    x = np.zeros(d + 1)
+    g = np.empty(d + 1)
+    w, b = np.zeros(d), np.zeros(1)
+    numpy_adam_epoch.state = {"t": 0, "mw": np.zeros(d), "vw": np.zeros(d), "mb": np.zeros(1),
+                              "vb": np.zeros(1)}
+    np_rng = np.random.default_rng(0)
+    rows = {
+        "symopt adam": lambda: st.minimize(problem, {"w": np.zeros(d), "b": 0.0}, "adam",
+                                           data=data, params=params, batch_size=256,
+                                           epochs=EPOCHS, seed=0, lr=1e-3),
+        "numpy adam": lambda: [numpy_adam_epoch(X, y, w, b, 1e-4, 256, 1e-3, np_rng)
+                               for _ in range(EPOCHS)],
+        "value+gradient pass": lambda: k.value_grad_kernel(x, binding.p, binding.table, g),
+    }
+    for fn in rows.values():
+        fn()
+    t = interleaved(rows, repeat)
+    print(f"\n== logistic regression mini-batch Adam, m = {m:,}, d = {d}, batch 256, "
+          f"{EPOCHS} epochs ==")
+    for name, sec in t.items():
+        print(f"{name:22s} {sec * 1e3:9.1f} ms")
+    print(f"ratio symopt / numpy                        {t['symopt adam'] / t['numpy adam']:.3f}")
+    print(f"ratio symopt per epoch / value+gradient pass "
+          f"{t['symopt adam'] / EPOCHS / t['value+gradient pass']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print("load:", os.getloadavg())
+    sizes = (20_000,) if args.quick else (200_000, 1_000_000)
+    for n in sizes:
+        sparse_section(n, args.repeat)
+    minibatch_section(100_000 if args.quick else 1_000_000, args.repeat)
+    print("load:", os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
