@@ -172,7 +172,7 @@ def test_bad_option_values_are_input_errors(options, message):
 
 def test_constrained_and_array_rows_live_in_their_own_namespaces():
     assert registry.names("constrained") == ("ipm", "auglag", "kkt")
-    assert registry.names("array") == ("trust-ncg", "newton-cg", "banded-newton")
+    assert registry.names("array") == ("trust-ncg", "newton-cg", "banded-newton", "sparse-newton")
     # their names never stand for an unconstrained in-memory solver...
     assert registry.canonical("ipm") is None and registry.canonical("newton-cg") is None
     assert "ipm" not in so.METHODS and "newton-cg" not in so.METHODS
