@@ -37,6 +37,7 @@ from .minimize import minimize, solver_options
 from .parsing import parse_formula
 from .problem import DataLoss, LeastSquares, Problem
 from .result import OptimizeResult
+from .solvers.status import Status
 from .vector import dot, symbols
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "compile",
     "Kernels",
     "OptimizeResult",
+    "Status",
     "METHODS",
     "parse_formula",
     "plot",
