@@ -290,6 +290,29 @@ def test_bad_input_raises_input_errors():
         minimize(p, [0, 0], constraints=["x <= 3"])
 
 
+def test_repeated_calls_see_changed_bounds_options_and_bad_starts():
+    # the repeated-call shortcut compares the settings with the last call's by value
+    p = ConstrainedProblem("(x - 3)**2 + (y - 4)**2", ["x + y <= 4"])
+    bounds = [[None, 1.0], [None, None]]
+    for _ in range(3):  # the third call takes the shortcut
+        res = minimize(p, [0, 0], bounds=bounds)
+        assert res.x == pytest.approx([1.0, 3.0], abs=1e-6)
+    bounds[0][1] = 0.5  # changed in place: a different problem
+    assert minimize(p, [0, 0], bounds=bounds).x == pytest.approx([0.5, 3.5], abs=1e-6)
+    assert minimize(p, (0, 0), bounds=[(None, 0.5), (None, None)]).x == pytest.approx(
+        [0.5, 3.5], abs=1e-6)
+    assert minimize(p, [0, 0]).x == pytest.approx([1.5, 2.5], abs=1e-6)
+    assert minimize(p, [0, 0], max_iter=1).status == status.MAX_ITER
+    assert minimize(p, np.zeros(2)).x == pytest.approx([1.5, 2.5], abs=1e-6)
+    for bad in ([np.nan, 0], (0, np.inf), np.array([0.0, np.nan])):
+        with pytest.raises(InputError, match="not finite"):
+            minimize(p, bad)
+    with pytest.raises(InputError, match="must be numbers"):
+        minimize(p, ["a", 0])
+    with pytest.raises(ShapeError):
+        minimize(p, [[0, 0]])
+
+
 def test_solver_options_array_has_the_abi_layout():
     opts = solver_options("auglag", tol=1e-9, rho_init=5.0, memory=7)
     assert opts.shape == (abi.N_OPTS,)

@@ -37,8 +37,7 @@ IPM_MISSES = {
              "f = 0.995",
     "hs020": "another local minimum (-0.5, 0.866), f = 40.2; SLSQP finds it too",
     "hs055": "the end of the feasible segment it starts at, f = 20/3 (a local minimum)",
-    "hs057": "starts on a plateau (f flat in x2): drifts to x2 = 2e4, where f is flat",
-    "hs097": "another local minimum, f = 4.07",
+    "hs057": "starts on a plateau (f flat in x2): drifts to x2 = 185, where f is flat",
 }
 #: the augmented Lagrangian's misses (first derivatives only: slow on ill-conditioned
 #: subproblems, and the same local minima)
@@ -98,8 +97,8 @@ def test_interior_point_method_solves_a_sample(name):
     check_interior_point(name)
 
 
-def test_interior_point_method_solves_at_least_94_percent():
-    assert len(NAMES) - len(IPM_MISSES) >= 0.94 * len(NAMES)
+def test_interior_point_method_solves_at_least_95_percent():
+    assert len(NAMES) - len(IPM_MISSES) >= 0.95 * len(NAMES)
 
 
 def check_augmented_lagrangian(name):

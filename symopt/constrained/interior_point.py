@@ -92,8 +92,11 @@ TAU_MIN = 0.99
 KAPPA_SIGMA = 1e10  # the bound multipliers stay within this factor of mu / slack
 #: Ipopt's kappa_d: the barrier objective gets a linear term kappa_d mu (w - l) for each
 #: variable bounded only below (kappa_d mu (u - w) only above), so that it is not
-#: unbounded below along a direction where f is flat (-mu log(w - l) -> -inf as w -> inf)
-KAPPA_D = 1e-5
+#: unbounded below along a direction where f is flat (-mu log(w - l) -> -inf as w -> inf).
+#: 1e-2, not Ipopt's 1e-5: the barrier and this term alone balance at a distance
+#: 1 / kappa_d from the bound, so a variable the objective hardly constrains drifts less
+#: far from it (measurements: docs/constraints.md, "Design decisions")
+KAPPA_D = 1e-2
 # filter line search (WB sec. 2.3; Ipopt's defaults)
 GAMMA_THETA = 1e-5
 GAMMA_PHI = 1e-8

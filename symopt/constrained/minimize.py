@@ -3,6 +3,7 @@ constrained solver, build the result."""
 
 from __future__ import annotations
 
+import copy
 import math
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
@@ -122,18 +123,26 @@ def _x_array(problem: ConstrainedProblem, x0: Any) -> np.ndarray:
     right length and finite values takes the short path (a repeated solve's common
     case: ``np.ndim`` alone would convert a list once more), anything else the checks
     that explain what is wrong."""
-    if type(x0) in _SEQUENCES:
+    kind = type(x0)
+    if kind is list or kind is tuple:
+        # Python's sum over a short list is cheaper than numpy's over the array; a sum
+        # that is not finite (a NaN or inf, or an overflow the full check clears) or that
+        # fails (not numbers) takes the full check
+        try:
+            finite = math.isfinite(sum(x0))
+            x = np.array(x0, dtype=np.float64) if finite else None
+        except (TypeError, ValueError):
+            x = None
+        if x is not None and x.shape == (problem.n,):
+            return x
+    elif kind is np.ndarray:
         try:
             x = np.array(x0, dtype=np.float64)
         except (TypeError, ValueError):
             x = None
-        # a sum that is not finite: a NaN or inf, or an overflow the full check clears
         if x is not None and x.shape == (problem.n,) and math.isfinite(x.sum()):
             return x
     return _x_array_checked(problem, x0)
-
-
-_SEQUENCES = (list, tuple, np.ndarray)
 
 
 def _x_array_checked(problem: ConstrainedProblem, x0: Any) -> np.ndarray:
@@ -294,7 +303,8 @@ class _Plan:
         """The result of one solve (plain Python on these small arrays: numpy's per-call
         overhead would cost more than the solve)."""
         problem = self.problem
-        code = int(info[abi.INFO_STATUS])
+        counts = info.tolist()
+        code = counts[abi.INFO_STATUS]
         if self.all_general:
             multipliers, values, bound_multipliers = lam, c, z
         else:
@@ -316,7 +326,6 @@ class _Plan:
         # the merged limits hold every bound and bound constraint: the solver's largest
         # violation is the largest over the constraints as written
         k = kkt.tolist()
-        counts = info.tolist()
         name_, text, success = _status.row(code)
         res = OptimizeResult(
             x=x, fun=float(fun), jac=g, multipliers=multipliers,
@@ -416,6 +425,18 @@ def minimize(
     """
     key = None
     if isinstance(problem, ConstrainedProblem) and not history and not constraints:
+        # the same settings as the last call: compared directly, cheaper than a key
+        last = problem.__dict__.get("_last")
+        if last is not None:
+            try:
+                same = (last[0] == (method, tol, constr_tol, max_iter, method_options)
+                        and last[1] == bounds) is True
+            except (TypeError, ValueError):  # an array among the bounds or options
+                same = False
+            if same:
+                plan = last[2]
+                return plan.solve(_x_array(problem, x0), _param_array(problem, params),
+                                  _NO_HIST, plan.call)
         # a repeated solve with the same settings: everything but x0 and params resolved
         key = (method, tol, constr_tol, max_iter, tuple(method_options.items()),
                _bounds_key(bounds))
@@ -424,6 +445,7 @@ def minimize(
         except TypeError:  # an unhashable option or bound: no fast path for it
             plan, key = None, None
         if plan is not None:
+            _remember(problem, method, tol, constr_tol, max_iter, method_options, bounds, plan)
             return plan.solve(_x_array(problem, x0), _param_array(problem, params), _NO_HIST,
                               plan.call)
     if not isinstance(problem, ConstrainedProblem):
@@ -451,6 +473,21 @@ def minimize(
     if key is not None:
         problem_cache(problem).fast_plans[key] = plan
     return plan.solve(x, p, hist, plan.call)
+
+
+def _remember(problem, method, tol, constr_tol, max_iter, method_options, bounds, plan) -> None:
+    """Keep the settings of this call and their plan on ``problem``, for a repeated call
+    with equal settings (compared by value: a copy of ``bounds`` is kept, so a bounds
+    list changed in place between calls is seen as different).  Bounds given as an
+    array, or anything that does not deep-copy, are not remembered."""
+    if isinstance(bounds, np.ndarray):
+        return
+    try:
+        snapshot = copy.deepcopy(bounds)
+    except Exception:  # noqa: BLE001 - not copyable: no shortcut for it
+        return
+    problem.__dict__["_last"] = ((method, tol, constr_tol, max_iter, dict(method_options)),
+                                 snapshot, plan)
 
 
 def _plan(problem: ConstrainedProblem, method: str, bounds: Any, opts: np.ndarray) -> _Plan:
