@@ -10,7 +10,11 @@ release:
 * :func:`function_from_address` builds a first-class function value from an address
   inside compiled code, filling the ``jit_addr`` field of Numba's function-type struct;
 * :func:`direct_call` calls a compiled overload's CPython wrapper
-  (``dispatcher.overloads[sig].entry_point``), skipping argument typing.
+  (``dispatcher.overloads[sig].entry_point``), skipping argument typing;
+* :func:`memoize_inline_frontend` makes Numba's IR-level inlining (``inline="always"``)
+  build each symopt helper's IR once per process
+  (``numba.core.inline_closurecall.InlineWorker.run_untyped_passes``), instead of once
+  per call site.  Public-API fallback: without it, the same IR is built again each time.
 
 :func:`internals_missing` checks that all of them are still there;
 ``tests/test_numba_compat.py`` fails with a clear message when a Numba release removes
@@ -33,7 +37,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["PUBLIC_ONLY", "MODE", "internals_missing", "function_from_address",
-           "kernel_address", "direct_call"]
+           "kernel_address", "direct_call", "memoize_inline_frontend"]
 
 
 def internals_missing() -> str | None:
@@ -137,3 +141,53 @@ def direct_call(dispatcher):
         return dispatcher
     compiled = getattr(dispatcher, "overloads", {}).get(dispatcher.signatures[0])
     return getattr(compiled, "entry_point", None) or dispatcher
+
+
+#: ``(function, pipeline class, compiler flags)`` -> the function's untyped
+#: Numba IR, built once (see :func:`memoize_inline_frontend`)
+_inline_ir: dict = {}
+
+
+def memoize_inline_frontend() -> bool:
+    """Build the IR of each ``inline="always"`` symopt helper once per process.
+
+    Numba inlines such a helper at the IR level: at each call site it runs its whole
+    untyped front end again (bytecode analysis, IR, the untyped passes, which inline
+    the helper's own helpers, recursively) and then copies the result into the caller
+    (``InlineWorker.inline_ir`` copies the callee's blocks before it changes them).  The
+    solvers call the same helpers at many sites, so here the IR is built once per
+    helper, and each call site gets a copy with a fresh function identity (so that the
+    names of its inlined variables stay distinct).  Only functions of symopt's own
+    modules are memoised; a user's functions are inlined as Numba does.
+
+    Returns whether the memo is installed (False when the internal moved: the fallback
+    is Numba's own behaviour, the same IR built again at every call site).
+    """
+    try:
+        from numba.core import bytecode
+        from numba.core.inline_closurecall import InlineWorker
+
+        original = InlineWorker.run_untyped_passes
+        from_function = bytecode.FunctionIdentity.from_function
+    except (ImportError, AttributeError):
+        return False
+    if getattr(original, "_symopt_memo", False):
+        return True
+
+    def run_untyped_passes(self, func, enable_ssa=False):
+        if self.locals or not getattr(func, "__module__", "").startswith("symopt."):
+            return original(self, func, enable_ssa)
+        self.flags.enable_ssa = enable_ssa  # as the original does, on the caller's flags
+        key = (func, type(self.pipeline), repr(self.flags))
+        built = _inline_ir.get(key)
+        if built is None:
+            built = _inline_ir[key] = original(self, func, enable_ssa)
+        # inline_ir copies the blocks before it changes them; the identity is made new
+        # for each call site, as the original does
+        callee_ir = built.copy()
+        callee_ir.func_id = from_function(func)
+        return callee_ir
+
+    run_untyped_passes._symopt_memo = True
+    InlineWorker.run_untyped_passes = run_untyped_passes
+    return True

@@ -45,3 +45,23 @@ def test_the_public_api_fallback_solves_problems(tmp_path):
                          timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_inline_helpers_ir_is_built_once_per_process():
+    # the solvers' helpers are inlined at many call sites; their IR is built once
+    # (symopt._numba_compat.memoize_inline_frontend), the fallback being Numba's own way
+    import numpy as np
+    from numba import njit
+
+    import symopt.solvers._jit  # noqa: F401 - installs the memo
+    from symopt.solvers.linalg import dot
+
+    assert _numba_compat.memoize_inline_frontend() is True
+
+    @njit
+    def twice(a):
+        return dot(a, a) + dot(a, a)
+
+    a = np.arange(3.0)
+    assert twice(a) == 2 * float(a @ a)
+    assert any(key[0] is dot.py_func for key in _numba_compat._inline_ir)
