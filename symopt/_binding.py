@@ -86,7 +86,7 @@ from symopt._binding import value_fn, value_grad_fn, value_grad_hess_fn
 from {module} import {function} as _solve
 
 
-@numba.njit(abi.entry_sig, cache=True, nogil=True)
+@numba.njit(abi.entry_sig, cache=True, nogil=True, error_model="numpy")
 def entry(value_address, value_grad_address, value_grad_hess_address,
           x, p, data, opts, info, hist, g_out, H_out):
     return _solve(value_fn(value_address), value_grad_fn(value_grad_address),
@@ -104,7 +104,7 @@ from symopt._binding import residuals_fn, residuals_jacobian_fn
 from {module} import {function} as _solve
 
 
-@numba.njit(abi.ls_entry_sig, cache=True, nogil=True)
+@numba.njit(abi.ls_entry_sig, cache=True, nogil=True, error_model="numpy")
 def entry(residuals_address, residuals_jacobian_address,
           x, p, data, opts, info, hist, r_out, J_out):
     return _solve(residuals_fn(residuals_address),
@@ -137,6 +137,21 @@ def _entry_row(method: str) -> tuple[str | None, str, str, str]:
 _entries: dict[str, object] = {}
 
 
+def _entry_source(method: str) -> str:
+    """The source text of ``method``'s entry point module.  It calls the solver's
+    wrapper inlined (:data:`symopt.solvers._jit.INLINABLE`) when the solver's module
+    publishes one, so that compiling the entry does not compile the solver a second
+    time; else (a method registered with only a compiled solver) the solver."""
+    import importlib
+
+    from .solvers._jit import INLINABLE
+
+    template, module, function, sources = _entry_row(method)
+    if getattr(importlib.import_module(module), function + INLINABLE, None) is not None:
+        function += INLINABLE
+    return template.format(method=method, module=module, function=function, sources=sources)
+
+
 def entry_point(method: str):
     """The compiled entry point of ``method``: for scalar methods
     ``f = entry(value_addr, value_grad_addr, value_grad_hess_addr, x, p, data, opts, info,
@@ -147,11 +162,137 @@ def entry_point(method: str):
     if entry is None:
         from . import cache
 
-        template, module, function, sources = _entry_row(method)
-        source = template.format(method=method, module=module, function=function,
-                                 sources=sources)
-        entry = _entries[method] = cache.load_source(source, kind="e").entry
+        pending = _compiling.get(method)
+        if pending is not None:
+            pending.wait()  # another process is compiling it: load it from the cache after
+        entry = _entries[method] = cache.load_source(_entry_source(method), kind="e").entry
     return entry
+
+
+# --------------------------------------------------------------------------------------
+# Compiling several entry points side by side.
+#
+# A solver compiles in about 5 s of one core, inside Numba's compiler lock: threads cannot
+# share the work.  When several methods are needed at once (``compare``, the demo) and
+# none is in Numba's disk cache yet, each but the first is compiled in a worker process,
+# which writes Numba's cache; this process then loads them from there (about 0.4 s each).
+# --------------------------------------------------------------------------------------
+
+_WORKER = """\
+import sys
+sys.path[:0] = sys.argv[2].split({sep!r})
+from symopt import _binding
+for method in sys.argv[1].split(","):
+    _binding.entry_point(method)
+"""
+
+#: method -> the worker process compiling its entry (until this process waited for it)
+_compiling: dict[str, "_Worker"] = {}
+#: seconds a worker may take before this process stops waiting and compiles itself
+WORKER_TIMEOUT = 600.0
+
+
+class _Worker:
+    """A process compiling the entry points of some methods into the disk caches."""
+
+    def __init__(self, methods: list[str]):
+        import os
+        import subprocess
+        import sys
+
+        from . import cache
+
+        here = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, **{cache.ENV_VAR: str(cache.cache_dir())})
+        self.methods = methods
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER.format(sep=os.pathsep), ",".join(methods), here],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+
+    def wait(self) -> None:
+        """Wait for the worker (a failed or stuck one is given up: the caller then
+        compiles what it needs itself)."""
+        import subprocess
+
+        try:
+            self.process.wait(timeout=WORKER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for method in self.methods:
+            if _compiling.get(method) is self:
+                del _compiling[method]
+
+
+def _entry_cached(method: str) -> bool:
+    """Whether Numba's disk cache holds ``method``'s entry point (its index file exists)."""
+    from . import cache
+
+    name = f"symopt_e_{cache.source_hash(_entry_source(method))}"
+    return any(cache.cache_dir().glob(f"__pycache__/{name}.*.nbi"))
+
+
+def _load() -> float:
+    import os
+
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this system
+        return 0.0
+
+
+def _int_env(name: str, default: int) -> int:
+    import os
+
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def compile_entries_in_parallel(methods, workers: int | None = None) -> list[str]:
+    """Start compiling the entry points of ``methods`` side by side, in up to ``workers``
+    processes (default: ``$SYMOPT_COMPILE_WORKERS``, else one per idle core, judged by
+    the load average; 0 turns this off), when at least two of them are neither
+    loaded in this process nor in Numba's disk cache.  Returns the methods handed to
+    workers; :func:`entry_point` waits for a method's worker before it loads the method.
+    The first method that needs compiling is left to this process, which compiles it
+    (and the problem's kernels) meanwhile.  Only built-in methods (a fresh process knows
+    them) are handed out."""
+    import os
+
+    from .solvers import registry
+
+    todo = []
+    for method in dict.fromkeys(methods):
+        if method in _entries or method in _compiling:
+            continue
+        row = registry.lookup(method)
+        if row.kind not in _TEMPLATES or not row.qualified_module.startswith("symopt.solvers."):
+            continue
+        if not _entry_cached(method):
+            todo.append(method)
+    cores = os.cpu_count() or 1
+    if workers is None:
+        # one per idle core: with this process that is a process more than cores, which
+        # keeps them busy while this one also compiles the problem's kernels.  On a busy
+        # machine, workers only add their own start (about 1.5 s of CPU each) to the load.
+        workers = _int_env("SYMOPT_COMPILE_WORKERS", -1)
+        if workers < 0:
+            workers = min(cores, int(cores - _load() + 0.5))
+    if len(todo) < 2 or cores < 2 or workers < 1:
+        return []
+    handed = todo[1:]
+    groups = [handed[i::workers] for i in range(min(workers, len(handed)))]
+    for group in groups:
+        try:
+            worker = _Worker(group)
+        except OSError:  # no process could be started: compile here, one after the other
+            break
+        for method in group:
+            _compiling[method] = worker
+    return [m for m in handed if m in _compiling]
 
 
 _direct_calls: dict[str, object] = {}

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import _binding, _routes
 from .errors import InputError
 from .minimize import _canonical_method, minimize
 from .problem import LeastSquares, Problem
@@ -134,6 +135,9 @@ def compare(
         raise InputError("methods is empty: give at least one method")
     if repeat < 1:
         raise InputError(f"repeat must be at least 1, got {repeat}")
+    if _routes.solver_for(problem, data, options.get("constraints")) is None:
+        # solvers not in the disk cache yet compile side by side, one process per core
+        _binding.compile_entries_in_parallel(methods)
     out = Comparison()
     for method in methods:
         # the first solve compiles (or loads) kernels and solver: not timed

@@ -103,3 +103,23 @@ def test_array_kernels_in_public_only_mode_give_the_same_bits(tmp_path):
     assert child[0] == f and child[1:] == list(g)
     assert float(lines[1]) == f  # the value through the public-only value wrapper
     assert lines[2].startswith("True")
+
+
+def test_inline_helpers_ir_is_built_once_per_process():
+    # the solvers' helpers are inlined at many call sites; their IR is built once
+    # (symopt._numba_compat.memoize_inline_frontend), the fallback being Numba's own way
+    import numpy as np
+    from numba import njit
+
+    import symopt.solvers._jit  # noqa: F401 - installs the memo
+    from symopt.solvers.linalg import dot
+
+    assert _numba_compat.memoize_inline_frontend() is True
+
+    @njit
+    def twice(a):
+        return dot(a, a) + dot(a, a)
+
+    a = np.arange(3.0)
+    assert twice(a) == 2 * float(a @ a)
+    assert any(key[0] is dot.py_func for key in _numba_compat._inline_ir)

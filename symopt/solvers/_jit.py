@@ -18,6 +18,10 @@ import threading
 from numba import njit
 
 from .. import abi
+from .._numba_compat import memoize_inline_frontend
+
+# the solvers inline the same helpers at many call sites: build each one's IR once
+memoize_inline_frontend()
 
 #: IEEE arithmetic (``error_model="numpy"``): 1/0 is Inf and 0/0 is NaN, which the
 #: solvers test for, instead of a ZeroDivisionError escaping to the user.  ``nogil``
@@ -52,10 +56,22 @@ def solver(function):
     return njit(abi.solver_sig, cache=True, **OPTIONS)(function)
 
 
+#: Suffix of the name under which :func:`compiled_on_first_access` also publishes each
+#: solve wrapper as an ``inline="always"`` function, for the generated entry points
+#: (:mod:`symopt._binding`): an entry compiled with the wrapper inlined links only the
+#: method's iteration, instead of linking a separately compiled solver (whose whole
+#: machine code LLVM would optimise and emit a second time: about 1 s per method).
+INLINABLE = "_inlinable"
+
+
 def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solver):
     """A module ``__getattr__`` that compiles (or loads from Numba's cache) each solver of
     ``sources`` (public name -> Python function) with ``compile_solver`` when it is first
     accessed, not at import, and keeps it in ``namespace`` (the module's globals).
+
+    Each function of ``sources`` is also published at once, uncompiled, as
+    ``<name>_inlinable`` (:data:`INLINABLE`): the same wrapper for Numba to inline into
+    a caller (the entry points of :mod:`symopt._binding`).
 
     Thread-safe: one lock per name, so that threads asking for the same solver at once
     compile it once (and two different solvers compile side by side).  Before the
@@ -63,6 +79,8 @@ def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solv
     :class:`~symopt.errors.CacheWarning` (:func:`symopt.cache.discard_damaged_numba_cache`):
     Numba would otherwise raise from every later compilation of a truncated ``.nbi``/``.nbc``.
     """
+    for name, function in sources.items():
+        namespace[name + INLINABLE] = njit(inline="always", **OPTIONS)(function)
     locks: dict[str, threading.Lock] = {}
     guard = threading.Lock()
     checked: list[bool] = []

@@ -13,7 +13,8 @@ along the projection arc ``P(x - alpha g)`` (:func:`.linesearch.projected_backtr
 halving), a fixed step is projected too, and gtol is tested on the projected gradient
 ``||P(x - g) - x||_inf``.
 
-Importing this module compiles the solver (or loads it from Numba's on-disk cache).
+The solver compiles (or loads from Numba's on-disk cache) when ``solve`` is first
+accessed, not at import.
 Uses ``value`` and ``value_grad``; ``value_grad_hess`` is never called and ``H_out``
 is not touched.
 """
@@ -33,7 +34,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import iteration, solver
+from ._jit import compiled_on_first_access, iteration
 from .linalg import dot
 from .linesearch import (
     INTERPOLATE,
@@ -103,8 +104,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
     return f
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
         return np.nan
@@ -116,3 +116,6 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     return kernel_raised(value, x, p, data, info)
+
+
+__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})

@@ -38,7 +38,8 @@ Without a pair (the first step, and after a reset) ``theta`` is chosen so that t
 model's unit step along ``-g`` is the gradient step described above.  Convergence is
 tested on the projected gradient.
 
-Importing this module compiles the solver (or loads it from Numba's on-disk cache).
+The solver compiles (or loads from Numba's on-disk cache) when ``solve`` is first
+accessed, not at import.
 Uses ``value`` (bounded searches) and ``value_grad``; ``H_out`` is not touched and may
 be any shape (e.g. 0 x 0).
 """
@@ -62,7 +63,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import inlined, iteration, solver
+from ._jit import compiled_on_first_access, inlined, iteration
 from .linalg import dot, norm2
 from .linesearch import (
     LS_OK,
@@ -425,8 +426,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     return f
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by L-BFGS (L-BFGS-B with bounds); see :data:`symopt.abi.solver_sig`."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
         return np.nan
@@ -447,3 +447,6 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     return kernel_raised(value, x, p, data, info)
+
+
+__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})

@@ -12,7 +12,8 @@ leaves the Newton step.  The step length comes from Armijo backtracking starting
 the length at which the Newton step is exact for a quadratic, and halving (see
 :func:`.linesearch.backtracking` for why not interpolating).
 
-Importing this module compiles the solver (or loads it from Numba's on-disk cache).
+The solver compiles (or loads from Numba's on-disk cache) when ``solve`` is first
+accessed, not at import.
 ``H_out`` receives the (unmodified) Hessian at the final point.
 """
 
@@ -34,7 +35,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import inlined, iteration, solver
+from ._jit import compiled_on_first_access, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix
 from .linesearch import HALVE, LS_OK, backtracking, failure_status
 from .status import CONTINUE, HESSIAN_NOT_PD
@@ -138,8 +139,7 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
     return f
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
         return np.nan
@@ -153,3 +153,6 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
         pass
     hessian_to_out(info[INFO_NIT], H_out, matrices[1])
     return kernel_raised(value, x, p, data, info)
+
+
+__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})

@@ -16,7 +16,8 @@ first step, so that later unit steps have the right length.  The very first step
 ``-g``, tries a length that moves ``x`` by at most 1 per coordinate.  If the line search
 fails along ``-M g``, ``M`` is reset and the search is retried once along ``-g``.
 
-Importing this module compiles the solver (or loads it from Numba's on-disk cache).
+The solver compiles (or loads from Numba's on-disk cache) when ``solve`` is first
+accessed, not at import.
 Uses ``value_grad`` only; ``H_out`` receives the final inverse-Hessian approximation.
 """
 
@@ -34,7 +35,7 @@ from ._common import (
     read_options,
     start,
 )
-from ._jit import inlined, iteration, solver
+from ._jit import compiled_on_first_access, inlined, iteration
 from .linalg import dot, matvec, norm2, set_scaled_identity
 from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
@@ -117,8 +118,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
     return f
 
 
-@solver
-def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
+def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
     """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
     if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
         return np.nan
@@ -130,3 +130,6 @@ def solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_ou
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
     return kernel_raised(value, x, p, data, info)
+
+
+__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
