@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import inspect
 import os
 import threading
 
@@ -80,7 +81,8 @@ def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solv
     Numba would otherwise raise from every later compilation of a truncated ``.nbi``/``.nbc``.
     """
     for name, function in sources.items():
-        namespace[name + INLINABLE] = njit(inline="always", **OPTIONS)(function)
+        if inspect.isfunction(function):  # a solve given compiled is linked as it is
+            namespace[name + INLINABLE] = njit(inline="always", **OPTIONS)(function)
     locks: dict[str, threading.Lock] = {}
     guard = threading.Lock()
     checked: list[bool] = []
