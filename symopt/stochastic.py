@@ -52,6 +52,28 @@ PROGRESS_AFTER_SECONDS = 2.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def update(method, x, g, m, v, steps, lr, beta1, beta2, eps):  # pragma: no cover - compiled
+    """One mini-batch step on ``x`` from the batch gradient ``g``: SGD with heavy-ball
+    momentum (``method`` 0; ``m`` the velocity) or Adam (1; ``m``, ``v`` the moments,
+    bias-corrected by the step count ``steps[0]``, which it increments).  The one update
+    of every mini-batch path (this module, symopt.tensor.stochastic, symopt.chunked)."""
+    n = x.shape[0]
+    steps[0] += 1
+    if method == 0:  # SGD with heavy-ball momentum
+        for i in range(n):
+            m[i] = beta1 * m[i] + g[i]
+            x[i] -= lr * m[i]
+    else:  # Adam
+        t = steps[0]
+        c1 = 1.0 - beta1 ** t
+        c2 = 1.0 - beta2 ** t
+        for i in range(n):
+            m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
+            v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
+            x[i] -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _epoch(value_grad_address, x, p, rows_data, order, batch_size, method, opts, row_factor,
            reg_data, m, v, steps, g, g_reg, batch, last_batch, x_prev):  # pragma: no cover
     """One epoch over the rows ``order`` of ``rows_data`` (the data row-major: shape
@@ -94,19 +116,7 @@ def _epoch(value_grad_address, x, p, rows_data, order, batch_size, method, opts,
         for i in range(n):
             x_prev[i] = x[i]
         total += f * size
-        steps[0] += 1
-        if method == 0:  # SGD with heavy-ball momentum
-            for i in range(n):
-                m[i] = beta1 * m[i] + g[i]
-                x[i] -= lr * m[i]
-        else:  # Adam
-            t = steps[0]
-            c1 = 1.0 - beta1 ** t
-            c2 = 1.0 - beta2 ** t
-            for i in range(n):
-                m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
-                v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
-                x[i] -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
+        update(method, x, g, m, v, steps, lr, beta1, beta2, eps)
         start = stop
     return total / rows
 

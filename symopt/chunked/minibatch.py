@@ -35,7 +35,7 @@ from .._progress import Progress
 from ..errors import InputError
 from ..result import OptimizeResult
 from ..solvers import status as _status
-from ..stochastic import MINIBATCH_DEFAULTS, MINIBATCH_METHODS, PROGRESS_AFTER_SECONDS
+from ..stochastic import MINIBATCH_DEFAULTS, MINIBATCH_METHODS, PROGRESS_AFTER_SECONDS, update
 from .evaluate import EvaluationStopped, Evaluator, _bad_value_error
 from .model import ChunkModel, DataLossModel, model_for
 from .solve import DATA_ERROR, begin, status_message
@@ -45,24 +45,6 @@ __all__ = ["minimize_minibatch"]
 
 # status of a compiled stream call
 _OK, _NOT_FINITE = 0, 1
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _update(method, x, g, m, v, steps, lr, beta1, beta2, eps):  # pragma: no cover - compiled
-    n = x.shape[0]
-    steps[0] += 1
-    if method == 0:  # SGD with heavy-ball momentum
-        for i in range(n):
-            m[i] = beta1 * m[i] + g[i]
-            x[i] -= lr * m[i]
-    else:  # Adam
-        t = steps[0]
-        c1 = 1.0 - beta1 ** t
-        c2 = 1.0 - beta2 ** t
-        for i in range(n):
-            m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
-            v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
-            x[i] -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -88,7 +70,7 @@ def _batch_step(value_grad, x, p, batch, method, opts, row_factor, reg_data, m, 
         x_prev[i] = x[i]
     totals[0] += f * batch.shape[1]
     totals[1] += batch.shape[1]
-    _update(method, x, g, m, v, steps, opts[abi.OPT_STEP], opts[abi.OPT_MOMENTUM],
+    update(method, x, g, m, v, steps, opts[abi.OPT_STEP], opts[abi.OPT_MOMENTUM],
             opts[abi.OPT_BETA2], opts[abi.OPT_EPS])
     return True
 
@@ -224,7 +206,7 @@ class _Trainer:
         self.x_prev[:] = self.x
         self.totals += (out[0] * rows, rows)
         self.g[:] = out[1:]
-        _update(self.method, self.x, self.g, self.m, self.v, self.steps, self.opts[abi.OPT_STEP],
+        update(self.method, self.x, self.g, self.m, self.v, self.steps, self.opts[abi.OPT_STEP],
                 self.opts[abi.OPT_MOMENTUM], self.opts[abi.OPT_BETA2], self.opts[abi.OPT_EPS])
         return True
 

@@ -35,6 +35,7 @@ from .._binding import value_grad_fn
 from ..errors import InputError
 from ..result import OptimizeResult
 from ..solvers import status as _status
+from ..stochastic import update
 from .ir import Dim, Map, topological
 
 __all__ = ["minimize_minibatch", "row_dimension", "MINIBATCH_METHODS"]
@@ -122,19 +123,7 @@ def _epoch(value_grad_address, x, p, table, row_column, sources, buffers, order,
         for i in range(n):
             x_prev[i] = x[i]
         total += f * size
-        steps[0] += 1
-        if method == 0:  # SGD with heavy-ball momentum
-            for i in range(n):
-                m[i] = beta1 * m[i] + g[i]
-                x[i] -= lr * m[i]
-        else:  # Adam
-            t = steps[0]
-            c1 = 1.0 - beta1 ** t
-            c2 = 1.0 - beta2 ** t
-            for i in range(n):
-                m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
-                v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
-                x[i] -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + eps)
+        update(method, x, g, m, v, steps, lr, beta1, beta2, eps)
         start = stop
     return total / count
 
