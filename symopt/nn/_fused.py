@@ -26,7 +26,9 @@ import math
 from typing import Sequence
 
 import numpy as np
+from llvmlite import ir as llvmir
 from numba import njit, types
+from numba.extending import intrinsic
 
 __all__ = ["FusedMLP", "ACT_CODES", "LOSS_CODES", "gather_rows", "gather_labels", "labels_within"]
 
@@ -43,10 +45,63 @@ _v = types.float64[::1]
 _iv = types.int64[::1]
 
 
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a bitcast: vectorises)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmir.DoubleType())
+
+    return sig, codegen
+
+
+# tanh(x) for |x| < 0.625: x + x^3 P(x^2)/Q(x^2) (Cephes' tanh, relative error ~3e-16);
+# above: (1 - e)/(1 + e) with e = exp(-2|x|) from Cephes' exp (a Pade form on the reduced
+# argument |r| <= ln2/2, scaled by 2^k through the exponent bits).  No call and no branch
+# in the element loop: both forms are computed and one selected, so the loop vectorises.
+_TP0, _TP1, _TP2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
+_TQ0, _TQ1, _TQ2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
+_EP0, _EP1, _EP2 = 1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1
+_EQ0, _EQ1, _EQ2, _EQ3 = (3.00198505138664455042e-6, 2.52448340349684104192e-3,
+                          2.27265548208155028766e-1, 2.00000000000000000009e0)
+_LOG2E = 1.4426950408889634
+_LN2_HI, _LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
+
+
+@njit(_f8(_f8), inline="always", cache=True, error_model="numpy")
+def tanh(x):  # pragma: no cover - compiled
+    """``tanh(x)`` in float64 within a few ulp, branch-free and with one division (for
+    vectorised loops); NaN stays NaN, ``±inf`` gives ``±1``."""
+    a = abs(x)
+    s = x * x
+    q = ((s + _TQ0) * s + _TQ1) * s + _TQ2
+    small_num = x * q + x * s * ((_TP0 * s + _TP1) * s + _TP2)      # small = small_num / q
+    t = -2.0 * min(a, 20.0)                            # tanh(20) = 1 in float64
+    t = t if t == t else -2.0                          # NaN: any finite value (`small` is NaN)
+    k = math.floor(t * _LOG2E + 0.5)
+    r = (t - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    p = r * ((_EP0 * r2 + _EP1) * r2 + _EP2)
+    q2 = ((_EQ0 * r2 + _EQ1) * r2 + _EQ2) * r2 + _EQ3
+    u = (q2 + p) * _f64_from_bits((np.int64(k) + 1023) << 52)   # e = exp(t) = u / v
+    v = q2 - p
+    big_num = v - u                                    # (1 - e)/(1 + e) = (v - u)/(v + u)
+    big_num = big_num if x >= 0.0 else -big_num
+    if a >= 0.625:                                     # (NaN: the small form, NaN)
+        return big_num / (v + u)
+    return small_num / q
+
+
 @njit(types.void(_m, _v, _i8), cache=True, nogil=True, error_model="numpy")
 def _bias_activation(Z, b, act):  # pragma: no cover - compiled
-    """``Z = act(Z + b)`` in place (every activation but tanh, which NumPy does faster)."""
+    """``Z = act(Z + b)`` in place; one loop per activation so that each vectorises."""
     rows, cols = Z.shape
+    if act == 1:
+        for i in range(rows):
+            for j in range(cols):
+                Z[i, j] = tanh(Z[i, j] + b[j])
+        return
     for i in range(rows):
         for j in range(cols):
             z = Z[i, j] + b[j]
@@ -203,8 +258,50 @@ def labels_within(y, classes):  # pragma: no cover - compiled
     return True
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _step(Ws, flip, bs, X, y, Y, kind, act, l2, gWs, gbs, Hs, Ds):  # pragma: no cover - compiled
+    """One value-and-gradient step, all of it compiled (Python is entered once per step).
+
+    Per layer ``k`` (tuples of equal length ``L``): ``Ws[k]`` is the weight matrix ``W``
+    (``(in, out)``, ``flip[k] == 0``) or its transpose (``(out, in)``, ``flip[k] == 1``),
+    both C-contiguous; ``gWs[k]`` receives ``∂L/∂Wᵀ`` (``(out, in)``, C-contiguous:
+    ``δᵀ @ H_prev``, the faster orientation of the first layer's product);
+    ``Hs[k]`` (k < L-1) the hidden outputs, ``Ds[k]`` the deltas (``Ds[L-1]`` first holds
+    the logits).  The products are ``numpy.dot`` into those buffers (BLAS through SciPy)."""
+    layers = len(Ws)
+    H = X
+    for k in range(layers):
+        Z = Hs[k] if k < layers - 1 else Ds[k]
+        if flip[k]:
+            np.dot(H, Ws[k].T, Z)
+        else:
+            np.dot(H, Ws[k], Z)
+        if k < layers - 1:
+            _bias_activation(Z, bs[k], act)
+            H = Z
+    loss = _output_loss(Ds[layers - 1], bs[layers - 1], y, Y, kind, gbs[layers - 1])
+    for k in range(layers - 1, -1, -1):
+        below = X if k == 0 else Hs[k - 1]
+        np.dot(Ds[k].T, below, gWs[k])
+        if k:
+            if flip[k]:
+                np.dot(Ds[k], Ws[k], Ds[k - 1])
+            else:
+                np.dot(Ds[k], Ws[k].T, Ds[k - 1])
+            _mask_colsum(Ds[k - 1], Hs[k - 1], gbs[k - 1], act)
+    if l2 != 0.0:
+        for k in range(layers):
+            W, G = Ws[k], gWs[k]
+            if flip[k]:
+                loss += _l2(W, G, l2)
+            else:
+                loss += _l2(W, G.T, l2)
+    return loss
+
+
 _EMPTY_I = np.zeros(0, dtype=np.int64)
 _EMPTY_M = np.zeros((0, 0))
+_FLIPS = {}
 
 
 class FusedMLP:
@@ -216,6 +313,7 @@ class FusedMLP:
     ``(in, out)`` array): OpenBLAS runs the first layer's 128 x 784 x 128 product about
     8 % faster in that orientation than as ``Xᵀ @ δ`` (docs/performance.md).
 
+    The whole step is one compiled call (:func:`_step`, compiled once per network depth).
     The intermediate buffers belong to the evaluator: one network object serves one
     thread at a time (build a network per thread to train several at once)."""
 
@@ -225,52 +323,34 @@ class FusedMLP:
         self.l2 = float(l2)
         self._buffers: dict = {}
 
-    def _buffers_for(self, batch: int, widths: tuple) -> list[np.ndarray]:
-        """One ``(batch, width)`` buffer per layer (hidden outputs, then the deltas that
-        overwrite the logits), cut from buffers kept for the largest batch seen."""
-        key = widths
-        full = self._buffers.get(key)
-        if full is None or full[0].shape[0] < batch:
-            full = self._buffers[key] = [np.empty((batch, w)) for w in widths] + \
-                                        [np.empty((batch, w)) for w in widths[:-1]]
-        return [a[:batch] for a in full]
+    def _buffers_for(self, batch: int, widths: tuple) -> tuple[tuple, tuple]:
+        """``(Hs, Ds)``: a ``(batch, width)`` buffer per layer for the hidden outputs (the
+        last one unused) and one for the deltas (the last one first holds the logits),
+        cut from buffers kept for the largest batch seen."""
+        key = (batch, widths)
+        cut = self._buffers.get(key)
+        if cut is None:
+            full = self._buffers.get(widths)
+            if full is None or full[0][0].shape[0] < batch:
+                full = self._buffers[widths] = ([np.empty((batch, w)) for w in widths],
+                                                [np.empty((batch, w)) for w in widths])
+            cut = self._buffers[key] = (tuple(a[:batch] for a in full[0]),
+                                        tuple(a[:batch] for a in full[1]))
+        return cut
 
     def __call__(self, Ws: Sequence[np.ndarray], bs: Sequence[np.ndarray], X: np.ndarray,
                  y: np.ndarray, gWs: Sequence[np.ndarray], gbs: Sequence[np.ndarray]) -> float:
         """The loss; the gradient goes into ``gWs`` (F-contiguous arrays of the weight
         matrices' shapes, see above) and ``gbs`` (C-contiguous).  ``Ws`` may be C- or
         F-contiguous.  ``y``: integer labels ``(B,)`` or targets ``(B, K)``."""
-        layers = len(Ws)
-        batch = X.shape[0]
-        widths = tuple(W.shape[1] for W in Ws)
-        bufs = self._buffers_for(batch, widths)
-        Hs, Ds = bufs[:layers - 1], bufs[layers:] + [bufs[layers - 1]]
-        act = self.act
-        H = X
-        for k in range(layers - 1):
-            Z = Hs[k]
-            np.dot(H, Ws[k], out=Z)
-            if act == 1:
-                np.add(Z, bs[k], out=Z)
-                np.tanh(Z, out=Z)
-            elif act:
-                _bias_activation(Z, bs[k], act)
-            else:
-                np.add(Z, bs[k], out=Z)
-            H = Z
-        D = Ds[-1]
-        np.dot(H, Ws[-1], out=D)
+        flips = tuple(not W.flags.c_contiguous for W in Ws)
+        flip = _FLIPS.get(flips)
+        if flip is None:
+            flip = _FLIPS[flips] = np.array(flips, dtype=np.int64)
+        Hs, Ds = self._buffers_for(X.shape[0], tuple(W.shape[1] for W in Ws))
+        Wt = tuple(W.T if f else W for W, f in zip(Ws, flips))
+        gWt = tuple(G.T for G in gWs)
         if self.loss == 0:
-            loss = _output_loss(D, bs[-1], y, _EMPTY_M, 0, gbs[-1])
-        else:
-            loss = _output_loss(D, bs[-1], _EMPTY_I, y, self.loss, gbs[-1])
-        for k in range(layers - 1, -1, -1):
-            below = X if k == 0 else Hs[k - 1]
-            np.dot(Ds[k].T, below, out=gWs[k].T)
-            if k:
-                np.dot(Ds[k], Ws[k].T, out=Ds[k - 1])
-                _mask_colsum(Ds[k - 1], Hs[k - 1], gbs[k - 1], act)
-        if self.l2:
-            for W, G in zip(Ws, gWs):
-                loss += _l2(W, G, self.l2)
-        return loss
+            return _step(Wt, flip, tuple(bs), X, y, _EMPTY_M, 0, self.act, self.l2, gWt, tuple(gbs), Hs, Ds)
+        return _step(Wt, flip, tuple(bs), X, _EMPTY_I, y, self.loss, self.act, self.l2, gWt, tuple(gbs),
+                     Hs, Ds)
