@@ -12,8 +12,8 @@ Sections:
 3. set-up: ``nn.mlp`` + the first value and gradient (derive, share, plan) in a fresh
    process; then other layer sizes (nothing compiled: the plan is NumPy).
 
-Rows are timed interleaved (each repeat times every row once, in an order that rotates
-from one repeat to the next); medians are reported and
+Rows are timed interleaved (each repeat times every row once, in a random order drawn
+afresh for every repeat, seeded); medians are reported and
 ratios are symopt / other (< 1: symopt faster).  Every row runs on the same number of
 cores, ``--threads`` (default 1): the process pins itself to that many cores
 (``os.sched_setaffinity``, before NumPy and JAX load) and sets the BLAS thread counts to
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -93,10 +94,14 @@ def interleaved(rows: dict, repeat: int) -> dict:
     times = {name: [] for name in rows}
     cpu = {name: [] for name in rows}
     names = list(rows)
+    order = random.Random(0)
     for r in range(repeat):
-        # the order rotates, so each row follows every other equally often (a row run
-        # right after another that read the same arrays would find them in cache)
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        # a fresh random order every repeat, so each row follows every other about
+        # equally often: a row run right after another that read the same arrays finds
+        # them in cache, and the row that runs right after JAX's is slowed by 0.1 ms
+        # (a fixed rotation kept the same neighbours and charged that to one row)
+        order.shuffle(names)
+        for name in names:
             fn = rows[name]
             c = time.process_time()
             t = time.perf_counter()
@@ -152,8 +157,11 @@ def section_step(repeat: int) -> list[tuple]:
         np.dot(X, w["W1"], out=out1)
         np.dot(delta1.T, X, out=out3)
 
+    ws = net._check_weights(w)
+    gs = [np.empty(a.shape[::-1]).T for a in ws[:2]] + [np.empty(a.shape) for a in ws[2:]]
     rows = {
         "symopt": lambda: net.value_and_grad(w, X, y),
+        "into": lambda: net._value_and_grad_into(ws, X, y, gs),
         "numpy": lambda: numpy_value_and_grad(*args, X, y),
         "floor": floor,
         "floor_t": floor_t,
@@ -164,7 +172,8 @@ def section_step(repeat: int) -> list[tuple]:
         jX, jy = jnp.asarray(X), jnp.asarray(y)
         rows["jax"] = lambda: jax.block_until_ready(vg(jparams, jX, jy))
     t = interleaved(rows, repeat)
-    labels = {"numpy": "  hand-written NumPy backprop", "jax": "  JAX jit(value_and_grad)",
+    labels = {"into": "  symopt, the training path's step (no checks, gradients preallocated)",
+              "numpy": "  hand-written NumPy backprop", "jax": "  JAX jit(value_and_grad)",
               "floor": "  floor: X @ W1 and Xᵀ @ δ1 alone (numpy.dot, out=)",
               "floor_t": "  the same, second product as δ1ᵀ @ X (symopt's orientation)"}
     return _rows("step 784-128-10, batch 128: symopt", t, labels, floor=t["floor"])
