@@ -69,6 +69,28 @@ _LOG2E = 1.4426950408889634
 _LN2_HI, _LN2_LO = 6.93145751953125e-1, 1.42860682030941723212e-6
 
 
+@njit(types.UniTuple(_f8, 2)(_f8), inline="always", cache=True, error_model="numpy")
+def _exp_parts(t):  # pragma: no cover - compiled
+    """``(u, v)`` with ``exp(t) = u / v`` for ``-708 <= t <= 0`` (a few ulp; branch-free)."""
+    k = math.floor(t * _LOG2E + 0.5)
+    r = (t - k * _LN2_HI) - k * _LN2_LO
+    r2 = r * r
+    p = r * ((_EP0 * r2 + _EP1) * r2 + _EP2)
+    q = ((_EQ0 * r2 + _EQ1) * r2 + _EQ2) * r2 + _EQ3
+    return (q + p) * _f64_from_bits((np.int64(k) + 1023) << 52), q - p
+
+
+@njit(_f8(_f8), inline="always", cache=True, error_model="numpy")
+def exp_nonpositive(t):  # pragma: no cover - compiled
+    """``exp(t)`` for ``t <= 0`` within a few ulp, branch-free (for vectorised loops; 0 below
+    -708 instead of a subnormal); ``t > 0`` gives ``inf``, NaN stays NaN."""
+    c = t if t > -708.0 else -708.0                    # (NaN: any finite value)
+    c = c if c < 0.0 else 0.0
+    u, v = _exp_parts(c)
+    e = u / v if t >= -708.0 else 0.0
+    return e if t <= 0.0 else (math.inf if t > 0.0 else t)
+
+
 @njit(_f8(_f8), inline="always", cache=True, error_model="numpy")
 def tanh(x):  # pragma: no cover - compiled
     """``tanh(x)`` in float64 within a few ulp, branch-free and with one division (for
@@ -79,13 +101,7 @@ def tanh(x):  # pragma: no cover - compiled
     small_num = x * q + x * s * ((_TP0 * s + _TP1) * s + _TP2)      # small = small_num / q
     t = -2.0 * min(a, 20.0)                            # tanh(20) = 1 in float64
     t = t if t == t else -2.0                          # NaN: any finite value (`small` is NaN)
-    k = math.floor(t * _LOG2E + 0.5)
-    r = (t - k * _LN2_HI) - k * _LN2_LO
-    r2 = r * r
-    p = r * ((_EP0 * r2 + _EP1) * r2 + _EP2)
-    q2 = ((_EQ0 * r2 + _EQ1) * r2 + _EQ2) * r2 + _EQ3
-    u = (q2 + p) * _f64_from_bits((np.int64(k) + 1023) << 52)   # e = exp(t) = u / v
-    v = q2 - p
+    u, v = _exp_parts(t)                               # e = exp(t) = u / v
     big_num = v - u                                    # (1 - e)/(1 + e) = (v - u)/(v + u)
     big_num = big_num if x >= 0.0 else -big_num
     if a >= 0.625:                                     # (NaN: the small form, NaN)
@@ -186,7 +202,7 @@ def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
                     picked += Y[i, j] * Z[i, j]
             s = 0.0
             for j in range(cols):
-                e = math.exp(Z[i, j] - top)            # one exp per logit: P = e/s
+                e = exp_nonpositive(Z[i, j] - top)     # one exp per logit: P = e/s
                 Z[i, j] = e
                 s += e
             total += math.log(s) + top - picked
