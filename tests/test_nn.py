@@ -323,7 +323,7 @@ def test_compiled_tanh_and_exp_are_within_a_few_ulp_of_mpmath():
 
 def test_weights_in_either_memory_order_give_the_same_step():
     """The compiled step takes each weight matrix C- or F-ordered (the training path keeps
-    them F-ordered); any mix gives the hand-written backpropagation."""
+    them F-ordered), writable or read-only; any mix gives the hand-written backpropagation."""
     net = nn.mlp([5, 4, 6, 3], l2=0.01)
     w = net.init(1)
     X, y = _data([5, 4, 6, 3], "softmax", "int")
@@ -332,7 +332,16 @@ def test_weights_in_either_memory_order_give_the_same_step():
         mixed = dict(w)
         for k, o in zip((1, 2, 3), order):
             mixed[f"W{k}"] = np.asfortranarray(w[f"W{k}"]) if o == "F" else np.ascontiguousarray(w[f"W{k}"])
-        f, g = net.value_and_grad(mixed, X, y)
+        if order == "FCF":                              # read-only arrays are taken too
+            for k in ("W1", "b2"):
+                mixed[k] = mixed[k].copy(order="K")
+                mixed[k].setflags(write=False)
+        Xo, yo = X, y
+        if order == "CFC":                              # and read-only data
+            Xo, yo = X.copy(), y.copy()
+            Xo.setflags(write=False)
+            yo.setflags(write=False)
+        f, g = net.value_and_grad(mixed, Xo, yo)
         assert f == pytest.approx(f_ref, rel=1e-12)
         for k in g_ref:
             np.testing.assert_allclose(g[k], g_ref[k], rtol=1e-10, atol=1e-14)

@@ -366,9 +366,15 @@ class FusedMLP:
         if flip is None:
             flip = _FLIPS[flips] = np.array(flips, dtype=np.int64)
         Hs, Ds = self._buffers_for(X.shape[0], tuple(W.shape[1] for W in Ws))
-        Wt = tuple(W.T if f else W for W, f in zip(Ws, flips))
+        Wt = tuple(_writable(W.T if f else W) for W, f in zip(Ws, flips))
+        bs = tuple(_writable(b) for b in bs)
         gWt = tuple(G.T for G in gWs)
         if self.loss == 0:
-            return _step(Wt, flip, tuple(bs), X, y, _EMPTY_M, 0, self.act, self.l2, gWt, tuple(gbs), Hs, Ds)
-        return _step(Wt, flip, tuple(bs), X, _EMPTY_I, y, self.loss, self.act, self.l2, gWt, tuple(gbs),
-                     Hs, Ds)
+            return _step(Wt, flip, bs, X, y, _EMPTY_M, 0, self.act, self.l2, gWt, tuple(gbs), Hs, Ds)
+        return _step(Wt, flip, bs, X, _EMPTY_I, y, self.loss, self.act, self.l2, gWt, tuple(gbs), Hs, Ds)
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a``, or a C-ordered copy of it when it is read-only: Numba types a read-only array
+    apart from a writable one, and the layers' tuples must hold one type."""
+    return a if a.flags.writeable else a.copy()

@@ -227,6 +227,8 @@ class Network:
         """``X`` and ``y`` as arrays of the shapes the formula needs; a ``ShapeError`` names
         both shapes when they do not fit."""
         X = np.ascontiguousarray(X, dtype=float)
+        if not X.flags.writeable:          # compiled code types read-only arrays apart
+            X = X.copy()
         want, want_y = self._data_shapes(X.shape[0] if X.ndim else 0)
         if X.shape != want:
             raise ShapeError(f"inputs {self.inputs.name!r} have shape {X.shape} but the network "
@@ -239,6 +241,8 @@ class Network:
             if not np.all(y == np.round(y)):
                 raise ShapeError("integer class labels were expected, got fractional values")
         y = np.ascontiguousarray(y, dtype=dtype)
+        if not y.flags.writeable:
+            y = y.copy()
         if y.ndim == 1 and self.target.ndim == 2 and dtype is float:
             y = y[:, None]
         if y.shape != want_y:
