@@ -162,6 +162,11 @@ def test_bad_shapes_name_both_shapes():
         net.value_and_grad(w, np.ones((5, 4)), np.zeros(4, int))
     with pytest.raises(ShapeError, match="0..1"):
         net.value_and_grad(w, np.ones((5, 4)), np.full(5, 2))
+    for bad in ([0, 1, 0, -1, 1], [0, 1, 0, 1, 7]):      # found inside the compiled step
+        with pytest.raises(ShapeError, match=r"0\.\.1.*got -?\d"):
+            net.value_and_grad(w, np.ones((5, 4)), np.array(bad))
+        with pytest.raises(ShapeError, match="0..1"):
+            net.value(w, np.ones((5, 4)), np.array(bad))
 
 
 # --- the backpropagation equations, line by line against the hand derivation ----------------

@@ -181,13 +181,18 @@ def _output_loss(Z, b, y, Y, kind, gb):  # pragma: no cover - compiled
     """The loss of the logits ``Z + b`` (``Z`` = the last layer's product) against integer
     labels ``y`` or targets ``Y``; ``Z`` is overwritten with ``δ = ∂L/∂Z`` and ``gb`` with
     its column sums.  ``kind``: 0 softmax / integer labels, 1 softmax / one-hot, 2 binary
-    cross-entropy on the logits, 3 mean squared error."""
+    cross-entropy on the logits, 3 mean squared error.  An integer label outside
+    ``0..cols-1`` returns ``-inf`` at once (a loss is never ``-inf`` otherwise)."""
     rows, cols = Z.shape
     for j in range(cols):
         gb[j] = 0.0
     total = 0.0
     if kind <= 1:
         inv = 1.0 / rows
+        if kind == 0:
+            for i in range(rows):
+                if y[i] < 0 or y[i] >= cols:           # a label out of range: -inf, no reads
+                    return -np.inf
         for i in range(rows):
             top = -np.inf
             for j in range(cols):

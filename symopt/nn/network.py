@@ -3,6 +3,7 @@ network's formula, its backpropagation equations and fast evaluation."""
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any, Mapping, Sequence
 
@@ -204,8 +205,15 @@ class Network:
         values = self._sizes(batch)
         return {v.name: st.binding.evaluate_shape(v.shape, values) for v in self.variables}
 
+    def _sizes_key(self) -> tuple:
+        """``self.sizes`` as a sorted tuple (a cache key), rebuilt only when it changed."""
+        seen = self.__dict__.get("_sizes_seen")
+        if seen is None or seen[0] != self.sizes:
+            seen = self._sizes_seen = (dict(self.sizes), tuple(sorted(self.sizes.items())))
+        return seen[1]
+
     def _sizes(self, batch: int) -> dict[Dim, int]:
-        key = (batch, tuple(sorted(self.sizes.items())))
+        key = (batch, self._sizes_key())
         cached = self._size_cache.get(key)
         if cached is None:
             values = {d: self.sizes[d.name] for d in self.problem.dims if d.name in self.sizes}
@@ -216,7 +224,7 @@ class Network:
         return cached[0]
 
     def _data_shapes(self, batch: int) -> tuple[tuple, tuple]:
-        key = (batch, tuple(sorted(self.sizes.items())))
+        key = (batch, self._sizes_key())
         cached = self._size_cache.get(key)
         if cached is None:
             self._sizes(batch)
@@ -226,6 +234,11 @@ class Network:
     def check_data(self, X: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
         """``X`` and ``y`` as arrays of the shapes the formula needs; a ``ShapeError`` names
         both shapes when they do not fit."""
+        return self._check_data(X, y, True)
+
+    def _check_data(self, X: Any, y: Any, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`check_data`; ``labels=False`` leaves the range of integer labels to the
+        caller (the fused step checks it as it reads them)."""
         X = np.ascontiguousarray(X, dtype=float)
         if not X.flags.writeable:          # compiled code types read-only arrays apart
             X = X.copy()
@@ -248,7 +261,7 @@ class Network:
         if y.shape != want_y:
             raise ShapeError(f"target {self.target.name!r} has shape {y.shape} but inputs of shape "
                              f"{X.shape} need {want_y}")
-        if dtype is np.int64 and y.size:
+        if labels and dtype is np.int64 and y.size:
             from ._fused import labels_within  # compiled: imported on first use
 
             classes = self.sizes.get("K")
@@ -268,14 +281,18 @@ class Network:
                        checked: bool = False) -> tuple[float, dict[str, np.ndarray]]:
         """The loss over the batch ``(X, y)`` and its gradient, as named arrays (new arrays
         at every call)."""
+        fused = self._fused
         if not checked:
-            X, y = self.check_data(X, y)
-        if self._fused is not None:
+            X, y = self._check_data(X, y, fused is None)
+        if fused is not None:
             order = self._layer_order
             ws = self._check_weights(weights)
             half = len(order) // 2
             grads = [np.empty(w.shape[::-1]).T for w in ws[:half]] + [np.empty(w.shape) for w in ws[half:]]
-            f = self._fused(ws[:half], ws[half:], X, y, grads[:half], grads[half:])
+            f = fused(ws[:half], ws[half:], X, y, grads[:half], grads[half:])
+            if f == -math.inf:                 # the step found a class label out of range
+                classes = self.sizes.get("K")
+                raise ShapeError(f"class labels must lie in 0..{classes - 1}, got {y.min()}..{y.max()}")
             return float(f), dict(zip(order, grads))
         out = self._value_grad_plan(self._env(weights, X, y), self._sizes(X.shape[0]))
         return float(out[0]), {v.name: g for v, g in zip(self.variables, out[1:])}
@@ -342,7 +359,7 @@ class Network:
         return out
 
     def _weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        key = ("weights", tuple(sorted(self.sizes.items())))
+        key = ("weights", self._sizes_key())
         cached = self._size_cache.get(key)
         if cached is None:
             cached = self._size_cache[key] = self.shapes()
