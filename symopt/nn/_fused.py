@@ -350,15 +350,14 @@ class FusedMLP:
         """``(Hs, Ds)``: a ``(batch, width)`` buffer per layer for the hidden outputs (the
         last one unused) and one for the deltas (the last one first holds the logits),
         cut from buffers kept for the largest batch seen."""
-        key = (batch, widths)
-        cut = self._buffers.get(key)
+        kept = self._buffers.get(widths)
+        if kept is None or kept[0][0].shape[0] < batch:        # (the old cuts go with them)
+            kept = self._buffers[widths] = ([np.empty((batch, w)) for w in widths * 2], {})
+        full, cuts = kept
+        cut = cuts.get(batch)
         if cut is None:
-            full = self._buffers.get(widths)
-            if full is None or full[0][0].shape[0] < batch:
-                full = self._buffers[widths] = ([np.empty((batch, w)) for w in widths],
-                                                [np.empty((batch, w)) for w in widths])
-            cut = self._buffers[key] = (tuple(a[:batch] for a in full[0]),
-                                        tuple(a[:batch] for a in full[1]))
+            n = len(widths)
+            cut = cuts[batch] = (tuple(a[:batch] for a in full[:n]), tuple(a[:batch] for a in full[n:]))
         return cut
 
     def __call__(self, Ws: Sequence[np.ndarray], bs: Sequence[np.ndarray], X: np.ndarray,
