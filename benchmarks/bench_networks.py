@@ -4,13 +4,16 @@ side by side (issue 13's targets).
 Sections:
 
 1. one value-and-gradient step of a 784-128-10 tanh MLP, softmax cross-entropy with
-   integer labels, batch 128: symopt's derived equations (NumPy/BLAS plan) against
-   hand-written NumPy backpropagation and JAX ``jit(value_and_grad)``;
+   integer labels, batch 128: symopt's ``value_and_grad`` (the derived equations as one
+   compiled step, symopt.nn._fused) and the same step as the training loop calls it (no
+   checks, gradients preallocated) against hand-written NumPy backpropagation and JAX
+   ``jit(value_and_grad)``;
 2. one epoch of Adam over 60,000 x 784 synthetic rows at batch 128 (469 steps, shuffled):
    ``net.fit(method="adam", epochs=1)`` against the same loop hand-written in NumPy and
    JAX + optax (a jitted step, the batches drawn in Python as symopt does);
-3. set-up: ``nn.mlp`` + the first value and gradient (derive, share, plan) in a fresh
-   process; then other layer sizes (nothing compiled: the plan is NumPy).
+3. set-up: ``nn.mlp`` + the first value and gradient (derive, share, load the compiled
+   step from Numba's cache) in a fresh process; then other layer sizes on the same
+   network object (nothing compiled).
 
 Rows are timed interleaved (each repeat times every row once, in a random order drawn
 afresh for every repeat, seeded); medians are reported and
