@@ -73,11 +73,11 @@ def test_bad_splits_are_errors():
 
 
 def test_a_memory_map_keeps_a_bounded_window_of_chunks_and_zigzags(tmp_path, monkeypatch):
-    from symopt.chunked import sources
+    from symopt.chunked import in_memory
 
     np.save(tmp_path / "X.npy", _matrix(DATA))
     dropped = []
-    monkeypatch.setattr(sources, "_madvise_dontneed", lambda address, length: dropped.append(length))
+    monkeypatch.setattr(in_memory, "_madvise_dontneed", lambda address, length: dropped.append(length))
     source = sc.ArrayChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=500, keep=0.25,
                             read="madvise")
     first = []
