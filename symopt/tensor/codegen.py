@@ -76,6 +76,9 @@ PARTIAL_BUDGET = 1 << 22
 #: Rows per pass over the inner loops of a fused row loop that updates a partial sum of
 #: vectors (``X^T r``): see symopt/tensor/_tiling.py; 1 turns tiling off.
 TILE_ROWS = 8
+#: Jam the row tile's dot products too (one pass over w for all its rows) instead of
+#: running them row after row (one sequential stream from memory): docs/tensors.md
+JAM_DOTS = False
 #: Rows buffered per call of BLAS dsyrk in a weighted rank-k update (X^T diag(s) X).
 GRAM_ROWS = 256
 
@@ -1283,7 +1286,8 @@ class _GroupEmitter:
             if lines:
                 segments.append({"kind": "scalar", "lines": lines})
         self.body = [line for seg in segments for line in seg["lines"]]
-        self.tiled = tile_body(segments, self.row, "        ", TILE_ROWS) if TILE_ROWS > 1 else None
+        self.tiled = (tile_body(segments, self.row, "        ", TILE_ROWS, JAM_DOTS)
+                      if TILE_ROWS > 1 else None)
         self.block = self.m.fresh("_block")
         self.nb = self.m.fresh("_nb")
         self.partial_shapes = []
