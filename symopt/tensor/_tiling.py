@@ -4,21 +4,23 @@ A fused logistic value+gradient reads row ``i`` of ``X`` twice per row: once for
 ``z_i = x_i . w`` and once for the update ``q += r_i x_i`` of the gradient's partial sum.
 Both inner loops are vectorised, but the update loads and stores all of ``q`` for every
 row, so the loop is bound by loads and stores, not by memory (docs/performance.md).
-Tiled, ``TILE`` rows share one pass: the dots of rows ``i .. i+TILE-1`` read ``w`` once,
-and the update becomes ``q[j] = q[j] + r_i X[i, j] + r_{i+1} X[i+1, j] + ...``, one load
-and one store of ``q[j]`` per tile instead of per row.
+Tiled, the update of ``TILE`` rows is one pass (unroll-and-jam):
+``q[j] = q[j] + r_i X[i, j] + r_{i+1} X[i+1, j] + ...``, one load and one store of
+``q[j]`` per tile instead of per row.  The rows' dots and scalar work run first, row after
+row, in a loop over the tile: each row streams from memory in order (the hardware
+prefetcher follows one stream), and the update re-reads the tile from cache.  Jamming the
+dots too (``jam_dots``: ``w`` read once per tile) makes ``TILE`` streams, which measured
+slower from memory (docs/tensors.md, Performance).
 
 Python evaluates ``q + a + b`` as ``(q + a) + b``: every partial sum receives the rows'
-terms in the same order as untiled, and each row's scalar work is the untiled code with
-its temporaries renamed, so the result is the untiled kernel's up to the summation order
-of the vectorised (``radd``, reassociable) dots, which LLVM fixes when it compiles the
-kernel: deterministic for given sizes, whatever the threads.
-
-A row's scalar work (the ``exp`` and ``log`` of a loss) runs in a small loop over the
-tile's rows rather than copied once per row, so tiling adds little code to compile.
+terms in the same order as untiled, and each row's dots and scalar work are the untiled
+code, so the result is the untiled kernel's up to the summation order of the vectorised
+(``radd``, reassociable) dots, which LLVM fixes when it compiles the kernel:
+deterministic for given sizes, whatever the threads.  Only the update is copied ``TILE``
+times, so tiling adds little code to compile.
 
 The transformation works on the printed row body, split into *segments* by
-:class:`symopt.tensor.codegen._GroupEmitter`: a scalar segment (one level's CSE'd row
+:class:`symopt.tensor._emit._GroupEmitter`: a scalar segment (one level's CSE'd row
 statements) or an inner loop of kind ``dot`` or ``accumulate`` over one index.  Any other
 shape (buffers, scatters, Gram updates, nested inner loops) is left untiled.
 """
@@ -29,7 +31,7 @@ import re
 
 __all__ = ["TILE", "tile_body"]
 
-#: Rows per tile by default (the kernels use symopt.tensor.codegen.TILE_ROWS)
+#: Rows per tile by default (the kernels use symopt.tensor._emit.TILE_ROWS)
 TILE = 8
 
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
