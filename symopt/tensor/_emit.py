@@ -47,7 +47,7 @@ MAX_BLOCKS = 64
 PARTIAL_BUDGET = 1 << 22
 #: Rows per pass over the inner loops of a fused row loop that updates a partial sum of
 #: vectors (``X^T r``): see symopt/tensor/_tiling.py; 1 turns tiling off.
-TILE_ROWS = 8
+TILE_ROWS = 32
 #: Jam the row tile's dot products too (one pass over w for all its rows) instead of
 #: running them row after row (one sequential stream from memory): docs/tensors.md
 JAM_DOTS = False

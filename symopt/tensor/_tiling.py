@@ -32,7 +32,7 @@ import re
 __all__ = ["TILE", "tile_body"]
 
 #: Rows per tile by default (the kernels use symopt.tensor._emit.TILE_ROWS)
-TILE = 8
+TILE = 32
 
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
 _ACCUMULATOR = re.compile(r"^_[am]_q\d+$")  # a block's scalar partial sums: shared by rows
