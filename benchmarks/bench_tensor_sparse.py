@@ -22,22 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from _timing import interleaved
 
 import symopt.tensor as st
-
-
-def interleaved(rows: dict, repeat: int) -> dict:
-    times = {name: [] for name in rows}
-    for _ in range(repeat):
-        for name, fn in rows.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def sparse_section(n: int, repeat: int) -> None:

@@ -306,7 +306,7 @@ def test_a_loss_that_is_not_separable_says_why_it_has_no_band():
 def test_row_tiling_gives_the_untiled_results(logistic, monkeypatch):
     """A tiled row loop (several rows per pass over the inner loops) and the untiled one
     agree; rows that do not fill a tile run untiled."""
-    import symopt.tensor.codegen as codegen
+    import symopt.tensor._emit as codegen  # the loops' tunables (re-exported by tensor.codegen)
 
     problem, tiled = logistic
     assert "_tile_hi" in tiled.source_of("value_grad") and "_tile_hi" in tiled.source_of("hvp")
@@ -337,8 +337,13 @@ def test_row_tiling_leaves_order_dependent_updates_alone():
     acc5 = {"kind": "accumulate", "vars": ["_j4"], "lines": ["        for _j4 in range(d):",
                                                               "            _q3[_j4] += _h5*X[_i, _j4]"]}
     pre, tiled = tile_body([dot, scalar, acc5], "_i", "        ", 2)
-    assert pre == ["    _T_h5 = np.empty(2)", "    _T_t2 = np.empty(2)"]
+    assert pre == ["    _T_h5 = np.empty(2)"]  # the dot and the scalar work: one loop over the rows
+    assert "                _t2 = _rt.radd(_t2, X[_i_t, _j1]*w[_j1])" in tiled
     assert "            _h5 = _rt.exp(_t2 + y[_i_t])" in tiled  # once, in a loop over the rows
+    assert "        _h5__1 = _T_h5[1]" in tiled
+    pre, tiled = tile_body([dot, scalar, acc5], "_i", "        ", 2, jam_dots=True)
+    assert pre == ["    _T_h5 = np.empty(2)", "    _T_t2 = np.empty(2)"]
+    assert "            _h5 = _rt.exp(_t2 + y[_i_t])" in tiled
     assert tiled.count("        _T_t2[1] = _t2__1") == 1 and "        _h5__1 = _T_h5[1]" in tiled
     scatter = {"kind": "scalar", "lines": ["        _g[2*_i] += _t2"]}
     assert tile_body([dot, acc, scatter], "_i", "        ", 2) is None  # a scatter-add

@@ -4,21 +4,23 @@ A fused logistic value+gradient reads row ``i`` of ``X`` twice per row: once for
 ``z_i = x_i . w`` and once for the update ``q += r_i x_i`` of the gradient's partial sum.
 Both inner loops are vectorised, but the update loads and stores all of ``q`` for every
 row, so the loop is bound by loads and stores, not by memory (docs/performance.md).
-Tiled, ``TILE`` rows share one pass: the dots of rows ``i .. i+TILE-1`` read ``w`` once,
-and the update becomes ``q[j] = q[j] + r_i X[i, j] + r_{i+1} X[i+1, j] + ...``, one load
-and one store of ``q[j]`` per tile instead of per row.
+Tiled, the update of ``TILE`` rows is one pass (unroll-and-jam):
+``q[j] = q[j] + r_i X[i, j] + r_{i+1} X[i+1, j] + ...``, one load and one store of
+``q[j]`` per tile instead of per row.  The rows' dots and scalar work run first, row after
+row, in a loop over the tile: each row streams from memory in order (the hardware
+prefetcher follows one stream), and the update re-reads the tile from cache.  Jamming the
+dots too (``jam_dots``: ``w`` read once per tile) makes ``TILE`` streams, which measured
+slower from memory (docs/tensors.md, Performance).
 
 Python evaluates ``q + a + b`` as ``(q + a) + b``: every partial sum receives the rows'
-terms in the same order as untiled, and each row's scalar work is the untiled code with
-its temporaries renamed, so the result is the untiled kernel's up to the summation order
-of the vectorised (``radd``, reassociable) dots, which LLVM fixes when it compiles the
-kernel: deterministic for given sizes, whatever the threads.
-
-A row's scalar work (the ``exp`` and ``log`` of a loss) runs in a small loop over the
-tile's rows rather than copied once per row, so tiling adds little code to compile.
+terms in the same order as untiled, and each row's dots and scalar work are the untiled
+code, so the result is the untiled kernel's up to the summation order of the vectorised
+(``radd``, reassociable) dots, which LLVM fixes when it compiles the kernel:
+deterministic for given sizes, whatever the threads.  Only the update is copied ``TILE``
+times, so tiling adds little code to compile.
 
 The transformation works on the printed row body, split into *segments* by
-:class:`symopt.tensor.codegen._GroupEmitter`: a scalar segment (one level's CSE'd row
+:class:`symopt.tensor._emit._GroupEmitter`: a scalar segment (one level's CSE'd row
 statements) or an inner loop of kind ``dot`` or ``accumulate`` over one index.  Any other
 shape (buffers, scatters, Gram updates, nested inner loops) is left untiled.
 """
@@ -29,8 +31,8 @@ import re
 
 __all__ = ["TILE", "tile_body"]
 
-#: Rows per tile by default (the kernels use symopt.tensor.codegen.TILE_ROWS)
-TILE = 8
+#: Rows per tile by default (the kernels use symopt.tensor._emit.TILE_ROWS)
+TILE = 32
 
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*) = ")
 _ACCUMULATOR = re.compile(r"^_[am]_q\d+$")  # a block's scalar partial sums: shared by rows
@@ -95,38 +97,58 @@ def _used(seg) -> set[str]:
     return {name for line in seg["lines"] for name in _NAME.findall(line)}
 
 
-def tile_body(segments, row: str, indent: str, tile: int = TILE):
+def _units(segments, jam_dots: bool):
+    """The tile's passes, in order: ``("rows", [segments])`` run row by row in a loop over
+    the tile's rows, ``("jam", segment)`` jammed (one pass for all the tile's rows)."""
+    units = []
+    for seg in segments:
+        if seg["kind"] == "accumulate" or (jam_dots and seg["kind"] == "dot"):
+            units.append(("jam", seg))
+        elif units and units[-1][0] == "rows":
+            units[-1][1].append(seg)
+        else:
+            units.append(("rows", [seg]))
+    return units
+
+
+def tile_body(segments, row: str, indent: str, tile: int = TILE, jam_dots: bool = False):
     """``(block lines, body)``: the lines that allocate the tile's small arrays (at the
     start of a block) and the body of a loop over ``tile`` rows ``row, row+1, ...``
     (``row`` steps by ``tile``); ``None`` when the segments are not of a tileable shape.
 
-    Inner loops are jammed: each row's statements once per pass, its temporaries renamed
-    ``name__r``.  Scalar segments (a row's ``exp``, ``log``, ...) are not copied ``tile``
-    times, which would multiply the code Numba compiles: they run in a loop over the
-    tile's rows, and the values that cross between segments go through arrays of
-    ``tile`` floats (``_T<name>``)."""
+    The partial-sum updates are jammed: each row's statements once per pass, its
+    temporaries renamed ``name__r``.  Everything else, a row's dot products and its
+    scalar work (``exp``, ``log``, ...), runs row after row in one loop over the tile's
+    rows, before the update: each row is then read from memory in one sequential stream
+    (the update re-reads the tile from cache), and the code Numba compiles grows little.
+    With ``jam_dots`` the dots are jammed too (``w`` read once per tile, but ``tile``
+    rows streamed at once: slower from memory, see docs/tensors.md).  Values that cross
+    from a row loop to a jammed pass go through arrays of ``tile`` floats (``_T<name>``)."""
     if tile < 2 or not _tileable(segments, row):
         return None
-    defined = [_defined(seg) for seg in segments]
-    used = [_used(seg) for seg in segments]
+    units = _units(segments, jam_dots)
+    unit_segs = [segs if kind == "rows" else [segs] for kind, segs in units]
+    defined = [set().union(*(_defined(seg) for seg in segs)) for segs in unit_segs]
+    used = [set().union(*(_used(seg) for seg in segs)) for segs in unit_segs]
     crossing = sorted({name for k, names in enumerate(defined) for name in names
-                       if any(name in used[j] for j in range(len(segments)) if j != k)})
+                       if any(name in used[j] for j in range(len(units)) if j != k)})
     rename = _renamer(set().union(*defined), row)
     row_in_loop = re.compile(rf"\b{re.escape(row)}\b")
     pre = [f"    _T{name} = np.empty({tile})" for name in crossing]
     inner = indent + "    "
     out = [f"{indent}{row}__{r} = {row}" + (f" + {r}" if r else "") for r in range(tile)]
-    for seg, names, uses in zip(segments, defined, used):
+    for (kind, _), segs, names, uses in zip(units, unit_segs, defined, used):
         imports = [name for name in crossing if name in uses and name not in names]
         exports = [name for name in crossing if name in names]
-        lines = seg["lines"]
-        if seg["kind"] == "scalar":
+        if kind == "rows":
             out += [f"{indent}for _tile_r in range({tile}):",
                     f"{inner}{row}_t = {row} + _tile_r"]
             out += [f"{inner}{name} = _T{name}[_tile_r]" for name in imports]
-            out += ["    " + row_in_loop.sub(f"{row}_t", line) for line in lines]
+            out += ["    " + row_in_loop.sub(f"{row}_t", line) for seg in segs for line in seg["lines"]]
             out += [f"{inner}_T{name}[_tile_r] = {name}" for name in exports]
             continue
+        seg = segs[0]
+        lines = seg["lines"]
         out += [f"{indent}{name}__{r} = _T{name}[{r}]" for name in imports for r in range(tile)]
         head = next(k for k, line in enumerate(lines) if line.lstrip().startswith("for "))
         init, loop, body = lines[:head], lines[head], lines[head + 1:]
