@@ -141,7 +141,7 @@ def make_line_search_newton(direction):
 def make_trust_region(subproblem, apply):
     """The trust-region loop (N&W Alg. 4.1, the rules of :mod:`symopt.solvers.trust_region`)
     with ``subproblem(third, x, p, data, state, g, radius, z, work, info) -> (on_boundary,
-    ok)`` writing the step into ``z`` and ``apply(third, x, p, data, state, v, out, info)``
+    status)`` (``CONTINUE``, or why no step could be computed) writing the step into ``z`` and ``apply(third, x, p, data, state, v, out, info)``
     the model's Hessian times ``v``.  Returns the compiled loop with the signature of
     :func:`make_line_search_newton`'s."""
 
@@ -161,16 +161,17 @@ def make_trust_region(subproblem, apply):
         f_start = f
         nit = 0
         while status == CONTINUE:
-            on_boundary, ok = subproblem(third, x, p, data, state, g, radius, z, work, info)
-            if not ok:
-                status = NAN_ENCOUNTERED
+            on_boundary, status = subproblem(third, x, p, data, state, g, radius, z, work, info)
+            if status != CONTINUE:
                 break
             apply(third, x, p, data, state, z, Hz, info)
             predicted = -(dot(g, z) + 0.5 * dot(z, Hz))
             if not predicted > F_ROUNDOFF_RTOL * abs(f):
                 # no decrease f could confirm: converged to precision, unless the model's
-                # decrease itself overflowed (as symopt.solvers.trust_region decides)
-                status = SUCCESS_FTOL if math.isfinite(predicted) else OVERFLOW
+                # decrease itself overflowed (as symopt.solvers.trust_region decides) or
+                # g.g did, which leaves the subproblem a zero step whatever f does
+                converged = math.isfinite(predicted) and math.isfinite(dot(g, g))
+                status = SUCCESS_FTOL if converged else OVERFLOW
                 break
             for i in range(n):
                 x_trial[i] = x[i] + z[i]
@@ -203,6 +204,16 @@ def make_trust_region(subproblem, apply):
 # --- truncated (preconditioned) conjugate gradients, one for every Hessian ------------------------
 
 
+@inlined
+def _leaves_ball(z, alpha, d, radius):
+    """Whether ``||z + alpha d|| >= radius``."""
+    zz = 0.0
+    for i in range(z.shape[0]):
+        v = z[i] + alpha * d[i]
+        zz += v * v
+    return zz >= radius * radius
+
+
 def make_cg(apply):
     """Truncated CG on ``H z = -g`` from ``z = 0`` with ``H v`` from ``apply`` (signature in
     :func:`make_trust_region`) and the diagonal preconditioner ``inverse_diagonal`` when
@@ -213,8 +224,10 @@ def make_cg(apply):
     descent step if it is the first).  With a finite radius it is Steihaug-Toint CG
     (N&W Alg. 7.2, as :func:`symopt.solvers.trust_region.steihaug_cg` on a dense matrix):
     a step that would leave the ball, or negative curvature, ends on the boundary.
-    Uses work rows ``R, Y, D, HD``.  Returns ``(on_boundary, ok)``; ok is False when a
-    product was not finite."""
+    Uses work rows ``R, Y, D, HD``.  Returns ``(on_boundary, status)``: ``CONTINUE``, or
+    ``NAN_ENCOUNTERED`` when a curvature ``d.H.d`` is NaN, ``OVERFLOW`` when it is +Inf
+    (the products overflowed: no step can be computed; -Inf counts as negative curvature,
+    as in the scalar Steihaug CG)."""
 
     @inlined
     def cg(third, x, p, data, state, g, radius, z, work, info, inverse_diagonal, precondition):
@@ -236,31 +249,27 @@ def make_cg(apply):
         for j in range(min(MAX_CG, 2 * n + 1)):
             apply(third, x, p, data, state, d, Hd, info)
             curvature = dot(d, Hd)
-            if not math.isfinite(curvature):
-                return False, False
+            if curvature != curvature:
+                return False, NAN_ENCOUNTERED
+            if curvature == np.inf:
+                return False, OVERFLOW
             alpha = rs / curvature if curvature > 0.0 else 0.0
-            beyond = curvature <= 0.0
-            if bounded and not beyond:
-                zz = 0.0
-                for i in range(n):
-                    v = z[i] + alpha * d[i]
-                    zz += v * v
-                beyond = zz >= radius * radius
+            beyond = curvature <= 0.0 or (bounded and _leaves_ball(z, alpha, d, radius))
             if beyond:
                 if bounded:
                     tau = to_boundary(z, d, radius)
                     for i in range(n):
                         z[i] += tau * d[i]
-                    return True, True
+                    return True, CONTINUE
                 if j == 0:
                     for i in range(n):
                         z[i] = -s[i]
-                return False, True
+                return False, CONTINUE
             for i in range(n):
                 z[i] += alpha * d[i]
                 r[i] += alpha * Hd[i]
             if norm2(r) <= tolerance:
-                return False, True
+                return False, CONTINUE
             if precondition:
                 for i in range(n):
                     y[i] = inverse_diagonal[i] * r[i]
@@ -269,7 +278,7 @@ def make_cg(apply):
             rs = rs_new
             for i in range(n):
                 d[i] = -s[i] + beta * d[i]
-        return False, True
+        return False, CONTINUE
 
     return cg
 
@@ -288,8 +297,8 @@ _cg_hvp = make_cg(_apply_hvp)
 
 @inlined
 def _hvp_direction(hvp, x, p, data, state, g, z, work, info):
-    _, ok = _cg_hvp(hvp, x, p, data, state, g, np.inf, z, work, info, state, False)
-    return CONTINUE if ok else NAN_ENCOUNTERED
+    _, status = _cg_hvp(hvp, x, p, data, state, g, np.inf, z, work, info, state, False)
+    return status
 
 
 @inlined
@@ -523,9 +532,9 @@ def _sparse_direction(hess_coo, x, p, data, state, g, z, work, info):
     floor = max(largest * 1e-12, 1e-300)
     for i in range(n):
         inverse_diagonal[i] = 1.0 / max(abs(values[diagonal[i]]), floor)
-    _, ok = _cg_csr(hess_coo, x, p, data, state, g, np.inf, z, work, info, inverse_diagonal,
-                    True)
-    return CONTINUE if ok else NAN_ENCOUNTERED
+    _, status = _cg_csr(hess_coo, x, p, data, state, g, np.inf, z, work, info,
+                        inverse_diagonal, True)
+    return status
 
 
 _sparse_newton = make_line_search_newton(_sparse_direction)
