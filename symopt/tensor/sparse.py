@@ -20,7 +20,9 @@ import numpy as np
 import sympy
 from numba import njit
 
+from ..errors import ProblemError
 from .ir import Dim
+from .sparsity import bandwidth, describe_terms, separable_terms
 
 __all__ = ["SparseStructure", "Pattern", "scatter", "sparse_structure"]
 
@@ -103,19 +105,9 @@ class SparseStructure:
 
     def describe(self) -> str:
         """The nonzero entries, one line per term (each with its mirror)."""
-        kind = (f"banded Hessian, bandwidth {self.bandwidth}" if self.bandwidth is not None
-                else "sparse Hessian (CSR, not banded)")
-        lines = [kind]
-        i = sympy.Symbol("i", integer=True)
-        for term in self.terms:
-            entries = []
-            for j, l, _ in term.pairs:
-                _, _, sj, aj = term.args[j]
-                _, _, sl, al = term.args[l]
-                entries.append(f"H[{sympy.sstr(sj + aj * i)}, {sympy.sstr(sl + al * i)}]")
-            if entries:
-                lines.append(f"  {', '.join(entries)} for i < {term.length}")
-        return "\n".join(lines)
+        return describe_terms(f"banded Hessian, bandwidth {self.bandwidth}"
+                              if self.bandwidth is not None
+                              else "sparse Hessian (CSR, not banded)", self.terms)
 
     __str__ = describe
 
@@ -138,9 +130,7 @@ class SparseStructure:
             r = np.empty((length, len(term.pairs)), dtype=np.int64)
             c = np.empty_like(r)
             w = np.ones(r.shape)
-            for q, (j, l, _) in enumerate(term.pairs):
-                _, _, sj, aj = term.args[j]
-                _, _, sl, al = term.args[l]
+            for q, ((j, l, _), (sj, aj, sl, al)) in enumerate(zip(term.pairs, term.entries())):
                 r[:, q] = number(sj) + aj * i
                 c[:, q] = number(sl) + al * i
                 if j != l:
@@ -209,17 +199,14 @@ def _layout(r, c, n):  # pragma: no cover - compiled
 
 
 def sparse_structure(loss, variables) -> SparseStructure:
-    """The separable terms of ``loss`` (:func:`symopt.tensor.sparsity.separable_terms`),
-    with the bandwidth when the Hessian is also banded."""
-    from ..errors import ProblemError
-    from .sparsity import band_structure, separable_terms
-
+    """The separable terms of ``loss`` (:func:`symopt.tensor.sparsity.separable_terms`, one
+    walk of the formula), with the bandwidth when the Hessian is also banded."""
     terms, scalars = separable_terms(loss, variables)
     try:
-        bandwidth = band_structure(loss, variables).bandwidth
+        width = bandwidth(terms)
     except ProblemError:
-        bandwidth = None
-    return SparseStructure(terms, scalars, bandwidth)
+        width = None
+    return SparseStructure(terms, scalars, width)
 
 
 @njit(cache=True, nogil=True)
