@@ -2,10 +2,13 @@
 (symopt.tensor), side by side with the alternatives symopt already has.
 
 1. extended Rosenbrock laid out in halves (pairs x[i], x[i + h]: the Hessian is sparse, not
-   banded), n = 2e5 and 1e6, from the standard start to gtol = 1e-8: sparse-newton against
-   trust-ncg (Hessian-vector products, no matrix) on the same formula, and banded-newton
-   on the interleaved layout (pairs x[2i], x[2i+1]: the same problem, banded).  Also the
-   CSR Hessian fill (hess_coo + scatter) against one value+gradient pass.
+   banded), n = 2e5 and 1e6, from the standard start to gtol = 1e-8: sparse-newton (the
+   modified Cholesky of the band-reordered CSR Hessian) against sparse-newton forced to
+   its CG fallback (Jacobi-preconditioned truncated CG, what it ran before) and trust-ncg
+   (Hessian-vector products, no matrix) on the same formula, and banded-newton and
+   trust-ncg on the interleaved layout (pairs x[2i], x[2i+1]: the same problem, banded).
+   Also the CSR Hessian fill (hess_coo + scatter) against one value+gradient pass, and
+   the band ordering's one-off cost.
 2. logistic regression, m = 1e6 rows, d = 20: a whole symopt.tensor.minimize call of
    EPOCHS epochs of mini-batch Adam (batch 256: binding and checking the data, the
    epochs, the loss over all rows at the end) against the same epochs written in NumPy
@@ -28,6 +31,7 @@ import time
 import numpy as np
 
 import symopt.tensor as st
+from symopt.tensor import sparse
 
 
 def interleaved(rows: dict, repeat: int) -> dict:
@@ -49,28 +53,41 @@ def sparse_section(n: int, repeat: int) -> None:
     x_pairs = np.tile([-1.2, 1.0], h)
     results = {}
 
-    def solve(problem, x0, method, key):
+    def solve(problem, x0, method, key, factor=None):
         def run():
-            res = st.minimize(problem, {"x": x0.copy()}, method, gtol=1e-8)
+            saved = sparse.BAND_WORK_FACTOR
+            if factor is not None:
+                sparse.BAND_WORK_FACTOR = factor
+            try:
+                res = st.minimize(problem, {"x": x0.copy()}, method, gtol=1e-8)
+            finally:
+                sparse.BAND_WORK_FACTOR = saved
             assert res.success, res.message
             results[key] = res
         return run
 
     rows = {"sparse-newton (halves)": solve(halves, x_halves, "sparse-newton", "sparse"),
+            "sparse-newton CG (halves)": solve(halves, x_halves, "sparse-newton", "cg", 0.0),
             "trust-ncg (halves)": solve(halves, x_halves, "trust-ncg", "tncg"),
-            "banded-newton (pairs)": solve(pairs, x_pairs, "banded-newton", "band")}
+            "banded-newton (pairs)": solve(pairs, x_pairs, "banded-newton", "band"),
+            "trust-ncg (pairs)": solve(pairs, x_pairs, "trust-ncg", "tncg pairs")}
     for fn in rows.values():
-        fn()  # compile
+        fn()  # compile, and the patterns and orderings (once per size)
     t = interleaved(rows, repeat)
     print(f"\n== extended Rosenbrock in halves, n = {n:,} (gtol 1e-8) ==")
-    for name, key in zip(rows, ("sparse", "tncg", "band")):
+    for name, key in zip(rows, ("sparse", "cg", "tncg", "band", "tncg pairs")):
         r = results[key]
         print(f"{name:26s} {t[name]:8.3f} s  nit {r.nit:3d}  nhev {r.nhev:5d}  f {r.fun:.1e}")
     base = t["sparse-newton (halves)"]
-    print(f"ratio sparse-newton / trust-ncg      {base / t['trust-ncg (halves)']:.2f}")
-    print(f"ratio sparse-newton / banded-newton  {base / t['banded-newton (pairs)']:.2f}")
+    print(f"ratio sparse-newton / sparse-newton CG   {base / t['sparse-newton CG (halves)']:.2f}")
+    print(f"ratio sparse-newton / trust-ncg          {base / t['trust-ncg (halves)']:.2f}")
+    print(f"ratio sparse-newton / banded-newton      {base / t['banded-newton (pairs)']:.2f}")
     k = st.compile(halves)
     binding = k.bind(None, None, {"x": x_halves})
+    pattern = halves.sparse.pattern(binding.dims, n)
+    start = time.perf_counter()
+    pattern.band_ordering()
+    ordering = time.perf_counter() - start
     x = np.full(n, 0.5)
     g = np.empty(n)
     k.hessian_csr(x, binding=binding)
@@ -78,6 +95,7 @@ def sparse_section(n: int, repeat: int) -> None:
                      "vg": lambda: k.value_grad_kernel(x, binding.p, binding.table, g)}, repeat)
     print(f"CSR Hessian (hess_coo + scatter + csr_matrix) {t['csr'] * 1e3:.2f} ms, "
           f"value+gradient {t['vg'] * 1e3:.2f} ms, ratio {t['csr'] / t['vg']:.1f}")
+    print(f"band ordering (reverse Cuthill-McKee, once per size) {ordering * 1e3:.0f} ms")
 
 
 def numpy_adam_epoch(X, y, w, b, lam, batch, lr, rng):

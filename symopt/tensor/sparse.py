@@ -54,19 +54,21 @@ class Pattern:
     def ncoo(self) -> int:
         return int(self.slot1.shape[0])
 
-    def band_ordering(self, work_factor: float = BAND_WORK_FACTOR):
+    def band_ordering(self, work_factor: float | None = None):
         """A symmetric permutation that makes the Hessian narrowly banded, for the modified
         band Cholesky of ``sparse-newton`` (:mod:`symopt.tensor.solvers`): ``(perm,
         bandwidth, band_slot)`` with ``perm[i]`` the variable at position ``i`` and
         ``band_slot[k]`` the index of CSR slot ``k`` in the flat ``(n, bandwidth + 1)``
         band storage of the permuted Hessian (-1 in the upper triangle); or None when the
         ordering leaves the band so wide that a factorisation, ``n (b + 1)^2`` operations,
-        costs more than ``work_factor`` products with the CSR Hessian.
+        costs more than ``work_factor`` (default :data:`BAND_WORK_FACTOR`) products with the
+        CSR Hessian.
 
         The ordering is reverse Cuthill-McKee (SciPy's ``reverse_cuthill_mckee``): on a
         loss whose terms couple a few variables each (extended Rosenbrock laid out in
         halves: pairs ``x[i], x[i + h]``) it puts each term's variables next to each other,
         so the bandwidth is the term's, whatever n."""
+        work_factor = BAND_WORK_FACTOR if work_factor is None else work_factor
         key = ("_band_ordering", work_factor)
         if key not in self.__dict__:
             self.__dict__[key] = self._band_ordering(work_factor)
