@@ -514,9 +514,7 @@ def _sparse_direction(hess_coo, x, p, data, state, g, z, work, info):
     if not math.isfinite(largest):
         return NAN_ENCOUNTERED
     if band.shape[0] == n:
-        flat = band.reshape(band.size)
-        for k in range(flat.shape[0]):
-            flat[k] = 0.0
+        flat = band.reshape(band.size)  # zero outside the slots since its allocation
         for k in range(values.shape[0]):
             if band_slot[k] >= 0:
                 flat[band_slot[k]] = values[k]
@@ -567,7 +565,7 @@ def sparse_newton(value, value_grad, hess_coo, x, p, data, opts, info, hist, g_o
     state = (H_out[0, :nnz], indptr, _as_int(H_out[2], nnz), np.empty(ncoo),
              _as_int(H_out[3], ncoo), _as_int(H_out[4], ncoo), H_out[5, :ncoo],
              _as_int(H_out[6], n), np.empty(n), _as_int(H_out[7], n if b >= 0 else 0),
-             _as_int(H_out[8], nnz if b >= 0 else 0), np.empty((band_rows, b + 1)),
+             _as_int(H_out[8], nnz if b >= 0 else 0), np.zeros((band_rows, b + 1)),
              np.empty((band_rows, b + 1)), np.empty(band_rows))
     work = np.empty((N_WORK, n))
     try:
