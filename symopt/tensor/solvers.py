@@ -214,6 +214,20 @@ def _leaves_ball(z, alpha, d, radius):
     return zz >= radius * radius
 
 
+@inlined
+def _next_residual(r, y, inverse_diagonal, precondition, tolerance):
+    """``(||r|| <= tolerance, r.M^-1 r)``, with ``y = M^-1 r`` when preconditioned (one
+    pass over ``r`` less without a preconditioner)."""
+    if not precondition:
+        rr = dot(r, r)
+        return math.sqrt(rr) <= tolerance, rr
+    if norm2(r) <= tolerance:
+        return True, 0.0
+    for i in range(r.shape[0]):
+        y[i] = inverse_diagonal[i] * r[i]
+    return False, dot(r, y)
+
+
 def make_cg(apply):
     """Truncated CG on ``H z = -g`` from ``z = 0`` with ``H v`` from ``apply`` (signature in
     :func:`make_trust_region`) and the diagonal preconditioner ``inverse_diagonal`` when
@@ -268,12 +282,9 @@ def make_cg(apply):
             for i in range(n):
                 z[i] += alpha * d[i]
                 r[i] += alpha * Hd[i]
-            if norm2(r) <= tolerance:
+            converged, rs_new = _next_residual(r, y, inverse_diagonal, precondition, tolerance)
+            if converged:
                 return False, CONTINUE
-            if precondition:
-                for i in range(n):
-                    y[i] = inverse_diagonal[i] * r[i]
-            rs_new = dot(r, s)
             beta = rs_new / rs
             rs = rs_new
             for i in range(n):
