@@ -8,7 +8,9 @@
    (Hessian-vector products, no matrix) on the same formula, and banded-newton and
    trust-ncg on the interleaved layout (pairs x[2i], x[2i+1]: the same problem, banded).
    Also the CSR Hessian fill (hess_coo + scatter) against one value+gradient pass, and
-   the band ordering's one-off cost.
+   the band ordering's one-off cost.  Then extended Powell singular (MGH 22) in quarters
+   (x[i], x[q+i], x[2q+i], x[3q+i]: convex blocks, singular at the optimum), the same
+   sparse-newton rows and trust-ncg.
 2. logistic regression, m = 1e6 rows, d = 20: a whole symopt.tensor.minimize call of
    EPOCHS epochs of mini-batch Adam (batch 256: binding and checking the data, the
    epochs, the loss over all rows at the end) against the same epochs written in NumPy
@@ -98,6 +100,44 @@ def sparse_section(n: int, repeat: int) -> None:
     print(f"band ordering (reverse Cuthill-McKee, once per size) {ordering * 1e3:.0f} ms")
 
 
+def powell_section(n: int, repeat: int) -> None:
+    """Extended Powell singular (MGH 22) in quarters: x[i], x[q+i], x[2q+i], x[3q+i] coupled,
+    the Hessian singular at the optimum; from the standard start to gtol 1e-8."""
+    q = n // 4
+    problem = st.Problem("sum((x[:q] + 10*x[q:2*q])**2 + 5*(x[2*q:3*q] - x[3*q:])**2 "
+                         "+ (x[q:2*q] - 2*x[2*q:3*q])**4 + 10*(x[:q] - x[3*q:])**4)",
+                         wrt={"x": "4*q"})
+    x0 = np.repeat([3.0, -1.0, 0.0, 1.0], q)
+    results = {}
+
+    def solve(method, key, factor=None):
+        def run():
+            saved = sparse.BAND_WORK_FACTOR
+            if factor is not None:
+                sparse.BAND_WORK_FACTOR = factor
+            try:
+                res = st.minimize(problem, {"x": x0.copy()}, method, gtol=1e-8)
+            finally:
+                sparse.BAND_WORK_FACTOR = saved
+            results[key] = res
+        return run
+
+    rows = {"sparse-newton": solve("sparse-newton", "sparse"),
+            "sparse-newton CG": solve("sparse-newton", "cg", 0.0),
+            "trust-ncg": solve("trust-ncg", "tncg")}
+    for fn in rows.values():
+        fn()
+    t = interleaved(rows, repeat)
+    print(f"\n== extended Powell singular in quarters, n = {n:,} (gtol 1e-8) ==")
+    for name, key in zip(rows, ("sparse", "cg", "tncg")):
+        r = results[key]
+        print(f"{name:26s} {t[name]:8.3f} s  nit {r.nit:3d}  nhev {r.nhev:5d}  f {r.fun:.1e}  "
+              f"status {r.status}")
+    base = t["sparse-newton"]
+    print(f"ratio sparse-newton / sparse-newton CG   {base / t['sparse-newton CG']:.2f}")
+    print(f"ratio sparse-newton / trust-ncg          {base / t['trust-ncg']:.2f}")
+
+
 def numpy_adam_epoch(X, y, w, b, lam, batch, lr, rng):
     m = X.shape[0]
     state = numpy_adam_epoch.state
@@ -169,6 +209,7 @@ def main() -> None:
     sizes = (20_000,) if args.quick else (200_000, 1_000_000)
     for n in sizes:
         sparse_section(n, args.repeat)
+        powell_section(n, args.repeat)
     minibatch_section(100_000 if args.quick else 1_000_000, args.repeat)
     print("load:", os.getloadavg())
 

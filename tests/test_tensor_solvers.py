@@ -43,6 +43,11 @@ def test_a_fake_convergence_is_not_reported_as_success():
     problem = st.Problem("sum(1e200*x)", wrt={"x": "n"})
     res = st.minimize(problem, {"x": np.ones(2)}, "trust-ncg")
     assert res.status == status.OVERFLOW and not res.success, res.message
+    # the curvature g.H.g overflows (1e150 * 4e300): the scalar trust-ncg takes a zero step
+    # and reports SUCCESS_FTOL at f = 2e150; here no step can be computed, and it says so
+    steep = st.minimize(st.Problem("sum(1e150*x**2)", wrt={"x": "n"}), {"x": np.ones(2)},
+                        "trust-ncg")
+    assert steep.status == status.OVERFLOW and not steep.success
     # newton-cg: every trial of the line search along -g overflows f to -Inf
     assert not st.minimize(problem, {"x": np.ones(2)}, "newton-cg").success
     # a runaway on the line-search driver: f falls to -3e209, then overflows
