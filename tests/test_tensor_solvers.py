@@ -21,12 +21,14 @@ def both(scalar_formula, array_formula, x0, method, **options):
     return scalar, array
 
 
+@pytest.mark.slow  # compiles the trust-ncg solver (about 20 s)
 def test_an_overflowing_model_reports_overflow_as_the_scalar_trust_region_does():
     scalar, array = both("1e300*(x**2 + y**2)", "1e300*sum(x**2)", 1e3, "trust-ncg")
     assert scalar.status == status.OVERFLOW
     assert array.status == status.OVERFLOW and not array.success and array.nit == 0
 
 
+@pytest.mark.slow  # compiles the trust-ncg solver (about 20 s)
 def test_a_runaway_is_probably_unbounded_as_on_the_scalar_path():
     # the loop stops at max_iter; genuine_status sees f fall 1e36 below its start while it
     # still falls as fast as x grows (the driver used to report MAX_ITER)
