@@ -45,6 +45,8 @@ class Pattern:
     weight: np.ndarray
     #: the CSR slot of each diagonal entry
     diagonal: np.ndarray
+    #: band orderings computed so far, by work factor (:meth:`band_ordering`)
+    _orderings: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nnz(self) -> int:
@@ -69,10 +71,9 @@ class Pattern:
         halves: pairs ``x[i], x[i + h]``) it puts each term's variables next to each other,
         so the bandwidth is the term's, whatever n."""
         work_factor = BAND_WORK_FACTOR if work_factor is None else work_factor
-        key = ("_band_ordering", work_factor)
-        if key not in self.__dict__:
-            self.__dict__[key] = self._band_ordering(work_factor)
-        return self.__dict__[key]
+        if work_factor not in self._orderings:
+            self._orderings[work_factor] = self._band_ordering(work_factor)
+        return self._orderings[work_factor]
 
     def _band_ordering(self, work_factor: float):
         n = self.n
