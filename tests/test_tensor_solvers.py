@@ -29,6 +29,20 @@ def test_an_overflowing_model_reports_overflow_as_the_scalar_trust_region_does()
 
 
 @pytest.mark.slow  # compiles the trust-ncg solver (about 20 s)
+def test_trust_ncg_takes_the_scalar_trust_ncgs_steps():
+    """The same Steihaug CG and radius rules as symopt.solvers.trust_region (a dense
+    matrix there, Hessian-vector products here): the same iterates on 2-D Rosenbrock."""
+    scalar = so.minimize("100*(y - x**2)**2 + (1 - x)**2", [-1.2, 1.0], method="trust-ncg",
+                         gtol=1e-8)
+    problem = st.Problem("sum(100*(x[1::2] - x[::2]**2)**2 + (1 - x[::2])**2)",
+                         wrt={"x": "n"}, even="n")
+    array = st.minimize(problem, {"x": np.array([-1.2, 1.0])}, "trust-ncg", gtol=1e-8)
+    assert array.success and (array.nit, array.nfev) == (scalar.nit, scalar.nfev)
+    np.testing.assert_allclose(array.x, scalar.x, rtol=1e-14)
+    np.testing.assert_allclose(array.x, 1.0, atol=1e-10)  # the minimiser (1, 1)
+
+
+@pytest.mark.slow  # compiles the trust-ncg solver (about 20 s)
 def test_a_runaway_is_probably_unbounded_as_on_the_scalar_path():
     # the loop stops at max_iter; genuine_status sees f fall 1e36 below its start while it
     # still falls as fast as x grows (the driver used to report MAX_ITER)
