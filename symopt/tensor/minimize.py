@@ -73,11 +73,14 @@ def _structure(problem: Problem) -> tuple[bool, bool]:
 
 
 def _sparse_storage(pattern) -> np.ndarray:
-    """The ``H_out`` of ``sparse-newton``: the pattern packed in rows of float64
-    (:mod:`symopt.tensor.solvers`)."""
+    """The ``H_out`` of ``sparse-newton``: the pattern, and the band ordering when there is
+    a narrow one (:meth:`symopt.tensor.sparse.Pattern.band_ordering`), packed in rows of
+    float64 (:mod:`symopt.tensor.solvers`)."""
+    from .solvers import SPARSE_ROWS
+
     n = pattern.n
     width = max(pattern.nnz, n + 2, pattern.ncoo, 1)
-    H = np.zeros((7, width))
+    H = np.zeros((SPARSE_ROWS, width))
     H[1, :n + 1] = pattern.indptr
     H[1, n + 1] = pattern.ncoo
     H[2, :pattern.nnz] = pattern.indices
@@ -85,6 +88,11 @@ def _sparse_storage(pattern) -> np.ndarray:
     H[4, :pattern.ncoo] = pattern.slot2
     H[5, :pattern.ncoo] = pattern.weight
     H[6, :n] = pattern.diagonal
+    ordering = pattern.band_ordering()
+    H[6, n] = -1 if ordering is None else ordering[1]
+    if ordering is not None:
+        H[7, :n] = ordering[0]
+        H[8, :pattern.nnz] = ordering[2]
     return H
 
 

@@ -20,9 +20,15 @@ import numpy as np
 import sympy
 from numba import njit
 
+from ..errors import ProblemError
 from .ir import Dim
+from .sparsity import bandwidth, describe_terms, separable_terms
 
 __all__ = ["SparseStructure", "Pattern", "scatter", "sparse_structure"]
+
+#: sparse-newton factors the permuted band when that costs at most this many products
+#: with the CSR Hessian (a CG step costs one), else it runs CG
+BAND_WORK_FACTOR = 64.0
 
 
 @dataclass
@@ -39,6 +45,8 @@ class Pattern:
     weight: np.ndarray
     #: the CSR slot of each diagonal entry
     diagonal: np.ndarray
+    #: band orderings computed so far, by work factor (:meth:`band_ordering`)
+    _orderings: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nnz(self) -> int:
@@ -47,6 +55,46 @@ class Pattern:
     @property
     def ncoo(self) -> int:
         return int(self.slot1.shape[0])
+
+    def band_ordering(self, work_factor: float | None = None):
+        """A symmetric permutation that makes the Hessian narrowly banded, for the modified
+        band Cholesky of ``sparse-newton`` (:mod:`symopt.tensor.solvers`): ``(perm,
+        bandwidth, band_slot)`` with ``perm[i]`` the variable at position ``i`` and
+        ``band_slot[k]`` the index of CSR slot ``k`` in the flat ``(n, bandwidth + 1)``
+        band storage of the permuted Hessian (-1 in the upper triangle); or None when the
+        ordering leaves the band so wide that a factorisation, ``n (b + 1)^2`` operations,
+        costs more than ``work_factor`` (default :data:`BAND_WORK_FACTOR`) products with the
+        CSR Hessian.
+
+        The ordering is reverse Cuthill-McKee (SciPy's ``reverse_cuthill_mckee``): on a
+        loss whose terms couple a few variables each (extended Rosenbrock laid out in
+        halves: pairs ``x[i], x[i + h]``) it puts each term's variables next to each other,
+        so the bandwidth is the term's, whatever n."""
+        work_factor = BAND_WORK_FACTOR if work_factor is None else work_factor
+        if work_factor not in self._orderings:
+            self._orderings[work_factor] = self._band_ordering(work_factor)
+        return self._orderings[work_factor]
+
+    def _band_ordering(self, work_factor: float):
+        n = self.n
+        if n == 0:
+            return None
+        try:
+            from scipy.sparse import csr_matrix
+            from scipy.sparse.csgraph import reverse_cuthill_mckee
+        except ImportError:  # pragma: no cover - scipy is a dependency
+            return None
+        graph = csr_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=(n, n))
+        perm = np.asarray(reverse_cuthill_mckee(graph, symmetric_mode=True), dtype=np.int64)
+        position = np.empty(n, dtype=np.int64)
+        position[perm] = np.arange(n)
+        rows = np.repeat(np.arange(n), np.diff(self.indptr))
+        pr, pc = position[rows], position[self.indices]
+        bandwidth = int(np.abs(pr - pc).max())
+        if n * (bandwidth + 1) ** 2 > work_factor * max(self.nnz, 1):
+            return None
+        band_slot = np.where(pr >= pc, pr * (bandwidth + 1) + (pr - pc), -1)
+        return perm, bandwidth, band_slot
 
 
 @dataclass
@@ -60,19 +108,9 @@ class SparseStructure:
 
     def describe(self) -> str:
         """The nonzero entries, one line per term (each with its mirror)."""
-        kind = (f"banded Hessian, bandwidth {self.bandwidth}" if self.bandwidth is not None
-                else "sparse Hessian (CSR, not banded)")
-        lines = [kind]
-        i = sympy.Symbol("i", integer=True)
-        for term in self.terms:
-            entries = []
-            for j, l, _ in term.pairs:
-                _, _, sj, aj = term.args[j]
-                _, _, sl, al = term.args[l]
-                entries.append(f"H[{sympy.sstr(sj + aj * i)}, {sympy.sstr(sl + al * i)}]")
-            if entries:
-                lines.append(f"  {', '.join(entries)} for i < {term.length}")
-        return "\n".join(lines)
+        return describe_terms(f"banded Hessian, bandwidth {self.bandwidth}"
+                              if self.bandwidth is not None
+                              else "sparse Hessian (CSR, not banded)", self.terms)
 
     __str__ = describe
 
@@ -95,9 +133,7 @@ class SparseStructure:
             r = np.empty((length, len(term.pairs)), dtype=np.int64)
             c = np.empty_like(r)
             w = np.ones(r.shape)
-            for q, (j, l, _) in enumerate(term.pairs):
-                _, _, sj, aj = term.args[j]
-                _, _, sl, al = term.args[l]
+            for q, ((j, l, _), (sj, aj, sl, al)) in enumerate(zip(term.pairs, term.entries())):
                 r[:, q] = number(sj) + aj * i
                 c[:, q] = number(sl) + al * i
                 if j != l:
@@ -166,17 +202,14 @@ def _layout(r, c, n):  # pragma: no cover - compiled
 
 
 def sparse_structure(loss, variables) -> SparseStructure:
-    """The separable terms of ``loss`` (:func:`symopt.tensor.sparsity.separable_terms`),
-    with the bandwidth when the Hessian is also banded."""
-    from ..errors import ProblemError
-    from .sparsity import band_structure, separable_terms
-
+    """The separable terms of ``loss`` (:func:`symopt.tensor.sparsity.separable_terms`, one
+    walk of the formula), with the bandwidth when the Hessian is also banded."""
     terms, scalars = separable_terms(loss, variables)
     try:
-        bandwidth = band_structure(loss, variables).bandwidth
+        width = bandwidth(terms)
     except ProblemError:
-        bandwidth = None
-    return SparseStructure(terms, scalars, bandwidth)
+        width = None
+    return SparseStructure(terms, scalars, width)
 
 
 @njit(cache=True, nogil=True)

@@ -24,7 +24,8 @@ import sympy
 from ..errors import ProblemError
 from .ir import Contract, Leaf, Map, Node, Slice, placeholder, topological
 
-__all__ = ["Term", "BandStructure", "band_structure", "separable_terms"]
+__all__ = ["Term", "BandStructure", "band_structure", "separable_terms", "bandwidth",
+           "describe_terms"]
 
 
 @dataclass
@@ -40,6 +41,44 @@ class Term:
     #: (j, l, second derivative) for j <= l over the variable arguments
     pairs: list = field(default_factory=list)
 
+    def entries(self):
+        """The Hessian entries of the pairs, ``(s_j, a_j, s_l, a_l)`` each: row ``i`` of the
+        term adds to ``H[s_j + a_j*i, s_l + a_l*i]`` (and its mirror)."""
+        for j, l, _ in self.pairs:
+            _, _, sj, aj = self.args[j]
+            _, _, sl, al = self.args[l]
+            yield sj, aj, sl, al
+
+
+def describe_terms(header: str, terms) -> str:
+    """``header``, then the nonzero entries one line per term (each with its mirror):
+    ``H[2*i, 2*i], H[2*i + 1, 2*i] for i < n/2``."""
+    lines = [header]
+    i = sympy.Symbol("i", integer=True)
+    for term in terms:
+        entries = [f"H[{sympy.sstr(sj + aj * i)}, {sympy.sstr(sl + al * i)}]"
+                   for sj, aj, sl, al in term.entries()]
+        if entries:
+            lines.append(f"  {', '.join(entries)} for i < {term.length}")
+    return "\n".join(lines)
+
+
+def bandwidth(terms) -> int:
+    """The bandwidth of the Hessian of ``terms`` (:func:`separable_terms`), or
+    :class:`ProblemError` saying why it is not banded."""
+    width = 0
+    for term in terms:
+        if len({arg[3] for arg in term.args if arg[0] == "var"}) > 1:
+            raise ProblemError("a term reads the variable with different strides: its Hessian "
+                               "is not banded")
+        for sj, _, sl, _ in term.entries():
+            offset = sympy.simplify(sj - sl)
+            if not offset.is_Integer:
+                raise ProblemError("two slices of a term are a symbolic distance apart: "
+                                   "the Hessian is not banded")
+            width = max(width, abs(int(offset)))
+    return width
+
 
 @dataclass
 class BandStructure:
@@ -52,16 +91,7 @@ class BandStructure:
 
     def describe(self, names: dict | None = None) -> str:
         """The nonzero entries, one line per term: ``H[2i, 2i], H[2i+1, 2i] (i < n/2)``."""
-        lines = [f"banded Hessian, bandwidth {self.bandwidth}"]
-        i = sympy.Symbol("i", integer=True)
-        for term in self.terms:
-            entries = []
-            for j, l, _ in term.pairs:
-                _, _, sj, aj = term.args[j]
-                _, _, sl, al = term.args[l]
-                entries.append(f"H[{sympy.sstr(sj + aj * i)}, {sympy.sstr(sl + al * i)}]")
-            lines.append(f"  {', '.join(entries)} for i < {term.length}")
-        return "\n".join(lines)
+        return describe_terms(f"banded Hessian, bandwidth {self.bandwidth}", self.terms)
 
 
 def _linear_terms(node: Node, x: Leaf, scalars: dict) -> list[tuple[sympy.Expr, Node]] | None:
@@ -157,16 +187,4 @@ def band_structure(loss: Node, variables) -> BandStructure:
     """The separable terms of ``loss`` and the bandwidth of the Hessian in the flat vector
     of ``variables`` (one vector variable), or :class:`ProblemError` saying why not."""
     terms, scalars = separable_terms(loss, variables)
-    bandwidth = 0
-    for term in terms:
-        steps = {arg[3] for arg in term.args if arg[0] == "var"}
-        if len(steps) > 1:
-            raise ProblemError("a term reads the variable with different strides: its Hessian "
-                               "is not banded")
-        for j, l, _ in term.pairs:
-            offset = sympy.simplify(term.args[j][2] - term.args[l][2])
-            if not offset.is_Integer:
-                raise ProblemError("two slices of a term are a symbolic distance apart: "
-                                   "the Hessian is not banded")
-            bandwidth = max(bandwidth, abs(int(offset)))
-    return BandStructure(terms, bandwidth, scalars)
+    return BandStructure(terms, bandwidth(terms), scalars)
