@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import numpy as np
 from _timing import interleaved
