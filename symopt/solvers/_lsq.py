@@ -299,25 +299,6 @@ def _bounded_start(residuals_jacobian, x, p, data, opts, info, hist, r_out, J_ou
     return fnorm, lower, upper, bounded
 
 
-
-@inlined
-def _split_work(work, n, m, mm):
-    """``(A, b, W, rt, Jt)``: the work arrays of both solvers, C-ordered views of one
-    block of ``n mm + mm + _N_WORK n + m + m n`` doubles."""
-    start = 0
-    A = work[start:start + n * mm].reshape((n, mm))
-    start += n * mm
-    b = work[start:start + mm]
-    start += mm
-    W = work[start:start + _N_WORK * n].reshape((_N_WORK, n))
-    start += _N_WORK * n
-    rt = work[start:start + m]
-    start += m
-    Jt = work[start:start + m * n].reshape((m, n))
-    return A, b, W, rt, Jt
-
-
-
 # --- compilation ---------------------------------------------------------------------------
 
 

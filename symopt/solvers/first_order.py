@@ -52,23 +52,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..abi import OPT_BETA2, OPT_DECAY, OPT_EPS, OPT_MOMENTUM, OPT_SCHEDULE, OPT_STEP
 from . import DEFAULTS
 from ._common import (
-    arguments_valid,
     end_iteration,
     evaluate_grad,
     finish,
     genuine_status,
-    kernel_raised,
     point_finite,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .status import CONTINUE, MAX_ITER, NAN_ENCOUNTERED, SUCCESS_FTOL, SUCCESS_XTOL
 
 __all__ = ["SCHEDULES", "PATIENCE", "solve_momentum", "solve_nesterov", "solve_adam"]
@@ -206,43 +203,16 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
     return f
 
 
-@njit(**OPTIONS)
-def _solve(kind, value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-           H_out):
-    """Check the arrays, allocate the work arrays, run the iteration of ``kind``."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    vectors = np.zeros((5, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info,
-                            hist, g_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-def _solve_momentum(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                    H_out):
-    """Minimise by heavy-ball momentum; see :data:`symopt.abi.solver_sig`."""
-    return _solve(MOMENTUM, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-def _solve_nesterov(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                    H_out):
-    """Minimise by Nesterov momentum; see :data:`symopt.abi.solver_sig`."""
-    return _solve(NESTEROV, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-def _solve_adam(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                H_out):
-    """Minimise by Adam; see :data:`symopt.abi.solver_sig`."""
-    return _solve(ADAM, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-__getattr__ = compiled_on_first_access(
-    globals(), {"solve_momentum": _solve_momentum, "solve_nesterov": _solve_nesterov,
-                "solve_adam": _solve_adam})
+__getattr__ = declared_solvers(globals(), {
+    "solve_momentum": Wrapper(
+    "_first_order", constant="MOMENTUM", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by heavy-ball momentum; see symopt.abi.solver_sig for the arguments."),
+    "solve_nesterov": Wrapper(
+    "_first_order", constant="NESTEROV", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by Nesterov momentum; see symopt.abi.solver_sig for the arguments."),
+    "solve_adam": Wrapper(
+    "_first_order", constant="ADAM", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by Adam; see symopt.abi.solver_sig for the arguments.")})

@@ -9,14 +9,13 @@ import math
 import numpy as np
 
 from ._common import finish, read_options, record_history
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from ._lsq import (
     _ACNORM,
     _ACTIVE,
     _COLSCALE,
     _DIAG,
     _GRAD,
-    _N_WORK,
     _QTF,
     _SDIAG,
     _WA1,
@@ -28,15 +27,12 @@ from ._lsq import (
     RANK_FACTOR,
     _bounded_start,
     _genuine_status,
-    _split_work,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
-    ls_arguments_valid,
-    ls_solver,
     project,
 )
 from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
@@ -255,19 +251,9 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     return 0.5 * fnorm * fnorm
 
 
-def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
-    """Gauss-Newton with Armijo backtracking; see the module docstring.  Checks the
-    arrays, allocates the work arrays once and runs :func:`_gn_iterate`."""
-    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
-        return np.nan
-    n = x.shape[0]
-    m = r_out.shape[0]
-    mm = max(m, n)
-    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n + n * n)
-    A, b, W, rt, Jt = _split_work(work, n, m, mm)
-    T = work[work.shape[0] - n * n:].reshape((n, n))
-    return _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, A, b, np.empty(n, dtype=np.int64), W, T, rt, Jt)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve_gn": _solve_gn}, ls_solver)
+__getattr__ = declared_solvers(globals(), {"solve_gn": Wrapper(
+    "_gn_iterate", kind="least_squares", catches=False, sizes=(("mm", "max(m, n)"),),
+    work=(("A", ("n", "mm"), "empty"), ("b", ("mm",), "empty"), ("ipvt", ("n",), "int"),
+          ("W", ("_N_WORK", "n"), "empty"), ("T", ("n", "n"), "empty"),
+          ("rt", ("m",), "empty"), ("Jt", ("m", "n"), "empty")),
+    doc="Gauss-Newton with Armijo backtracking; see the module docstring.")})

@@ -21,20 +21,16 @@ is not touched.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import (
-    arguments_valid,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     project,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, iteration
+from ._jit import Wrapper, declared_solvers, iteration
 from .linalg import dot
 from .linesearch import (
     INTERPOLATE,
@@ -104,18 +100,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    vectors = np.empty((3, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info,
-                                 hist, g_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_gradient_descent", work=(("vectors", ("3", "n"), "empty"), ("no_hessian", ("0", "0"), "empty")),
+    takes_bounds=True,
+    doc="Minimise by gradient descent; see symopt.abi.solver_sig for the arguments.")})

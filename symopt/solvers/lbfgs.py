@@ -50,20 +50,18 @@ import math
 
 import numpy as np
 
-from ..abi import OPT_BOUNDS, OPT_MEMORY
+from ..abi import OPT_MEMORY
 from ._common import (
     _count,
-    arguments_valid,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import dot, norm2
 from .linesearch import (
     LS_OK,
@@ -426,27 +424,20 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by L-BFGS (L-BFGS-B with bounds); see :data:`symopt.abi.solver_sig`."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    n = x.shape[0]
+@inlined
+def memory(opts):
+    """The number of correction pairs stored: ``opts[OPT_MEMORY]`` clipped to
+    :data:`MAX_MEMORY`, :data:`DEFAULT_MEMORY` when 0."""
     m = _count(opts[OPT_MEMORY], 0, MAX_MEMORY)
-    if m == 0:
-        m = DEFAULT_MEMORY
-    bounded = opts[OPT_BOUNDS] != 0.0
-    vectors = np.zeros((14, n))
-    S = np.empty((m, n))
-    Y = np.empty((m, n))
-    scalars = np.empty((4, 2 * m))
-    V = np.empty((2 * m if bounded else 0, n))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                      vectors, S, Y, scalars, V, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
+    return m if m != 0 else DEFAULT_MEMORY
 
 
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_lbfgs",
+    sizes=(("m", "memory(opts)"), ("bounded", "opts[OPT_BOUNDS] != 0.0")),
+    work=(("vectors", ("14", "n"), "zeros"), ("S", ("m", "n"), "empty"),
+          ("Y", ("m", "n"), "empty"), ("scalars", ("4", "2 * m"), "empty"),
+          ("V", ("2 * m if bounded else 0", "n"), "empty"),
+          ("no_hessian", ("0", "0"), "empty")),
+    takes_bounds=True,
+    doc="Minimise by L-BFGS (L-BFGS-B with bounds); see symopt.abi.solver_sig.")})

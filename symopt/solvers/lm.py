@@ -8,14 +8,13 @@ import math
 import numpy as np
 
 from ._common import finish, read_options, record_history
-from ._jit import compiled_on_first_access, iteration
+from ._jit import Wrapper, declared_solvers, iteration
 from ._lsq import (
     _ACNORM,
     _ACTIVE,
     _COLSCALE,
     _DIAG,
     _GRAD,
-    _N_WORK,
     _P0001,
     _P1,
     _P5,
@@ -31,15 +30,12 @@ from ._lsq import (
     NONFINITE_SHRINK,
     _bounded_start,
     _genuine_status,
-    _split_work,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
-    ls_arguments_valid,
-    ls_solver,
     project,
 )
 from .linalg import copy_matrix, copy_vector
@@ -219,23 +215,9 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     return 0.5 * fnorm * fnorm
 
 
-
-def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
-    """Levenberg-Marquardt (MINPACK lmder); see the module docstring.  Checks the
-    arrays, allocates the work arrays once and runs :func:`_lm_iterate`."""
-    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
-        return np.nan
-    n = x.shape[0]
-    m = r_out.shape[0]
-    mm = max(m, n)
-    # one block for every float work array: two allocations per solve instead of six
-    # (minimize_many calls this once per problem)
-    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n)
-    A, b, W, rt, Jt = _split_work(work, n, m, mm)
-    return _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, A, b, np.empty(n, dtype=np.int64), W, rt, Jt)
-
-
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve_lm": _solve_lm}, ls_solver)
+__getattr__ = declared_solvers(globals(), {"solve_lm": Wrapper(
+    "_lm_iterate", kind="least_squares", catches=False, sizes=(("mm", "max(m, n)"),),
+    work=(("A", ("n", "mm"), "empty"), ("b", ("mm",), "empty"), ("ipvt", ("n",), "int"),
+          ("W", ("_N_WORK", "n"), "empty"), ("rt", ("m",), "empty"),
+          ("Jt", ("m", "n"), "empty")),
+    doc="Levenberg-Marquardt (MINPACK lmder); see the module docstring.")})

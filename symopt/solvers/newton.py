@@ -23,19 +23,16 @@ import math
 
 import numpy as np
 
-from ..abi import INFO_NIT
 from ._common import (
-    arguments_valid,
     derivatives_finite,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix
 from .linesearch import HALVE, LS_OK, backtracking, failure_status
 from .status import CONTINUE, HESSIAN_NOT_PD
@@ -139,20 +136,8 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
-        return np.nan
-    n = x.shape[0]
-    vectors = np.empty((3, n))
-    matrices = np.empty((2, n, n))
-    try:
-        return _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                       g_out, H_out, vectors, matrices)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    hessian_to_out(info[INFO_NIT], H_out, matrices[1])
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_newton", work=(("vectors", ("3", "n"), "empty"), ("matrices", ("2", "n", "n"), "empty")),
+    passes_H_out=True, uses_matrix=True,
+    after_raise="hessian_to_out(info[INFO_NIT], H_out, matrices[1])",
+    doc="Minimise by Newton's method; see symopt.abi.solver_sig for the arguments.")})

@@ -23,19 +23,15 @@ Uses ``value_grad`` only; ``H_out`` receives the final inverse-Hessian approxima
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import (
-    arguments_valid,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import dot, matvec, norm2, set_scaled_identity
 from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
@@ -118,18 +114,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
-        return np.nan
-    vectors = np.empty((6, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                     H_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_bfgs", work=(("vectors", ("6", "n"), "empty"), ("no_hessian", ("0", "0"), "empty")),
+    passes_H_out=True, uses_matrix=True,
+    doc="Minimise by BFGS; see symopt.abi.solver_sig for the arguments.")})
