@@ -140,7 +140,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
                  no_hessian):
     """The iteration shared by the three methods (``kind``), with work arrays
     ``vectors`` (5 x n).  Updates ``x`` and ``g`` in place; returns f."""
-    gtol, ftol, xtol, max_iter, _, _, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     step, mu, beta2, eps, schedule, decay = read_first_order_options(opts, kind)
     n = x.shape[0]
     velocity, second, update = vectors[0], vectors[1], vectors[2]  # v (or m), u, step dir.
@@ -148,7 +148,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
     lower, upper, bounded = read_bounds(opts, n)
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, lower, upper, bounded)
+                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -170,10 +170,10 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
             for i in range(n):
                 velocity[i] = mu * velocity[i] + g[i]
                 update[i] = -(g[i] + mu * velocity[i]) if kind == NESTEROV else -velocity[i]
-        lr = learning_rate(step, schedule, decay, nit, max_iter)
+        lr = learning_rate(step, schedule, decay, nit, o.max_iter)
         finite = False
         f_trial = f
-        for _ in range(max_ls):
+        for _ in range(o.max_ls):
             for i in range(n):
                 x_trial[i] = x[i] + lr * scale * update[i]
                 if bounded:
@@ -192,11 +192,11 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, lower, upper, bounded)
         if status == SUCCESS_FTOL or status == SUCCESS_XTOL:
             quiet += 1
             if quiet < PATIENCE:
-                status = MAX_ITER if nit >= max_iter else CONTINUE
+                status = MAX_ITER if nit >= o.max_iter else CONTINUE
         else:
             quiet = 0
     finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)

@@ -149,7 +149,7 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     """The Gauss-Newton loop of :func:`_solve_gn`, compiled without reference counting
     with every helper inlined; work arrays from the caller (as :func:`_lm_iterate`, and
     ``T`` n x n)."""
-    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
@@ -216,13 +216,13 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
             step_bound = enorm(wa3, 0, n)
         else:
             step_bound = scaled_norm(diag, direction, wa3)
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, False, step_bound,
-                                      xnorm, cosine, gtol, ftol, xtol)
+        status = check_ls_termination(nit, o.max_iter, actred, prered, ratio, False, step_bound,
+                                      xnorm, cosine, o.gtol, o.ftol, o.xtol)
         if status != CONTINUE:
             break
         slope = -predicted  # d cost(x + alpha d) / d alpha at 0
         alpha, fnorm_trial, flag = _gn_backtracking(
-            residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1, max_ls,
+            residuals, residuals_jacobian, x, p, data, cost, slope, direction, o.c1, o.max_ls,
             jacobian_first, x_trial, rt, Jt, info, bounded, lower, upper, grad)
         if flag != LS_OK:
             status = failure_status(flag, cost, predicted)

@@ -343,7 +343,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     bounds), the pair ring buffers ``S``, ``Y`` (m x n), ``scalars`` (4 x 2m) and, with
     bounds, the factors ``V`` (2m x n) of the L-BFGS matrix.  Updates ``x`` and ``g`` in
     place; returns f."""
-    gtol, ftol, xtol, max_iter, _, c1, c2, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     m = S.shape[0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
@@ -355,7 +355,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     r, q, Bq, du = vectors[b + 4], vectors[b + 5], vectors[b + 6], vectors[b + 7]
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, lower, upper, bounded)
+                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -385,12 +385,12 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         if bounded:
             first_trial = 1.0
             alpha, f_trial, flag = projected_backtracking(
-                value, value_grad, x, p, data, f, g, direction, first_trial, c1, max_ls,
+                value, value_grad, x, p, data, f, g, direction, first_trial, o.c1, o.max_ls,
                 lower, upper, x_trial, g_trial, info, True)
         else:
             first_trial = gradient_trial if count == 0 else 1.0
             alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
-                                                first_trial, c1, c2, max_ls, x_trial, g_trial,
+                                                first_trial, o.c1, o.c2, o.max_ls, x_trial, g_trial,
                                                 info)
         if flag != LS_OK:
             if count == 0 or at_roundoff_floor(f, -first_trial * slope):
@@ -410,7 +410,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, lower, upper, bounded)
         ys = dot(y, s)
         if ys > CURVATURE_RTOL * norm2(y) * norm2(s):
             newest = (newest + 1) % m

@@ -63,8 +63,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     counting with every helper inlined; the work arrays come from the caller (``A``
     n x mm, ``b`` mm, ``ipvt`` n, ``W`` _N_WORK x n, ``rt``/``Jt`` as r_out/J_out).
     Returns the cost, or NaN when the start is not finite."""
-    gtol, ftol, xtol, max_iter, step, _, _, _ = read_options(opts)
-    factor = step if step > 0.0 else DEFAULT_FACTOR
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
+    factor = o.step if o.step > 0.0 else DEFAULT_FACTOR
     n = x.shape[0]
     fnorm, lower, upper, bounded = _bounded_start(residuals_jacobian, x, p, data, opts, info,
                                                   hist, r_out, J_out)
@@ -102,8 +102,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     nit = 0
     accepted = 0
     jacobian_trial = True
-    status = check_ls_termination(0, max_iter, np.nan, np.nan, np.nan, False, np.inf, xnorm,
-                                  cosine, gtol, ftol, xtol)
+    status = check_ls_termination(0, o.max_iter, np.nan, np.nan, np.nan, False, np.inf, xnorm,
+                                  cosine, o.gtol, o.ftol, o.xtol)
     while status == CONTINUE:
         # the step p (in wa1): ||D p|| ~ delta, or the Gauss-Newton step inside
         par = lmpar(A, ipvt, diag, qtf, delta, par, wa1, W[_SDIAG], wa2, wa3)
@@ -206,8 +206,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
         jacobian_trial = taken
         nit += 1
         failed_gn_step = trial_par == 0.0 and not taken and not nonfinite and not clipped
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step,
-                                      delta, xnorm, cosine, gtol, ftol, xtol)
+        status = check_ls_termination(nit, o.max_iter, actred, prered, ratio, failed_gn_step,
+                                      delta, xnorm, cosine, o.gtol, o.ftol, o.xtol)
     if not current_in_out:
         copy_vector(rc, r_out)
         copy_matrix(Jc, J_out)

@@ -315,7 +315,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
     factor).  Updates ``x``, ``g`` and ``H`` in place; returns f."""
     H_trial = matrices[0]
     L = matrices[matrices.shape[0] - 1]  # trust-exact's Cholesky factor (ncg: unused)
-    gtol, ftol, xtol, max_iter, _, _, _, _ = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     z, r, d, Hd = vectors[0], vectors[1], vectors[2], vectors[3]
     x_trial, g_trial = vectors[4], vectors[5]
@@ -326,7 +326,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
     max_radius = MAX_RADIUS_FACTOR * radius
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H, info, hist,
-                             gtol, max_iter, no_bounds, no_bounds, False)
+                             o.gtol, o.max_iter, no_bounds, no_bounds, False)
 
     f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H):
@@ -363,7 +363,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
             f_prev, f = f, f_trial
             copy_matrix(H_trial, H)
             gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                          gtol, ftol, xtol, max_iter, no_bounds, no_bounds,
+                                          o.gtol, o.ftol, o.xtol, o.max_iter, no_bounds, no_bounds,
                                           False)
         elif radius <= EPS * norm_inf(x) or radius < RADIUS_FLOOR:
             status = TRUST_REGION_COLLAPSED
