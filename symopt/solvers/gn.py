@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._common import finish, read_options, record_history
+from ._common import read_options, record_history
 from ._jit import Wrapper, declared_solvers, inlined, iteration
 from ._lsq import (
     _ACNORM,
@@ -26,16 +26,17 @@ from ._lsq import (
     GN_NOISE_XTOL,
     RANK_FACTOR,
     _bounded_start,
-    _genuine_status,
+    accept_trial,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
+    finish_ls,
     project,
 )
-from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
+from .linalg import diff_norm_inf, step_to
 from .linesearch import (
     BACKOFF,
     F_ROUNDOFF_RTOL,
@@ -238,17 +239,11 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
         else:
             prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
         ratio = actred / prered if prered != 0.0 else 0.0
-        copy_vector(x_trial, x)
-        rc, rt = rt, rc
-        Jc, Jt = Jt, Jc
-        current_in_out = not current_in_out
+        rc, rt, Jc, Jt, current_in_out = accept_trial(x_trial, x, rc, rt, Jc, Jt,
+                                                      current_in_out)
         fnorm = fnorm_trial
         jacobian_first = alpha == 1.0
-    if not current_in_out:
-        copy_vector(rc, r_out)
-        copy_matrix(Jc, J_out)
-    finish(info, _genuine_status(status, fnorm, x), nit)
-    return 0.5 * fnorm * fnorm
+    return finish_ls(info, status, fnorm, x, nit, current_in_out, rc, Jc, r_out, J_out)
 
 
 __getattr__ = declared_solvers(globals(), {"solve_gn": Wrapper(

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._common import finish, read_options, record_history
+from ._common import read_options, record_history
 from ._jit import Wrapper, declared_solvers, iteration
 from ._lsq import (
     _ACNORM,
@@ -29,16 +29,16 @@ from ._lsq import (
     DEFAULT_FACTOR,
     NONFINITE_SHRINK,
     _bounded_start,
-    _genuine_status,
+    accept_trial,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
+    finish_ls,
     project,
 )
-from .linalg import copy_matrix, copy_vector
 from .qr import (
     dot_range,
     enorm,
@@ -182,10 +182,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
                         fnorm1 = fnorm_j
                 if jacobian_ok:
                     taken = True
-                    copy_vector(x_trial, x)
-                    rc, rt = rt, rc
-                    Jc, Jt = Jt, Jc
-                    current_in_out = not current_in_out
+                    rc, rt, Jc, Jt, current_in_out = accept_trial(x_trial, x, rc, rt, Jc, Jt,
+                                                                  current_in_out)
                     fnorm = fnorm1
                     xnorm = scaled_norm(diag, x, wa3)
                     accepted += 1
@@ -208,11 +206,7 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
         failed_gn_step = trial_par == 0.0 and not taken and not nonfinite and not clipped
         status = check_ls_termination(nit, o.max_iter, actred, prered, ratio, failed_gn_step,
                                       delta, xnorm, cosine, o.gtol, o.ftol, o.xtol)
-    if not current_in_out:
-        copy_vector(rc, r_out)
-        copy_matrix(Jc, J_out)
-    finish(info, _genuine_status(status, fnorm, x), nit)
-    return 0.5 * fnorm * fnorm
+    return finish_ls(info, status, fnorm, x, nit, current_in_out, rc, Jc, r_out, J_out)
 
 
 __getattr__ = declared_solvers(globals(), {"solve_lm": Wrapper(
