@@ -787,3 +787,49 @@ def test_solver_called_from_compiled_code_with_kernels_bound_at_compile_time():
     assert np.all(f_out < 1e-20)
     direct = run("newton", "rosenbrock", starts[1])
     assert direct.f == f_out[1]
+
+
+# --- the generated solve wrappers (symopt.solvers._jit.Wrapper) --------------------------------
+
+
+def test_every_solve_wrapper_is_generated_from_a_declaration():
+    from symopt.solvers import _jit, registry
+
+    for row in registry.methods("scalar", "least_squares"):
+        module = __import__(row.module, fromlist=["_"])
+        if not row.module.startswith("symopt.solvers."):
+            continue
+        wrapper = getattr(module, row.function + _jit.INLINABLE).py_func  # compiles nothing
+        assert "arguments_valid" in wrapper.__source__, row.name
+        # compiled under the file of the module it is declared in: Numba caches it there
+        declared_in = sys.modules[wrapper.__module__].__file__
+        assert wrapper.__code__.co_filename == declared_in, row.name
+
+
+def test_a_wrapper_allocates_its_float_work_arrays_as_views_of_one_block():
+    from symopt.solvers._jit import Wrapper, wrapper_source
+
+    source = wrapper_source("_solve", Wrapper(
+        "_it", work=(("vectors", ("3", "n"), "zeros"), ("ipvt", ("n",), "int"),
+                     ("matrix", ("n", "n"), "empty")), after_raise="cleanup(H_out)"))
+    assert source.count("np.empty(") == 2  # the block and the int vector
+    assert "work[start:stop] = 0.0" in source
+    assert "_it(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, vectors, " \
+           "ipvt, matrix)" in source
+    assert source.index("cleanup(H_out)") < source.index("kernel_raised")
+    with pytest.raises(ValueError, match="fill"):
+        wrapper_source("_solve", Wrapper("_it", work=(("v", ("n",), "ones"),)))
+    with pytest.raises(ValueError, match="kind"):
+        wrapper_source("_solve", Wrapper("_it", kind="array"))
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_the_generated_solvers_from_numbas_cache():
+    code = ("from symopt.solvers import newton, lm, first_order\n"
+            "solvers = [newton.solve, lm.solve_lm, first_order.solve_adam]\n"
+            "print(sum(sum(s.stats.cache_misses.values()) for s in solvers),"
+            " sum(sum(s.stats.cache_hits.values()) for s in solvers))\n")
+    for _ in range(2):  # the first run may compile (unless an earlier one cached them)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+    assert out.stdout.split() == ["0", "3"], out.stdout + out.stderr

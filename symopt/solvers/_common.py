@@ -16,6 +16,7 @@ a kernel raises, ``solve`` catches the exception around that one call
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -138,13 +139,20 @@ def _count(value, lowest, highest):
     return int(value)
 
 
+#: The options of a solve, read from the options array by :func:`read_options`: a named
+#: tuple, which Numba keeps as eight scalars (no allocation, no cost per field read).
+SolverOptions = namedtuple("SolverOptions", ["gtol", "ftol", "xtol", "max_iter", "step", "c1",
+                                             "c2", "max_ls"])
+
+
 @inlined
 def read_options(opts):
     """The options array as named values, made safe: negative or NaN tolerances become
     0, counts are clipped to sane ranges, line-search constants outside
     0 < c1 < c2 < 1 fall back to the textbook 1e-4 and 0.9.
 
-    Returns ``(gtol, ftol, xtol, max_iter, step, c1, c2, max_ls)``.
+    Returns a :class:`SolverOptions`, read by name (``o.gtol``) in the iterations; it
+    still unpacks as the tuple ``(gtol, ftol, xtol, max_iter, step, c1, c2, max_ls)``.
     """
     c1 = opts[OPT_C1]
     if not (0.0 < c1 < 1.0):
@@ -152,7 +160,7 @@ def read_options(opts):
     c2 = opts[OPT_C2]
     if not (c1 < c2 < 1.0):
         c2 = 0.9
-    return (
+    return SolverOptions(
         _non_negative(opts[OPT_GTOL]),
         _non_negative(opts[OPT_FTOL]),
         _non_negative(opts[OPT_XTOL]),

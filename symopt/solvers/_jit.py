@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import os
 import threading
+from dataclasses import dataclass
 
 from numba import njit
 
@@ -107,6 +108,159 @@ def compiled_on_first_access(namespace: dict, sources: dict, compile_solver=solv
         return compiled
 
     return __getattr__
+
+
+# --------------------------------------------------------------------------------------
+# The solve wrapper of every method, generated from a declaration.
+#
+# Each method's ``solve`` does the same four things around its iteration: check the
+# arrays (``arguments_valid``), allocate the iteration's work arrays, run the iteration,
+# and if a hand-written kernel raised, report it (``kernel_raised``).  Only the names
+# differ, so the wrapper's source is written here from a :class:`Wrapper` declared next
+# to the iteration and executed in the solver module's namespace (a closure would do,
+# but Numba's disk cache skips closures' globals; a plain function of the module is
+# cached like the module's own).
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """The declaration of a solve wrapper (:func:`generated_solve`).
+
+    ``iteration``: the name of the module's :data:`iteration` function, called as
+    ``iteration([constant,] kernels..., x, p, data, opts, info, hist, g_out, [H_out,]
+    work arrays...)``, the kernels being ``value, value_grad, value_grad_hess`` (scalar
+    methods; ``value`` left out when ``passes_value`` is false) or ``residuals,
+    residuals_jacobian`` (``kind="least_squares"``, whose ``g_out, H_out`` are
+    ``r_out, J_out``, always passed).
+
+    ``work``: the work arrays, in call order, as ``(name, shape, fill)``: ``shape`` a
+    tuple of expressions in ``n`` (variables), ``m`` (residuals, least squares) and the
+    ``sizes`` names; ``fill`` ``"empty"``, ``"zeros"`` or ``"int"`` (an int64 vector,
+    allocated on its own).  The float arrays are C-ordered views of one block.
+
+    ``sizes``: ``(name, expression)`` pairs computed before the allocation (from
+    ``opts``, ``n``...).  ``constant``: an expression passed first (the variant of an
+    iteration shared by several methods).  ``uses_matrix``/``takes_bounds``: the
+    checks of ``arguments_valid`` (``H_out`` is n x n / bounds are read).
+    ``after_raise``: a statement run when a kernel raised, before ``kernel_raised``
+    (Newton moves the Hessian at x into ``H_out``).  ``catches``: whether the
+    iteration runs inside ``try``; the least-squares iterations catch nothing.
+    """
+
+    iteration: str
+    work: tuple = ()
+    kind: str = "scalar"
+    sizes: tuple = ()
+    constant: str | None = None
+    passes_value: bool = True
+    passes_H_out: bool = False
+    uses_matrix: bool = False
+    takes_bounds: bool = False
+    after_raise: str | None = None
+    catches: bool = True
+    doc: str = ""
+
+
+_ARGUMENTS = {
+    "scalar": "value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out",
+    "least_squares": "residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out",
+}
+
+
+def wrapper_source(name: str, wrapper: Wrapper) -> str:
+    """The Python source of the solve wrapper ``name`` declared by ``wrapper``."""
+    w = wrapper
+    if w.kind not in _ARGUMENTS:
+        raise ValueError(f"wrapper kind must be one of {', '.join(_ARGUMENTS)}, got {w.kind!r}")
+    lines = [f"def {name}({_ARGUMENTS[w.kind]}):", f"    {w.doc or 'A solve wrapper.'!r}"]
+    if w.kind == "scalar":
+        check = (f"arguments_valid(x, opts, info, hist, g_out, H_out, {w.uses_matrix}, "
+                 f"{w.takes_bounds})")
+        kernels = ["value"] if w.passes_value else []
+        kernels += ["value_grad", "value_grad_hess", "x", "p", "data", "opts", "info", "hist",
+                    "g_out"]
+        if w.passes_H_out:
+            kernels.append("H_out")
+    else:
+        check = "ls_arguments_valid(x, opts, info, hist, r_out, J_out)"
+        kernels = ["residuals", "residuals_jacobian", "x", "p", "data", "opts", "info", "hist",
+                   "r_out", "J_out"]
+    lines += [f"    if not {check}:", "        return np.nan", "    n = x.shape[0]"]
+    if w.kind == "least_squares":
+        lines.append("    m = r_out.shape[0]")
+    lines += [f"    {size} = {expression}" for size, expression in w.sizes]
+    floats = [(a, shape, fill) for a, shape, fill in w.work if fill != "int"]
+    sizes = [" * ".join(f"({e})" for e in shape) if shape else "1" for _, shape, _ in floats]
+    lines.append(f"    work = np.empty({' + '.join(sizes) or '0'})")
+    lines.append("    start = 0")
+    for (array, shape, fill), size in zip(floats, sizes):
+        lines.append(f"    stop = start + {size}")
+        if fill == "zeros":
+            lines.append("    work[start:stop] = 0.0")
+        elif fill != "empty":
+            raise ValueError(f"work array {array!r}: fill must be empty, zeros or int")
+        lines.append(f"    {array} = work[start:stop].reshape(({', '.join(shape)},))"
+                     if len(shape) == 1 else
+                     f"    {array} = work[start:stop].reshape(({', '.join(shape)}))")
+        lines.append("    start = stop")
+    for array, shape, fill in w.work:
+        if fill == "int":
+            lines.append(f"    {array} = np.empty(({', '.join(shape)},), dtype=np.int64)")
+    arguments = ([w.constant] if w.constant is not None else []) + kernels
+    arguments += [array for array, _, _ in w.work]
+    call = f"{w.iteration}({', '.join(arguments)})"
+    if not w.catches:
+        lines.append(f"    return {call}")
+        return "\n".join(lines) + "\n"
+    lines += ["    try:", f"        return {call}",
+              "    except Exception:  # a hand-written kernel raised", "        pass"]
+    if w.after_raise:
+        lines.append(f"    {w.after_raise}")
+    lines.append("    return kernel_raised(value, x, p, data, info)")
+    return "\n".join(lines) + "\n"
+
+
+def generated_solve(namespace: dict, name: str, wrapper: Wrapper):
+    """The solve wrapper declared by ``wrapper``, as a Python function called ``name``
+    whose globals are those of the solver module ``namespace``: generated
+    (:func:`wrapper_source`), compiled under the module's file name (Numba's disk cache
+    is found beside the module, and invalidated by :func:`_discard_stale_cache` when any
+    solver source changes, this generator included) and executed."""
+    import numpy as np
+
+    from ._common import arguments_valid, kernel_raised
+    from ._lsq import _N_WORK, ls_arguments_valid
+
+    scope = dict(namespace)
+    # what the wrappers and the declarations' expressions may name besides the module's
+    # own globals: the ABI's slots (OPT_..., INFO_...) and the least-squares work rows
+    scope.update({name: getattr(abi, name) for name in dir(abi) if name.isupper()})
+    scope.update(np=np, arguments_valid=arguments_valid, kernel_raised=kernel_raised,
+                 ls_arguments_valid=ls_arguments_valid, _N_WORK=_N_WORK)
+    source = wrapper_source(name, wrapper)
+    exec(compile(source, namespace.get("__file__") or "<symopt solver>", "exec"), scope)
+    function = scope[name]
+    function.__source__ = source
+    return function
+
+
+def declared_solvers(namespace: dict, wrappers: dict, compile_solver=None):
+    """The module ``__getattr__`` of a solver module whose solvers are declared by
+    ``wrappers`` (public name -> :class:`Wrapper`): each wrapper generated
+    (:func:`generated_solve`, kept in the module as ``_<name>``) and compiled on first
+    access (:func:`compiled_on_first_access`)."""
+    sources = {}
+    for name, wrapper in wrappers.items():
+        function = generated_solve(namespace, f"_{name}", wrapper)
+        namespace[f"_{name}"] = sources[name] = function
+    if compile_solver is None:
+        kinds = {wrapper.kind for wrapper in wrappers.values()}
+        if kinds == {"least_squares"}:
+            from ._lsq import ls_solver as compile_solver
+        else:
+            compile_solver = solver
+    return compiled_on_first_access(namespace, sources, compile_solver)
 
 
 def _discard_damaged(namespace: dict) -> None:

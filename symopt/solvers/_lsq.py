@@ -15,7 +15,7 @@ from .. import abi
 from ..abi import INFO_NFEV, INFO_NJEV, INFO_STATUS, N_INFO, N_OPTS
 from ._common import bounds_valid, finish, read_bounds, record_history
 from ._jit import OPTIONS, helper, inlined
-from .linalg import all_finite
+from .linalg import all_finite, copy_matrix, copy_vector
 from .linesearch import (
     BACKOFF,
 )
@@ -299,23 +299,26 @@ def _bounded_start(residuals_jacobian, x, p, data, opts, info, hist, r_out, J_ou
     return fnorm, lower, upper, bounded
 
 
+@inlined
+def accept_trial(x_trial, x, rc, rt, Jc, Jt, current_in_out):
+    """Take the trial point: ``x <- x_trial``, and the residuals and Jacobian at the trial
+    point become the current ones by swapping the buffers' roles (no copy).  Returns the
+    new ``(rc, rt, Jc, Jt, current_in_out)``; ``current_in_out`` says whether the current
+    ones are in ``r_out``/``J_out``."""
+    copy_vector(x_trial, x)
+    return rt, rc, Jt, Jc, not current_in_out
+
 
 @inlined
-def _split_work(work, n, m, mm):
-    """``(A, b, W, rt, Jt)``: the work arrays of both solvers, C-ordered views of one
-    block of ``n mm + mm + _N_WORK n + m + m n`` doubles."""
-    start = 0
-    A = work[start:start + n * mm].reshape((n, mm))
-    start += n * mm
-    b = work[start:start + mm]
-    start += mm
-    W = work[start:start + _N_WORK * n].reshape((_N_WORK, n))
-    start += _N_WORK * n
-    rt = work[start:start + m]
-    start += m
-    Jt = work[start:start + m * n].reshape((m, n))
-    return A, b, W, rt, Jt
-
+def finish_ls(info, status, fnorm, x, nit, current_in_out, rc, Jc, r_out, J_out):
+    """End a least-squares solve: the residuals and Jacobian at x into ``r_out``/``J_out``
+    (if they are in the other buffers), the genuine status and the iteration count into
+    ``info``.  Returns the cost ``||r||^2 / 2``."""
+    if not current_in_out:
+        copy_vector(rc, r_out)
+        copy_matrix(Jc, J_out)
+    finish(info, _genuine_status(status, fnorm, x), nit)
+    return 0.5 * fnorm * fnorm
 
 
 # --- compilation ---------------------------------------------------------------------------

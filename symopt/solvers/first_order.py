@@ -52,23 +52,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..abi import OPT_BETA2, OPT_DECAY, OPT_EPS, OPT_MOMENTUM, OPT_SCHEDULE, OPT_STEP
 from . import DEFAULTS
 from ._common import (
-    arguments_valid,
     end_iteration,
     evaluate_grad,
     finish,
     genuine_status,
-    kernel_raised,
     point_finite,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .status import CONTINUE, MAX_ITER, NAN_ENCOUNTERED, SUCCESS_FTOL, SUCCESS_XTOL
 
 __all__ = ["SCHEDULES", "PATIENCE", "solve_momentum", "solve_nesterov", "solve_adam"]
@@ -143,7 +140,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
                  no_hessian):
     """The iteration shared by the three methods (``kind``), with work arrays
     ``vectors`` (5 x n).  Updates ``x`` and ``g`` in place; returns f."""
-    gtol, ftol, xtol, max_iter, _, _, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     step, mu, beta2, eps, schedule, decay = read_first_order_options(opts, kind)
     n = x.shape[0]
     velocity, second, update = vectors[0], vectors[1], vectors[2]  # v (or m), u, step dir.
@@ -151,7 +148,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
     lower, upper, bounded = read_bounds(opts, n)
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, lower, upper, bounded)
+                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -173,10 +170,10 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
             for i in range(n):
                 velocity[i] = mu * velocity[i] + g[i]
                 update[i] = -(g[i] + mu * velocity[i]) if kind == NESTEROV else -velocity[i]
-        lr = learning_rate(step, schedule, decay, nit, max_iter)
+        lr = learning_rate(step, schedule, decay, nit, o.max_iter)
         finite = False
         f_trial = f
-        for _ in range(max_ls):
+        for _ in range(o.max_ls):
             for i in range(n):
                 x_trial[i] = x[i] + lr * scale * update[i]
                 if bounded:
@@ -195,54 +192,27 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, lower, upper, bounded)
         if status == SUCCESS_FTOL or status == SUCCESS_XTOL:
             quiet += 1
             if quiet < PATIENCE:
-                status = MAX_ITER if nit >= max_iter else CONTINUE
+                status = MAX_ITER if nit >= o.max_iter else CONTINUE
         else:
             quiet = 0
     finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)
     return f
 
 
-@njit(**OPTIONS)
-def _solve(kind, value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-           H_out):
-    """Check the arrays, allocate the work arrays, run the iteration of ``kind``."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    vectors = np.zeros((5, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info,
-                            hist, g_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-def _solve_momentum(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                    H_out):
-    """Minimise by heavy-ball momentum; see :data:`symopt.abi.solver_sig`."""
-    return _solve(MOMENTUM, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-def _solve_nesterov(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                    H_out):
-    """Minimise by Nesterov momentum; see :data:`symopt.abi.solver_sig`."""
-    return _solve(NESTEROV, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-def _solve_adam(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                H_out):
-    """Minimise by Adam; see :data:`symopt.abi.solver_sig`."""
-    return _solve(ADAM, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-__getattr__ = compiled_on_first_access(
-    globals(), {"solve_momentum": _solve_momentum, "solve_nesterov": _solve_nesterov,
-                "solve_adam": _solve_adam})
+__getattr__ = declared_solvers(globals(), {
+    "solve_momentum": Wrapper(
+    "_first_order", constant="MOMENTUM", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by heavy-ball momentum; see symopt.abi.solver_sig for the arguments."),
+    "solve_nesterov": Wrapper(
+    "_first_order", constant="NESTEROV", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by Nesterov momentum; see symopt.abi.solver_sig for the arguments."),
+    "solve_adam": Wrapper(
+    "_first_order", constant="ADAM", passes_value=False, takes_bounds=True,
+    work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
+    doc="Minimise by Adam; see symopt.abi.solver_sig for the arguments.")})

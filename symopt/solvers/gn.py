@@ -8,15 +8,14 @@ import math
 
 import numpy as np
 
-from ._common import finish, read_options, record_history
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._common import read_options, record_history
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from ._lsq import (
     _ACNORM,
     _ACTIVE,
     _COLSCALE,
     _DIAG,
     _GRAD,
-    _N_WORK,
     _QTF,
     _SDIAG,
     _WA1,
@@ -27,19 +26,17 @@ from ._lsq import (
     GN_NOISE_XTOL,
     RANK_FACTOR,
     _bounded_start,
-    _genuine_status,
-    _split_work,
+    accept_trial,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
-    ls_arguments_valid,
-    ls_solver,
+    finish_ls,
     project,
 )
-from .linalg import copy_matrix, copy_vector, diff_norm_inf, step_to
+from .linalg import diff_norm_inf, step_to
 from .linesearch import (
     BACKOFF,
     F_ROUNDOFF_RTOL,
@@ -153,7 +150,7 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     """The Gauss-Newton loop of :func:`_solve_gn`, compiled without reference counting
     with every helper inlined; work arrays from the caller (as :func:`_lm_iterate`, and
     ``T`` n x n)."""
-    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     m = r_out.shape[0]
     mm = max(m, n)
@@ -220,13 +217,13 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
             step_bound = enorm(wa3, 0, n)
         else:
             step_bound = scaled_norm(diag, direction, wa3)
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, False, step_bound,
-                                      xnorm, cosine, gtol, ftol, xtol)
+        status = check_ls_termination(nit, o.max_iter, actred, prered, ratio, False, step_bound,
+                                      xnorm, cosine, o.gtol, o.ftol, o.xtol)
         if status != CONTINUE:
             break
         slope = -predicted  # d cost(x + alpha d) / d alpha at 0
         alpha, fnorm_trial, flag = _gn_backtracking(
-            residuals, residuals_jacobian, x, p, data, cost, slope, direction, c1, max_ls,
+            residuals, residuals_jacobian, x, p, data, cost, slope, direction, o.c1, o.max_ls,
             jacobian_first, x_trial, rt, Jt, info, bounded, lower, upper, grad)
         if flag != LS_OK:
             status = failure_status(flag, cost, predicted)
@@ -242,32 +239,16 @@ def _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
         else:
             prered = alpha * (2.0 - alpha) * (math.sqrt(predicted) / fnorm) ** 2
         ratio = actred / prered if prered != 0.0 else 0.0
-        copy_vector(x_trial, x)
-        rc, rt = rt, rc
-        Jc, Jt = Jt, Jc
-        current_in_out = not current_in_out
+        rc, rt, Jc, Jt, current_in_out = accept_trial(x_trial, x, rc, rt, Jc, Jt,
+                                                      current_in_out)
         fnorm = fnorm_trial
         jacobian_first = alpha == 1.0
-    if not current_in_out:
-        copy_vector(rc, r_out)
-        copy_matrix(Jc, J_out)
-    finish(info, _genuine_status(status, fnorm, x), nit)
-    return 0.5 * fnorm * fnorm
+    return finish_ls(info, status, fnorm, x, nit, current_in_out, rc, Jc, r_out, J_out)
 
 
-def _solve_gn(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
-    """Gauss-Newton with Armijo backtracking; see the module docstring.  Checks the
-    arrays, allocates the work arrays once and runs :func:`_gn_iterate`."""
-    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
-        return np.nan
-    n = x.shape[0]
-    m = r_out.shape[0]
-    mm = max(m, n)
-    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n + n * n)
-    A, b, W, rt, Jt = _split_work(work, n, m, mm)
-    T = work[work.shape[0] - n * n:].reshape((n, n))
-    return _gn_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, A, b, np.empty(n, dtype=np.int64), W, T, rt, Jt)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve_gn": _solve_gn}, ls_solver)
+__getattr__ = declared_solvers(globals(), {"solve_gn": Wrapper(
+    "_gn_iterate", kind="least_squares", catches=False, sizes=(("mm", "max(m, n)"),),
+    work=(("A", ("n", "mm"), "empty"), ("b", ("mm",), "empty"), ("ipvt", ("n",), "int"),
+          ("W", ("_N_WORK", "n"), "empty"), ("T", ("n", "n"), "empty"),
+          ("rt", ("m",), "empty"), ("Jt", ("m", "n"), "empty")),
+    doc="Gauss-Newton with Armijo backtracking; see the module docstring.")})

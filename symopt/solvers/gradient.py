@@ -21,20 +21,16 @@ is not touched.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import (
-    arguments_valid,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     project,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, iteration
+from ._jit import Wrapper, declared_solvers, iteration
 from .linalg import dot
 from .linesearch import (
     INTERPOLATE,
@@ -57,13 +53,13 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
                       vectors, no_hessian):
     """The iteration of :func:`solve`, with work arrays ``vectors`` (3 x n).  Updates
     ``x`` and ``g`` in place; returns f."""
-    gtol, ftol, xtol, max_iter, step, c1, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     lower, upper, bounded = read_bounds(opts, n)
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, lower, upper, bounded)
+                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -74,24 +70,24 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
         for i in range(n):
             direction[i] = -g[i]
         slope = -dot(g, g)
-        if step > 0.0:
+        if o.step > 0.0:
             if bounded:
                 # project the direction's step: the fixed step lands on P(x - step g)
                 for i in range(n):
-                    x_trial[i] = x[i] + step * direction[i]
+                    x_trial[i] = x[i] + o.step * direction[i]
                 project(x_trial, lower, upper, bounded)
                 for i in range(n):
-                    direction[i] = (x_trial[i] - x[i]) / step
-            alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, step, max_ls,
+                    direction[i] = (x_trial[i] - x[i]) / o.step
+            alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, o.step, o.max_ls,
                                               x_trial, g_trial, info)
         elif bounded:
             alpha, f_trial, flag = projected_backtracking(
-                value, value_grad, x, p, data, f, g, direction, trial_step, c1, max_ls,
+                value, value_grad, x, p, data, f, g, direction, trial_step, o.c1, o.max_ls,
                 lower, upper, x_trial, g_trial, info, False)
         else:
             alpha, f_trial, flag = backtracking(
                 1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-                trial_step, c1, max_ls, INTERPOLATE, x_trial, g_trial, no_hessian, info)
+                trial_step, o.c1, o.max_ls, INTERPOLATE, x_trial, g_trial, no_hessian, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -trial_step * slope)
             break
@@ -99,23 +95,12 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, lower, upper, bounded)
     finish(info, genuine_status(status, f_start, f, x, g, lower, upper, bounded), nit)
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by gradient descent; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    vectors = np.empty((3, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info,
-                                 hist, g_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_gradient_descent", work=(("vectors", ("3", "n"), "empty"), ("no_hessian", ("0", "0"), "empty")),
+    takes_bounds=True,
+    doc="Minimise by gradient descent; see symopt.abi.solver_sig for the arguments.")})

@@ -50,20 +50,18 @@ import math
 
 import numpy as np
 
-from ..abi import OPT_BOUNDS, OPT_MEMORY
+from ..abi import OPT_MEMORY
 from ._common import (
     _count,
-    arguments_valid,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_bounds,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import dot, norm2
 from .linesearch import (
     LS_OK,
@@ -345,7 +343,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     bounds), the pair ring buffers ``S``, ``Y`` (m x n), ``scalars`` (4 x 2m) and, with
     bounds, the factors ``V`` (2m x n) of the L-BFGS matrix.  Updates ``x`` and ``g`` in
     place; returns f."""
-    gtol, ftol, xtol, max_iter, _, c1, c2, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     m = S.shape[0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
@@ -357,7 +355,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     r, q, Bq, du = vectors[b + 4], vectors[b + 5], vectors[b + 6], vectors[b + 7]
 
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, lower, upper, bounded)
+                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -387,12 +385,12 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         if bounded:
             first_trial = 1.0
             alpha, f_trial, flag = projected_backtracking(
-                value, value_grad, x, p, data, f, g, direction, first_trial, c1, max_ls,
+                value, value_grad, x, p, data, f, g, direction, first_trial, o.c1, o.max_ls,
                 lower, upper, x_trial, g_trial, info, True)
         else:
             first_trial = gradient_trial if count == 0 else 1.0
             alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
-                                                first_trial, c1, c2, max_ls, x_trial, g_trial,
+                                                first_trial, o.c1, o.c2, o.max_ls, x_trial, g_trial,
                                                 info)
         if flag != LS_OK:
             if count == 0 or at_roundoff_floor(f, -first_trial * slope):
@@ -412,7 +410,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, lower, upper, bounded)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, lower, upper, bounded)
         ys = dot(y, s)
         if ys > CURVATURE_RTOL * norm2(y) * norm2(s):
             newest = (newest + 1) % m
@@ -426,27 +424,20 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by L-BFGS (L-BFGS-B with bounds); see :data:`symopt.abi.solver_sig`."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, False, True):
-        return np.nan
-    n = x.shape[0]
+@inlined
+def memory(opts):
+    """The number of correction pairs stored: ``opts[OPT_MEMORY]`` clipped to
+    :data:`MAX_MEMORY`, :data:`DEFAULT_MEMORY` when 0."""
     m = _count(opts[OPT_MEMORY], 0, MAX_MEMORY)
-    if m == 0:
-        m = DEFAULT_MEMORY
-    bounded = opts[OPT_BOUNDS] != 0.0
-    vectors = np.zeros((14, n))
-    S = np.empty((m, n))
-    Y = np.empty((m, n))
-    scalars = np.empty((4, 2 * m))
-    V = np.empty((2 * m if bounded else 0, n))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                      vectors, S, Y, scalars, V, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
+    return m if m != 0 else DEFAULT_MEMORY
 
 
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_lbfgs",
+    sizes=(("m", "memory(opts)"), ("bounded", "opts[OPT_BOUNDS] != 0.0")),
+    work=(("vectors", ("14", "n"), "zeros"), ("S", ("m", "n"), "empty"),
+          ("Y", ("m", "n"), "empty"), ("scalars", ("4", "2 * m"), "empty"),
+          ("V", ("2 * m if bounded else 0", "n"), "empty"),
+          ("no_hessian", ("0", "0"), "empty")),
+    takes_bounds=True,
+    doc="Minimise by L-BFGS (L-BFGS-B with bounds); see symopt.abi.solver_sig.")})

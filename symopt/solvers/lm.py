@@ -7,15 +7,14 @@ import math
 
 import numpy as np
 
-from ._common import finish, read_options, record_history
-from ._jit import compiled_on_first_access, iteration
+from ._common import read_options, record_history
+from ._jit import Wrapper, declared_solvers, iteration
 from ._lsq import (
     _ACNORM,
     _ACTIVE,
     _COLSCALE,
     _DIAG,
     _GRAD,
-    _N_WORK,
     _P0001,
     _P1,
     _P5,
@@ -30,19 +29,16 @@ from ._lsq import (
     DEFAULT_FACTOR,
     NONFINITE_SHRINK,
     _bounded_start,
-    _genuine_status,
-    _split_work,
+    accept_trial,
     check_ls_termination,
     evaluate_both,
     evaluate_jacobian,
     evaluate_residuals,
     factorize,
     find_active,
-    ls_arguments_valid,
-    ls_solver,
+    finish_ls,
     project,
 )
-from .linalg import copy_matrix, copy_vector
 from .qr import (
     dot_range,
     enorm,
@@ -67,8 +63,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     counting with every helper inlined; the work arrays come from the caller (``A``
     n x mm, ``b`` mm, ``ipvt`` n, ``W`` _N_WORK x n, ``rt``/``Jt`` as r_out/J_out).
     Returns the cost, or NaN when the start is not finite."""
-    gtol, ftol, xtol, max_iter, step, _, _, _ = read_options(opts)
-    factor = step if step > 0.0 else DEFAULT_FACTOR
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
+    factor = o.step if o.step > 0.0 else DEFAULT_FACTOR
     n = x.shape[0]
     fnorm, lower, upper, bounded = _bounded_start(residuals_jacobian, x, p, data, opts, info,
                                                   hist, r_out, J_out)
@@ -106,8 +102,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
     nit = 0
     accepted = 0
     jacobian_trial = True
-    status = check_ls_termination(0, max_iter, np.nan, np.nan, np.nan, False, np.inf, xnorm,
-                                  cosine, gtol, ftol, xtol)
+    status = check_ls_termination(0, o.max_iter, np.nan, np.nan, np.nan, False, np.inf, xnorm,
+                                  cosine, o.gtol, o.ftol, o.xtol)
     while status == CONTINUE:
         # the step p (in wa1): ||D p|| ~ delta, or the Gauss-Newton step inside
         par = lmpar(A, ipvt, diag, qtf, delta, par, wa1, W[_SDIAG], wa2, wa3)
@@ -186,10 +182,8 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
                         fnorm1 = fnorm_j
                 if jacobian_ok:
                     taken = True
-                    copy_vector(x_trial, x)
-                    rc, rt = rt, rc
-                    Jc, Jt = Jt, Jc
-                    current_in_out = not current_in_out
+                    rc, rt, Jc, Jt, current_in_out = accept_trial(x_trial, x, rc, rt, Jc, Jt,
+                                                                  current_in_out)
                     fnorm = fnorm1
                     xnorm = scaled_norm(diag, x, wa3)
                     accepted += 1
@@ -210,32 +204,14 @@ def _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_o
         jacobian_trial = taken
         nit += 1
         failed_gn_step = trial_par == 0.0 and not taken and not nonfinite and not clipped
-        status = check_ls_termination(nit, max_iter, actred, prered, ratio, failed_gn_step,
-                                      delta, xnorm, cosine, gtol, ftol, xtol)
-    if not current_in_out:
-        copy_vector(rc, r_out)
-        copy_matrix(Jc, J_out)
-    finish(info, _genuine_status(status, fnorm, x), nit)
-    return 0.5 * fnorm * fnorm
+        status = check_ls_termination(nit, o.max_iter, actred, prered, ratio, failed_gn_step,
+                                      delta, xnorm, cosine, o.gtol, o.ftol, o.xtol)
+    return finish_ls(info, status, fnorm, x, nit, current_in_out, rc, Jc, r_out, J_out)
 
 
-
-def _solve_lm(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out):
-    """Levenberg-Marquardt (MINPACK lmder); see the module docstring.  Checks the
-    arrays, allocates the work arrays once and runs :func:`_lm_iterate`."""
-    if not ls_arguments_valid(x, opts, info, hist, r_out, J_out):
-        return np.nan
-    n = x.shape[0]
-    m = r_out.shape[0]
-    mm = max(m, n)
-    # one block for every float work array: two allocations per solve instead of six
-    # (minimize_many calls this once per problem)
-    work = np.empty(n * mm + mm + _N_WORK * n + m + m * n)
-    A, b, W, rt, Jt = _split_work(work, n, m, mm)
-    return _lm_iterate(residuals, residuals_jacobian, x, p, data, opts, info, hist, r_out,
-                       J_out, A, b, np.empty(n, dtype=np.int64), W, rt, Jt)
-
-
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve_lm": _solve_lm}, ls_solver)
+__getattr__ = declared_solvers(globals(), {"solve_lm": Wrapper(
+    "_lm_iterate", kind="least_squares", catches=False, sizes=(("mm", "max(m, n)"),),
+    work=(("A", ("n", "mm"), "empty"), ("b", ("mm",), "empty"), ("ipvt", ("n",), "int"),
+          ("W", ("_N_WORK", "n"), "empty"), ("rt", ("m",), "empty"),
+          ("Jt", ("m", "n"), "empty")),
+    doc="Levenberg-Marquardt (MINPACK lmder); see the module docstring.")})

@@ -23,19 +23,16 @@ import math
 
 import numpy as np
 
-from ..abi import INFO_NIT
 from ._common import (
-    arguments_valid,
     derivatives_finite,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix
 from .linesearch import HALVE, LS_OK, backtracking, failure_status
 from .status import CONTINUE, HESSIAN_NOT_PD
@@ -102,14 +99,14 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
             vectors, matrices):
     """The Newton iteration of :func:`solve`, with work arrays ``vectors`` (3 x n) and
     ``matrices`` (2 x n x n).  Updates ``x``, ``g`` and ``H_out`` in place; returns f."""
-    gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     no_bounds = opts[0:0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     L, H_spare = matrices[0], matrices[1]  # Cholesky factor; see hessian_buffers
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H_out, info,
-                             hist, gtol, max_iter, no_bounds, no_bounds, False)
+                             hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
 
     f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H_out):
@@ -126,33 +123,21 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
         slope, _ = descent_slope(g, direction)
         alpha, f_trial, flag = backtracking(
             2, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-            1.0, c1, max_ls, HALVE, x_trial, g_trial, H_trial, info)
+            1.0, o.c1, o.max_ls, HALVE, x_trial, g_trial, H_trial, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -slope)
             break
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, no_bounds, no_bounds, False)
     hessian_to_out(nit, H_out, H_spare)
     finish(info, genuine_status(status, f_start, f, x, g, no_bounds, no_bounds, False), nit)
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by Newton's method; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
-        return np.nan
-    n = x.shape[0]
-    vectors = np.empty((3, n))
-    matrices = np.empty((2, n, n))
-    try:
-        return _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                       g_out, H_out, vectors, matrices)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    hessian_to_out(info[INFO_NIT], H_out, matrices[1])
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_newton", work=(("vectors", ("3", "n"), "empty"), ("matrices", ("2", "n", "n"), "empty")),
+    passes_H_out=True, uses_matrix=True,
+    after_raise="hessian_to_out(info[INFO_NIT], H_out, matrices[1])",
+    doc="Minimise by Newton's method; see symopt.abi.solver_sig for the arguments.")})

@@ -23,19 +23,15 @@ Uses ``value_grad`` only; ``H_out`` receives the final inverse-Hessian approxima
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import (
-    arguments_valid,
     descent_slope,
     end_iteration,
     finish,
     genuine_status,
-    kernel_raised,
     read_options,
     start,
 )
-from ._jit import compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import dot, matvec, norm2, set_scaled_identity
 from .linesearch import LS_OK, at_roundoff_floor, failure_status, strong_wolfe
 from .status import CONTINUE
@@ -74,7 +70,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
           no_hessian):
     """The BFGS iteration of :func:`solve`, with work arrays ``vectors`` (6 x n).
     Updates ``x``, ``g`` and ``M`` in place; returns f."""
-    gtol, ftol, xtol, max_iter, _, c1, c2, max_ls = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     no_bounds = opts[0:0]
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
@@ -82,7 +78,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
 
     set_scaled_identity(M, 1.0)
     f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, gtol, max_iter, no_bounds, no_bounds, False)
+                             info, hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
     f_start = f
     nit = 0
     # True while M is the unscaled identity (at the start, after a reset)
@@ -97,7 +93,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
             M_is_identity = True
         first_trial = min(1.0, 1.0 / gnorm) if M_is_identity else 1.0
         alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
-                                            first_trial, c1, c2, max_ls, x_trial, g_trial, info)
+                                            first_trial, o.c1, o.c2, o.max_ls, x_trial, g_trial, info)
         if flag != LS_OK:
             if M_is_identity or at_roundoff_floor(f, -first_trial * slope):
                 status = failure_status(flag, f, -first_trial * slope)
@@ -111,25 +107,14 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
         nit += 1
         f_prev, f = f, f_trial
         gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                      gtol, ftol, xtol, max_iter, no_bounds, no_bounds, False)
+                                      o.gtol, o.ftol, o.xtol, o.max_iter, no_bounds, no_bounds, False)
         if bfgs_update(M, s, y, My, M_is_identity):
             M_is_identity = False
     finish(info, genuine_status(status, f_start, f, x, g, no_bounds, no_bounds, False), nit)
     return f
 
 
-def _solve(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by BFGS; see :data:`symopt.abi.solver_sig` for the arguments."""
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
-        return np.nan
-    vectors = np.empty((6, x.shape[0]))
-    no_hessian = np.empty((0, 0))
-    try:
-        return _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                     H_out, vectors, no_hessian)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve})
+__getattr__ = declared_solvers(globals(), {"solve": Wrapper(
+    "_bfgs", work=(("vectors", ("6", "n"), "empty"), ("no_hessian", ("0", "0"), "empty")),
+    passes_H_out=True, uses_matrix=True,
+    doc="Minimise by BFGS; see symopt.abi.solver_sig for the arguments.")})

@@ -73,22 +73,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..abi import OPT_RADIUS
 from ._common import (
-    arguments_valid,
     derivatives_finite,
     end_iteration,
     evaluate,
     evaluate_value,
     finish,
     genuine_status,
-    kernel_raised,
     read_options,
     start,
 )
-from ._jit import OPTIONS, compiled_on_first_access, inlined, iteration
+from ._jit import Wrapper, declared_solvers, inlined, iteration
 from .linalg import cholesky, cholesky_solve, copy_matrix, dot, matvec, norm2, norm_inf
 from .linesearch import EPS, F_ROUNDOFF_RTOL
 from .status import CONTINUE, NAN_ENCOUNTERED, OVERFLOW, SUCCESS_FTOL, TRUST_REGION_COLLAPSED
@@ -318,7 +315,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
     factor).  Updates ``x``, ``g`` and ``H`` in place; returns f."""
     H_trial = matrices[0]
     L = matrices[matrices.shape[0] - 1]  # trust-exact's Cholesky factor (ncg: unused)
-    gtol, ftol, xtol, max_iter, _, _, _, _ = read_options(opts)
+    o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
     n = x.shape[0]
     z, r, d, Hd = vectors[0], vectors[1], vectors[2], vectors[3]
     x_trial, g_trial = vectors[4], vectors[5]
@@ -329,7 +326,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
     max_radius = MAX_RADIUS_FACTOR * radius
 
     f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H, info, hist,
-                             gtol, max_iter, no_bounds, no_bounds, False)
+                             o.gtol, o.max_iter, no_bounds, no_bounds, False)
 
     f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H):
@@ -366,7 +363,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
             f_prev, f = f, f_trial
             copy_matrix(H_trial, H)
             gnorm, status = end_iteration(nit, x, x_trial, g, g_trial, f_prev, f, hist, info,
-                                          gtol, ftol, xtol, max_iter, no_bounds, no_bounds,
+                                          o.gtol, o.ftol, o.xtol, o.max_iter, no_bounds, no_bounds,
                                           False)
         elif radius <= EPS * norm_inf(x) or radius < RADIUS_FLOOR:
             status = TRUST_REGION_COLLAPSED
@@ -374,34 +371,12 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
     return f
 
 
-@njit(**OPTIONS)
-def _solve(subproblem, value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-           H_out):
-    if not arguments_valid(x, opts, info, hist, g_out, H_out, True, False):
-        return np.nan
-    n = x.shape[0]
-    vectors = np.empty((6, n))
-    matrices = np.empty((2 if subproblem == MORE_SORENSEN else 1, n, n))
-    try:
-        return _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, opts,
-                             info, hist, g_out, H_out, vectors, matrices)
-    except Exception:  # noqa: BLE001 - a hand-written kernel raised
-        pass
-    return kernel_raised(value, x, p, data, info)
-
-
-def _solve_ncg(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, H_out):
-    """Minimise by trust-region Newton-CG; see :data:`symopt.abi.solver_sig`."""
-    return _solve(STEIHAUG, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g_out, H_out)
-
-
-def _solve_exact(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out,
-                 H_out):
-    """Minimise by the nearly exact trust-region method; see :data:`symopt.abi.solver_sig`."""
-    return _solve(MORE_SORENSEN, value, value_grad, value_grad_hess, x, p, data, opts, info,
-                  hist, g_out, H_out)
-
-
-__getattr__ = compiled_on_first_access(globals(), {"solve": _solve_ncg,
-                                                   "solve_exact": _solve_exact})
+__getattr__ = declared_solvers(globals(), {
+    "solve": Wrapper(
+    "_trust_region", constant="STEIHAUG", passes_H_out=True, uses_matrix=True,
+    work=(("vectors", ("6", "n"), "empty"), ("matrices", ("1", "n", "n"), "empty")),
+    doc="Minimise by trust-region Newton-CG; see symopt.abi.solver_sig for the arguments."),
+    "solve_exact": Wrapper(
+    "_trust_region", constant="MORE_SORENSEN", passes_H_out=True, uses_matrix=True,
+    work=(("vectors", ("6", "n"), "empty"), ("matrices", ("2", "n", "n"), "empty")),
+    doc="Minimise by the nearly exact trust-region method; see symopt.abi.solver_sig for the arguments.")})
