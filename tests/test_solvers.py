@@ -814,8 +814,8 @@ def test_a_wrapper_allocates_its_float_work_arrays_as_views_of_one_block():
                      ("matrix", ("n", "n"), "empty")), after_raise="cleanup(H_out)"))
     assert source.count("np.empty(") == 2  # the block and the int vector
     assert "work[start:stop] = 0.0" in source
-    assert "_it(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g_out, vectors, " \
-           "ipvt, matrix)" in source
+    assert "obj = Objective(value, value_grad, value_grad_hess, p, data)" in source
+    assert "_it(obj, x, opts, info, hist, g_out, vectors, ipvt, matrix)" in source
     assert source.index("cleanup(H_out)") < source.index("kernel_raised")
     with pytest.raises(ValueError, match="fill"):
         wrapper_source("_solve", Wrapper("_it", work=(("v", ("n",), "ones"),)))

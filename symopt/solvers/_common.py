@@ -182,35 +182,45 @@ def read_options(opts):
 # whole loop: see :func:`kernel_raised`.
 
 
+#: The objective of a scalar solve, passed to the helpers as one argument: its kernels
+#: and their parameters and data, read by name (``obj.value_grad(x, obj.p, obj.data, g)``).
+#: Built once, on the first line of an iteration (``Objective(value, value_grad,
+#: value_grad_hess, p, data)``); Numba keeps a named tuple of first-class functions and
+#: arrays as its fields (no allocation, nothing to read per access).  A method that
+#: never calls one kernel may fill its place with another (the tensor solvers pass
+#: ``value_grad`` twice).
+Objective = namedtuple("Objective", ["value", "value_grad", "value_grad_hess", "p", "data"])
+
+
 @inlined
-def evaluate_value(value, x, p, data, info):
+def evaluate_value(obj, x, info):
     """``f(x)``, counted as one function evaluation."""
     info[INFO_NFEV] += 1
-    return value(x, p, data)
+    return obj.value(x, obj.p, obj.data)
 
 
 @inlined
-def evaluate_grad(value_grad, x, p, data, g, info):
+def evaluate_grad(obj, x, g, info):
     """``f(x)`` with its gradient written into ``g``; counted."""
     info[INFO_NFEV] += 1
     info[INFO_NJEV] += 1
-    return value_grad(x, p, data, g)
+    return obj.value_grad(x, obj.p, obj.data, g)
 
 
 @inlined
-def evaluate(order, value_grad, value_grad_hess, x, p, data, g, H, info):
+def evaluate(order, obj, x, g, H, info):
     """``f(x)`` with its gradient into ``g`` (order 1), and its Hessian into ``H``
     (order 2); counted.  ``H`` is not touched for order 1."""
     if order != 2:
-        return evaluate_grad(value_grad, x, p, data, g, info)
+        return evaluate_grad(obj, x, g, info)
     info[INFO_NFEV] += 1
     info[INFO_NJEV] += 1
     info[INFO_NHEV] += 1
-    return value_grad_hess(x, p, data, g, H)
+    return obj.value_grad_hess(x, obj.p, obj.data, g, H)
 
 
 @inlined
-def kernel_raised(value, x, p, data, info):
+def kernel_raised(obj, x, info):
     """End a solve in which a kernel raised an exception: status ``NAN_ENCOUNTERED``
     at the last accepted iterate.  ``x``, ``g_out``, ``H_out``, the history and the
     counts are as that iterate left them; returns f there (evaluated again, and counted;
@@ -218,7 +228,7 @@ def kernel_raised(value, x, p, data, info):
     info[INFO_STATUS] = NAN_ENCOUNTERED
     info[INFO_NFEV] += 1
     try:
-        f = value(x, p, data)
+        f = obj.value(x, obj.p, obj.data)
     except Exception:  # noqa: BLE001 - whatever a hand-written kernel raises
         f = np.nan
     return f
@@ -356,8 +366,7 @@ def record_history(hist, row, f, gnorm, x, info):
 
 
 @inlined
-def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol, max_iter,
-          lower, upper, bounded):
+def start(order, obj, x, g, H, info, hist, gtol, max_iter, lower, upper, bounded):
     """Evaluate the start point and decide whether there is anything to do.
 
     Resets the counters, projects ``x`` into the box (with bounds), evaluates f and the
@@ -368,7 +377,7 @@ def start(order, value_grad, value_grad_hess, x, p, data, g, H, info, hist, gtol
     """
     info[:] = 0
     project(x, lower, upper, bounded)
-    f = evaluate(order, value_grad, value_grad_hess, x, p, data, g, H, info)
+    f = evaluate(order, obj, x, g, H, info)
     gnorm = stationarity(x, g, lower, upper, bounded)
     record_history(hist, 0, f, gnorm, x, info)
     if not point_finite(f, g):

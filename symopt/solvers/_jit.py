@@ -128,11 +128,11 @@ class Wrapper:
     """The declaration of a solve wrapper (:func:`generated_solve`).
 
     ``iteration``: the name of the module's :data:`iteration` function, called as
-    ``iteration([constant,] kernels..., x, p, data, opts, info, hist, g_out, [H_out,]
-    work arrays...)``, the kernels being ``value, value_grad, value_grad_hess`` (scalar
-    methods; ``value`` left out when ``passes_value`` is false) or ``residuals,
-    residuals_jacobian`` (``kind="least_squares"``, whose ``g_out, H_out`` are
-    ``r_out, J_out``, always passed).
+    ``iteration([constant,] obj, x, opts, info, hist, g_out, [H_out,] work arrays...)``
+    (scalar methods: ``obj`` the :class:`~._common.Objective` of ``value, value_grad,
+    value_grad_hess, p, data``, built by the wrapper) or ``iteration(residuals,
+    residuals_jacobian, x, p, data, opts, info, hist, r_out, J_out, work arrays...)``
+    (``kind="least_squares"``).
 
     ``work``: the work arrays, in call order, as ``(name, shape, fill)``: ``shape`` a
     tuple of expressions in ``n`` (variables), ``m`` (residuals, least squares) and the
@@ -153,7 +153,6 @@ class Wrapper:
     kind: str = "scalar"
     sizes: tuple = ()
     constant: str | None = None
-    passes_value: bool = True
     passes_H_out: bool = False
     uses_matrix: bool = False
     takes_bounds: bool = False
@@ -177,9 +176,7 @@ def wrapper_source(name: str, wrapper: Wrapper) -> str:
     if w.kind == "scalar":
         check = (f"arguments_valid(x, opts, info, hist, g_out, H_out, {w.uses_matrix}, "
                  f"{w.takes_bounds})")
-        kernels = ["value"] if w.passes_value else []
-        kernels += ["value_grad", "value_grad_hess", "x", "p", "data", "opts", "info", "hist",
-                    "g_out"]
+        kernels = ["obj", "x", "opts", "info", "hist", "g_out"]
         if w.passes_H_out:
             kernels.append("H_out")
     else:
@@ -187,6 +184,8 @@ def wrapper_source(name: str, wrapper: Wrapper) -> str:
         kernels = ["residuals", "residuals_jacobian", "x", "p", "data", "opts", "info", "hist",
                    "r_out", "J_out"]
     lines += [f"    if not {check}:", "        return np.nan", "    n = x.shape[0]"]
+    if w.kind == "scalar":
+        lines.append("    obj = Objective(value, value_grad, value_grad_hess, p, data)")
     if w.kind == "least_squares":
         lines.append("    m = r_out.shape[0]")
     lines += [f"    {size} = {expression}" for size, expression in w.sizes]
@@ -217,7 +216,7 @@ def wrapper_source(name: str, wrapper: Wrapper) -> str:
               "    except Exception:  # a hand-written kernel raised", "        pass"]
     if w.after_raise:
         lines.append(f"    {w.after_raise}")
-    lines.append("    return kernel_raised(value, x, p, data, info)")
+    lines.append("    return kernel_raised(obj, x, info)")
     return "\n".join(lines) + "\n"
 
 
@@ -229,14 +228,15 @@ def generated_solve(namespace: dict, name: str, wrapper: Wrapper):
     solver source changes, this generator included) and executed."""
     import numpy as np
 
-    from ._common import arguments_valid, kernel_raised
+    from ._common import Objective, arguments_valid, kernel_raised
     from ._lsq import _N_WORK, ls_arguments_valid
 
     scope = dict(namespace)
     # what the wrappers and the declarations' expressions may name besides the module's
     # own globals: the ABI's slots (OPT_..., INFO_...) and the least-squares work rows
     scope.update({name: getattr(abi, name) for name in dir(abi) if name.isupper()})
-    scope.update(np=np, arguments_valid=arguments_valid, kernel_raised=kernel_raised,
+    scope.update(np=np, Objective=Objective, arguments_valid=arguments_valid,
+                 kernel_raised=kernel_raised,
                  ls_arguments_valid=ls_arguments_valid, _N_WORK=_N_WORK)
     source = wrapper_source(name, wrapper)
     exec(compile(source, namespace.get("__file__") or "<symopt solver>", "exec"), scope)

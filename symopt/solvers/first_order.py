@@ -136,8 +136,7 @@ def learning_rate(step, schedule, decay, k, max_iter):
 
 
 @iteration
-def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, vectors,
-                 no_hessian):
+def _first_order(kind, obj, x, opts, info, hist, g, vectors, no_hessian):
     """The iteration shared by the three methods (``kind``), with work arrays
     ``vectors`` (5 x n).  Updates ``x`` and ``g`` in place; returns f."""
     o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
@@ -147,8 +146,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
     x_trial, g_trial = vectors[3], vectors[4]
     lower, upper, bounded = read_bounds(opts, n)
 
-    f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
+    f, gnorm, status = start(1, obj, x, g, no_hessian, info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -181,7 +179,7 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
                     if clipped != x_trial[i]:
                         x_trial[i] = clipped
                         velocity[i] = 0.0  # stopped by the bound: forget its momentum
-            f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+            f_trial = evaluate_grad(obj, x_trial, g_trial, info)
             if point_finite(f_trial, g_trial):
                 finite = True
                 break
@@ -205,14 +203,14 @@ def _first_order(kind, value_grad, value_grad_hess, x, p, data, opts, info, hist
 
 __getattr__ = declared_solvers(globals(), {
     "solve_momentum": Wrapper(
-    "_first_order", constant="MOMENTUM", passes_value=False, takes_bounds=True,
+    "_first_order", constant="MOMENTUM", takes_bounds=True,
     work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
     doc="Minimise by heavy-ball momentum; see symopt.abi.solver_sig for the arguments."),
     "solve_nesterov": Wrapper(
-    "_first_order", constant="NESTEROV", passes_value=False, takes_bounds=True,
+    "_first_order", constant="NESTEROV", takes_bounds=True,
     work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
     doc="Minimise by Nesterov momentum; see symopt.abi.solver_sig for the arguments."),
     "solve_adam": Wrapper(
-    "_first_order", constant="ADAM", passes_value=False, takes_bounds=True,
+    "_first_order", constant="ADAM", takes_bounds=True,
     work=(("vectors", ("5", "n"), "zeros"), ("no_hessian", ("0", "0"), "empty")),
     doc="Minimise by Adam; see symopt.abi.solver_sig for the arguments.")})

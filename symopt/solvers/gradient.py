@@ -49,8 +49,7 @@ ALPHA_MAX = 1e10
 
 
 @iteration
-def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
-                      vectors, no_hessian):
+def _gradient_descent(obj, x, opts, info, hist, g, vectors, no_hessian):
     """The iteration of :func:`solve`, with work arrays ``vectors`` (3 x n).  Updates
     ``x`` and ``g`` in place; returns f."""
     o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
@@ -58,8 +57,7 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     lower, upper, bounded = read_bounds(opts, n)
 
-    f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
+    f, gnorm, status = start(1, obj, x, g, no_hessian, info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -78,15 +76,15 @@ def _gradient_descent(value, value_grad, value_grad_hess, x, p, data, opts, info
                 project(x_trial, lower, upper, bounded)
                 for i in range(n):
                     direction[i] = (x_trial[i] - x[i]) / o.step
-            alpha, f_trial, flag = fixed_step(value_grad, x, p, data, direction, o.step, o.max_ls,
+            alpha, f_trial, flag = fixed_step(obj, x, direction, o.step, o.max_ls,
                                               x_trial, g_trial, info)
         elif bounded:
             alpha, f_trial, flag = projected_backtracking(
-                value, value_grad, x, p, data, f, g, direction, trial_step, o.c1, o.max_ls,
+                obj, x, f, g, direction, trial_step, o.c1, o.max_ls,
                 lower, upper, x_trial, g_trial, info, False)
         else:
             alpha, f_trial, flag = backtracking(
-                1, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
+                1, obj, x, f, slope, direction,
                 trial_step, o.c1, o.max_ls, INTERPOLATE, x_trial, g_trial, no_hessian, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -trial_step * slope)

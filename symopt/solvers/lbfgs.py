@@ -337,8 +337,7 @@ def subspace_step(x, g, lower, upper, theta, V, rows, fixed, xc, cc, direction, 
 
 
 @iteration
-def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, vectors, S, Y,
-           scalars, V, no_hessian):
+def _lbfgs(obj, x, opts, info, hist, g, vectors, S, Y, scalars, V, no_hessian):
     """The iteration of :func:`solve`, with work arrays ``vectors`` (6 x n; 14 x n with
     bounds), the pair ring buffers ``S``, ``Y`` (m x n), ``scalars`` (4 x 2m) and, with
     bounds, the factors ``V`` (2m x n) of the L-BFGS matrix.  Updates ``x`` and ``g`` in
@@ -354,8 +353,7 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
     t, index, d, xc = vectors[b], vectors[b + 1], vectors[b + 2], vectors[b + 3]
     r, q, Bq, du = vectors[b + 4], vectors[b + 5], vectors[b + 6], vectors[b + 7]
 
-    f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, o.gtol, o.max_iter, lower, upper, bounded)
+    f, gnorm, status = start(1, obj, x, g, no_hessian, info, hist, o.gtol, o.max_iter, lower, upper, bounded)
 
     f_start = f
     nit = 0
@@ -385,11 +383,11 @@ def _lbfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, 
         if bounded:
             first_trial = 1.0
             alpha, f_trial, flag = projected_backtracking(
-                value, value_grad, x, p, data, f, g, direction, first_trial, o.c1, o.max_ls,
+                obj, x, f, g, direction, first_trial, o.c1, o.max_ls,
                 lower, upper, x_trial, g_trial, info, True)
         else:
             first_trial = gradient_trial if count == 0 else 1.0
-            alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
+            alpha, f_trial, flag = strong_wolfe(obj, x, f, slope, direction,
                                                 first_trial, o.c1, o.c2, o.max_ls, x_trial, g_trial,
                                                 info)
         if flag != LS_OK:

@@ -56,12 +56,12 @@ F_ROUNDOFF_RTOL = 1e3 * EPS
 
 
 @inlined
-def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_trial, info):
+def fixed_step(obj, x, direction, alpha, max_ls, x_trial, g_trial, info):
     """Take the step ``alpha`` as given, whatever f does there; only if f or the gradient
     is not finite, halve it (up to ``max_ls`` evaluations in all)."""
     for _ in range(max_ls):
         step_to(x, alpha, direction, x_trial)
-        f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        f_trial = evaluate_grad(obj, x_trial, g_trial, info)
         if point_finite(f_trial, g_trial):
             return alpha, f_trial, LS_OK
         alpha *= BACKOFF
@@ -69,8 +69,8 @@ def fixed_step(value_grad, x, p, data, direction, alpha, max_ls, x_trial, g_tria
 
 
 @inlined
-def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-                 alpha, c1, max_ls, interpolate, x_trial, g_trial, H_trial, info):
+def backtracking(order, obj, x, f, slope, direction, alpha, c1, max_ls, interpolate, x_trial,
+                 g_trial, H_trial, info):
     """Armijo backtracking (Nocedal & Wright, Alg. 3.1; interpolation, sec. 3.5).
 
     Accept the first trial step with sufficient decrease,
@@ -93,13 +93,12 @@ def backtracking(order, value, value_grad, value_grad_hess, x, p, data, f, slope
         if not step_to(x, alpha, direction, x_trial):
             saw_insufficient = True  # the step vanished: no decrease is possible
             break
-        f_trial = evaluate_value(value, x_trial, p, data, info)
+        f_trial = evaluate_value(obj, x_trial, info)
         if not math.isfinite(f_trial):
             alpha *= BACKOFF
             continue
         if f_trial <= f + f_noise + c1 * alpha * slope:
-            f_trial = evaluate(order, value_grad, value_grad_hess, x_trial, p, data, g_trial,
-                               H_trial, info)
+            f_trial = evaluate(order, obj, x_trial, g_trial, H_trial, info)
             if derivatives_finite(order, f_trial, g_trial, H_trial):
                 return alpha, f_trial, LS_OK
             alpha *= BACKOFF
@@ -121,8 +120,8 @@ def projected_step_to(x, alpha, direction, lower, upper, out):
 
 
 @inlined
-def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha, c1, max_ls,
-                           lower, upper, x_trial, g_trial, info, trial_gradients):
+def projected_backtracking(obj, x, f, g, direction, alpha, c1, max_ls, lower, upper, x_trial,
+                           g_trial, info, trial_gradients):
     """Armijo backtracking along the projection arc ``x(alpha) = P(x + alpha d)`` of a
     box (Bertsekas 1982; Kelley, *Iterative Methods for Optimization*, sec. 5.4):
     accept the first trial with
@@ -148,10 +147,10 @@ def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha
             saw_insufficient = True
             break
         if trial_gradients:
-            f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+            f_trial = evaluate_grad(obj, x_trial, g_trial, info)
             finite = point_finite(f_trial, g_trial)
         else:
-            f_trial = evaluate_value(value, x_trial, p, data, info)
+            f_trial = evaluate_value(obj, x_trial, info)
             finite = math.isfinite(f_trial)
         if not finite:
             alpha *= BACKOFF
@@ -162,7 +161,7 @@ def projected_backtracking(value, value_grad, x, p, data, f, g, direction, alpha
         if decrease < 0.0 and f_trial <= f + f_noise + c1 * decrease:
             if trial_gradients:
                 return alpha, f_trial, LS_OK
-            f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+            f_trial = evaluate_grad(obj, x_trial, g_trial, info)
             if point_finite(f_trial, g_trial):
                 return alpha, f_trial, LS_OK
             alpha *= BACKOFF
@@ -212,8 +211,7 @@ def _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite):
 
 
 @inlined
-def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
-                 max_ls, x_trial, g_trial, info):
+def strong_wolfe(obj, x, f, slope, direction, alpha, c1, c2, max_ls, x_trial, g_trial, info):
     """A step satisfying the strong Wolfe conditions (N&W Alg. 3.5 and 3.6):
 
         f(x + alpha d) <= f + c1 alpha g.d          (sufficient decrease)
@@ -251,7 +249,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
                 break  # the bracket no longer separates points in floating point
             alpha = _interpolate(a_lo, f_lo, s_lo, a_hi, f_hi, s_hi, hi_finite)
         step_to(x, alpha, direction, x_trial)
-        f_trial = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        f_trial = evaluate_grad(obj, x_trial, g_trial, info)
         if not point_finite(f_trial, g_trial):
             bracketed = True
             a_hi, f_hi, s_hi, hi_finite = alpha, np.nan, np.nan, False
@@ -277,7 +275,7 @@ def strong_wolfe(value_grad, x, p, data, f, slope, direction, alpha, c1, c2,
     if a_lo > 0.0:
         # settle for sufficient decrease: recompute the gradient at the low end
         step_to(x, a_lo, direction, x_trial)
-        f_lo = evaluate_grad(value_grad, x_trial, p, data, g_trial, info)
+        f_lo = evaluate_grad(obj, x_trial, g_trial, info)
         return a_lo, f_lo, LS_OK
     return alpha, f, LS_NO_DECREASE if saw_finite else LS_NONFINITE
 

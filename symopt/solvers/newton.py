@@ -95,8 +95,7 @@ def hessian_to_out(nit, H_out, H_spare):
 
 
 @iteration
-def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, H_out,
-            vectors, matrices):
+def _newton(obj, x, opts, info, hist, g, H_out, vectors, matrices):
     """The Newton iteration of :func:`solve`, with work arrays ``vectors`` (3 x n) and
     ``matrices`` (2 x n x n).  Updates ``x``, ``g`` and ``H_out`` in place; returns f."""
     o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
@@ -105,8 +104,8 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
     direction, x_trial, g_trial = vectors[0], vectors[1], vectors[2]
     L, H_spare = matrices[0], matrices[1]  # Cholesky factor; see hessian_buffers
 
-    f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H_out, info,
-                             hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
+    f, gnorm, status = start(2, obj, x, g, H_out, info, hist, o.gtol, o.max_iter, no_bounds,
+                             no_bounds, False)
 
     f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H_out):
@@ -122,8 +121,7 @@ def _newton(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g,
             direction[i] = -direction[i]
         slope, _ = descent_slope(g, direction)
         alpha, f_trial, flag = backtracking(
-            2, value, value_grad, value_grad_hess, x, p, data, f, slope, direction,
-            1.0, o.c1, o.max_ls, HALVE, x_trial, g_trial, H_trial, info)
+            2, obj, x, f, slope, direction, 1.0, o.c1, o.max_ls, HALVE, x_trial, g_trial, H_trial, info)
         if flag != LS_OK:
             status = failure_status(flag, f, -slope)
             break

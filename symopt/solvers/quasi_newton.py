@@ -66,8 +66,7 @@ def bfgs_update(M, s, y, My, rescale):
 
 
 @iteration
-def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M, vectors,
-          no_hessian):
+def _bfgs(obj, x, opts, info, hist, g, M, vectors, no_hessian):
     """The BFGS iteration of :func:`solve`, with work arrays ``vectors`` (6 x n).
     Updates ``x``, ``g`` and ``M`` in place; returns f."""
     o = read_options(opts)  # o.gtol, o.ftol, ...: see read_options
@@ -77,8 +76,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
     s, y, My = vectors[3], vectors[4], vectors[5]  # step, gradient change, M y
 
     set_scaled_identity(M, 1.0)
-    f, gnorm, status = start(1, value_grad, value_grad_hess, x, p, data, g, no_hessian,
-                             info, hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
+    f, gnorm, status = start(1, obj, x, g, no_hessian, info, hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
     f_start = f
     nit = 0
     # True while M is the unscaled identity (at the start, after a reset)
@@ -92,7 +90,7 @@ def _bfgs(value, value_grad, value_grad_hess, x, p, data, opts, info, hist, g, M
             set_scaled_identity(M, 1.0)
             M_is_identity = True
         first_trial = min(1.0, 1.0 / gnorm) if M_is_identity else 1.0
-        alpha, f_trial, flag = strong_wolfe(value_grad, x, p, data, f, slope, direction,
+        alpha, f_trial, flag = strong_wolfe(obj, x, f, slope, direction,
                                             first_trial, o.c1, o.c2, o.max_ls, x_trial, g_trial, info)
         if flag != LS_OK:
             if M_is_identity or at_roundoff_floor(f, -first_trial * slope):

@@ -308,8 +308,7 @@ def more_sorensen(H, g, radius, z, q, u, w, L):  # noqa: C901 (one numerical loo
 
 
 @iteration
-def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, opts, info, hist,
-                  g, H, vectors, matrices):
+def _trust_region(subproblem, obj, x, opts, info, hist, g, H, vectors, matrices):
     """The iteration of :func:`solve` and :func:`solve_exact`, with work arrays
     ``vectors`` (6 x n) and ``matrices`` (2 x n x n: the trial Hessian and a Cholesky
     factor).  Updates ``x``, ``g`` and ``H`` in place; returns f."""
@@ -325,8 +324,7 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
         radius = DEFAULT_RADIUS
     max_radius = MAX_RADIUS_FACTOR * radius
 
-    f, gnorm, status = start(2, value_grad, value_grad_hess, x, p, data, g, H, info, hist,
-                             o.gtol, o.max_iter, no_bounds, no_bounds, False)
+    f, gnorm, status = start(2, obj, x, g, H, info, hist, o.gtol, o.max_iter, no_bounds, no_bounds, False)
 
     f_start = f
     if status == CONTINUE and not derivatives_finite(2, f, g, H):
@@ -346,12 +344,11 @@ def _trust_region(subproblem, value, value_grad, value_grad_hess, x, p, data, op
             break
         for i in range(n):
             x_trial[i] = x[i] + z[i]
-        f_trial = evaluate_value(value, x_trial, p, data, info)
+        f_trial = evaluate_value(obj, x_trial, info)
         rho = (f - f_trial) / predicted if math.isfinite(f_trial) else -np.inf
         step_length = norm2(z)
         if rho > ETA:
-            f_trial = evaluate(2, value_grad, value_grad_hess, x_trial, p, data, g_trial,
-                               H_trial, info)
+            f_trial = evaluate(2, obj, x_trial, g_trial, H_trial, info)
             if not derivatives_finite(2, f_trial, g_trial, H_trial):
                 rho = -np.inf
         if rho < 0.25:

@@ -57,6 +57,7 @@ from numba import njit
 from ..abi import INFO_NHEV, INFO_STATUS, N_INFO, N_OPTS, OPT_BOUNDS, OPT_RADIUS
 from ..solvers import registry
 from ..solvers._common import (
+    Objective,
     descent_slope,
     end_iteration,
     evaluate,
@@ -109,11 +110,12 @@ def make_line_search_newton(direction):
     @njit(**OPTIONS)
     def loop(value, value_grad, third, x, p, data, opts, info, hist, g, work, state):
         gtol, ftol, xtol, max_iter, _, c1, _, max_ls = read_options(opts)
+        obj = Objective(value, value_grad, value_grad, p, data)  # no Hessian kernel: order 1
         z, x_trial, g_trial = work[Z], work[X_TRIAL], work[G_TRIAL]
         no_bounds = opts[0:0]
         no_matrix = np.empty((0, 0))
-        f, gnorm, status = start(1, value_grad, value_grad, x, p, data, g, no_matrix, info,
-                                 hist, gtol, max_iter, no_bounds, no_bounds, False)
+        f, gnorm, status = start(1, obj, x, g, no_matrix, info, hist, gtol, max_iter, no_bounds,
+                                 no_bounds, False)
         f_start = f
         nit = 0
         while status == CONTINUE:
@@ -121,9 +123,8 @@ def make_line_search_newton(direction):
             if status != CONTINUE:
                 break
             slope, _ = descent_slope(g, z)
-            alpha, f_trial, flag = backtracking(1, value, value_grad, value_grad, x, p, data,
-                                                f, slope, z, 1.0, c1, max_ls, HALVE, x_trial,
-                                                g_trial, no_matrix, info)
+            alpha, f_trial, flag = backtracking(1, obj, x, f, slope, z, 1.0, c1, max_ls, HALVE,
+                                                x_trial, g_trial, no_matrix, info)
             if flag != LS_OK:
                 status = failure_status(flag, f, -slope)
                 break
@@ -148,6 +149,7 @@ def make_trust_region(subproblem, apply):
     @njit(**OPTIONS)
     def loop(value, value_grad, third, x, p, data, opts, info, hist, g, work, state):
         gtol, ftol, xtol, max_iter, _, _, _, _ = read_options(opts)
+        obj = Objective(value, value_grad, value_grad, p, data)  # no Hessian kernel: order 1
         n = x.shape[0]
         z, x_trial, g_trial, Hz = work[Z], work[X_TRIAL], work[G_TRIAL], work[HD]
         no_bounds = opts[0:0]
@@ -156,8 +158,8 @@ def make_trust_region(subproblem, apply):
         if not (radius > 0.0 and radius < np.inf):
             radius = DEFAULT_RADIUS
         max_radius = MAX_RADIUS_FACTOR * radius
-        f, gnorm, status = start(1, value_grad, value_grad, x, p, data, g, no_matrix, info,
-                                 hist, gtol, max_iter, no_bounds, no_bounds, False)
+        f, gnorm, status = start(1, obj, x, g, no_matrix, info, hist, gtol, max_iter, no_bounds,
+                                 no_bounds, False)
         f_start = f
         nit = 0
         while status == CONTINUE:
@@ -175,12 +177,11 @@ def make_trust_region(subproblem, apply):
                 break
             for i in range(n):
                 x_trial[i] = x[i] + z[i]
-            f_trial = evaluate_value(value, x_trial, p, data, info)
+            f_trial = evaluate_value(obj, x_trial, info)
             rho = (f - f_trial) / predicted if math.isfinite(f_trial) else -np.inf
             step_length = norm2(z)
             if rho > ETA:
-                f_trial = evaluate(1, value_grad, value_grad, x_trial, p, data, g_trial,
-                                   no_matrix, info)
+                f_trial = evaluate(1, obj, x_trial, g_trial, no_matrix, info)
                 if not point_finite(f_trial, g_trial):
                     rho = -np.inf
             if rho < 0.25:
@@ -352,7 +353,7 @@ def newton_cg(value, value_grad, hvp, x, p, data, opts, info, hist, g_out, H_out
                           np.empty(0))
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
-    return kernel_raised(value, x, p, data, info)
+    return kernel_raised(Objective(value, value_grad, value_grad, p, data), x, info)
 
 
 @njit(**OPTIONS)
@@ -366,7 +367,7 @@ def trust_ncg(value, value_grad, hvp, x, p, data, opts, info, hist, g_out, H_out
                           np.empty(0))
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
-    return kernel_raised(value, x, p, data, info)
+    return kernel_raised(Objective(value, value_grad, value_grad, p, data), x, info)
 
 
 # --- the modified Cholesky factorisation in band storage ----------------------------------------
@@ -471,7 +472,7 @@ def banded_newton(value, value_grad, hess_band, x, p, data, opts, info, hist, g_
                               work, state)
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
-    return kernel_raised(value, x, p, data, info)
+    return kernel_raised(Objective(value, value_grad, value_grad, p, data), x, info)
 
 
 # --- sparse-newton ------------------------------------------------------------------------------
@@ -584,4 +585,4 @@ def sparse_newton(value, value_grad, hess_coo, x, p, data, opts, info, hist, g_o
                               work, state)
     except Exception:  # noqa: BLE001 - a hand-written kernel raised
         pass
-    return kernel_raised(value, x, p, data, info)
+    return kernel_raised(Objective(value, value_grad, value_grad, p, data), x, info)
