@@ -61,7 +61,8 @@ derivatives, at a step that would be accepted) counts as ``rho = -inf``.
 Stops: the termination test of :mod:`._common` after every accepted step (``nit``
 counts accepted steps; rejected ones only shrink the radius); ``SUCCESS_FTOL`` when the
 model's predicted decrease is below the rounding errors of f (f cannot confirm any
-further progress); ``TRUST_REGION_COLLAPSED`` when the radius shrinks below the
+further progress); ``OVERFLOW`` instead when that decrease, or ``g.g`` or the curvature
+``g.H.g`` the subproblem starts from, is beyond a double (no step could be taken); ``TRUST_REGION_COLLAPSED`` when the radius shrinks below the
 rounding level of ``x`` without an acceptable step.
 
 Importing this module compiles nothing; each method's solver compiles (or loads from
@@ -307,6 +308,17 @@ def more_sorensen(H, g, radius, z, q, u, w, L):  # noqa: C901 (one numerical loo
     return False
 
 
+@inlined
+def subproblem_overflowed(H, g, z, Hg):
+    """Whether a zero step ``z`` at a nonzero gradient comes from an overflow: ``g.g`` or
+    the curvature ``g.H.g`` beyond a double (the first CG direction is ``-g``; its
+    length ``g.g / g.H.g`` is then 0 or NaN).  Writes ``H g`` into ``Hg``."""
+    if norm_inf(z) != 0.0 or norm_inf(g) == 0.0:
+        return False
+    matvec(H, g, Hg)
+    return not (math.isfinite(dot(g, g)) and math.isfinite(dot(g, Hg)))
+
+
 @iteration
 def _trust_region(subproblem, obj, x, opts, info, hist, g, H, vectors, matrices):
     """The iteration of :func:`solve` and :func:`solve_exact`, with work arrays
@@ -339,8 +351,10 @@ def _trust_region(subproblem, obj, x, opts, info, hist, g, H, vectors, matrices)
         predicted = -(dot(g, z) + 0.5 * dot(z, Hd))
         if not predicted > F_ROUNDOFF_RTOL * abs(f):
             # no decrease f could confirm: converged to precision, unless the model's
-            # decrease itself overflowed (g.g beyond a double in the CG: no step at all)
+            # decrease overflowed or the subproblem could not step at all
             status = SUCCESS_FTOL if math.isfinite(predicted) else OVERFLOW
+            if status == SUCCESS_FTOL and subproblem_overflowed(H, g, z, Hd):
+                status = OVERFLOW
             break
         for i in range(n):
             x_trial[i] = x[i] + z[i]
